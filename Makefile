@@ -1,0 +1,53 @@
+# Pressroom — every target installs what it needs first.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock requirements/bootstrap.lock | cksum | cut -d' ' -f1)
+PACKAGES := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+LOCAL := $(patsubst %/pyproject.toml,-e %,$(PACKAGES))
+export UV_PYTHON := $(BIN)/python
+export VIRTUAL_ENV := $(abspath $(VENV))
+export UV_NO_CONFIG := 1
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): requirements/dev.lock requirements/bootstrap.lock $(PACKAGES)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/bootstrap.lock
+	$(UV) pip sync --quiet --require-hashes requirements/dev.lock
+	$(UV) pip install --quiet --no-deps --no-build-isolation $(LOCAL)
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## create .venv with the locked dependencies and every package (editable)
+
+up: install ## run the whole system on embedded defaults (Ctrl-C stops everything)
+	$(BIN)/pressroom up
+
+test: install ## run the test suite
+	$(BIN)/python -m pytest
+
+lint: install ## ruff and mypy
+	$(BIN)/ruff check libs services tests
+	$(BIN)/ruff format --check libs services tests
+	$(BIN)/mypy libs/contracts/src libs/runtime/src
+
+catalog: install ## regenerate the event catalogue and the NATS topology file
+	$(BIN)/python -m pressroom_contracts.catalog
+
+lock: install ## re-resolve dependencies into the hashed lock files (no index URLs, no local paths)
+	$(UV) lock --quiet
+	$(UV) export --quiet --frozen --all-packages --all-groups --no-emit-workspace --no-header -o requirements/dev.lock
+	for dir in services/*/; do name=$$(basename $$dir); \
+	  $(UV) export --quiet --frozen --package pressroom-$$name --no-dev --no-emit-workspace --no-header -o $$dir/requirements.lock; \
+	done
+	rm -f uv.lock
+
+clean: ## remove the virtual environment (keeps .pressroom data)
+	rm -rf $(VENV)
+
+.PHONY: help install up test lint catalog lock clean

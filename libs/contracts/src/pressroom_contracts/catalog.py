@@ -1,0 +1,98 @@
+"""The event catalogue: an AsyncAPI 3 document generated from the models.
+
+`python -m pressroom_contracts.catalog` rewrites the committed files; a test fails when they are stale.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from . import subjects
+from .events import EVENT_CLASSES
+from .protocol import DeltaMessage
+from .topology import topology_document
+
+CONTRACTS_ROOT = Path(__file__).resolve().parents[2]
+CATALOG_PATH = CONTRACTS_ROOT / "catalog" / "asyncapi.json"
+TOPOLOGY_PATH = CONTRACTS_ROOT.parents[1] / "deploy" / "nats" / "topology.json"
+
+
+def build_catalog() -> dict[str, Any]:
+    models = [(cls, "serialization") for cls in EVENT_CLASSES] + [(DeltaMessage, "serialization")]
+    refs, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    channels: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    for cls in EVENT_CLASSES:
+        event_type = cls.model_fields["type"].default
+        name = cls.__name__.removesuffix("Event")
+        messages[name] = {
+            "name": event_type,
+            "title": name,
+            "contentType": "application/json",
+            "headers": {
+                "type": "object",
+                "properties": {
+                    "Nats-Msg-Id": {"type": "string", "description": "<job>:<type>:<qualifier>, for dedup"}
+                },
+            },
+            "payload": refs[(cls, "serialization")],
+        }
+        channel = event_type.replace(".", "_")
+        channels[channel] = {
+            "address": subjects.content_of_type(event_type).replace(".*.", ".{job_id}."),
+            "parameters": {"job_id": {"description": "The job id."}},
+            "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+        }
+        operations[f"receive_{channel}"] = {
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{channel}"},
+        }
+    messages["Delta"] = {
+        "name": "delta",
+        "contentType": "application/json",
+        "payload": refs[(DeltaMessage, "serialization")],
+    }
+    channels["live_delta"] = {
+        "address": subjects.live("JOB", "STAGE").replace("JOB", "{job_id}").replace("STAGE", "{stage}"),
+        "description": "Core NATS, not stored: text as it is generated.",
+        "parameters": {"job_id": {}, "stage": {}},
+        "messages": {"Delta": {"$ref": "#/components/messages/Delta"}},
+    }
+    operations["receive_live_delta"] = {"action": "receive", "channel": {"$ref": "#/channels/live_delta"}}
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Pressroom events",
+            "version": "1.0.0",
+            "description": "Stored on the JetStream stream CONTENT; see DESIGN.md §2-3.",
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": defs["$defs"]},
+    }
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def generated_files() -> dict[Path, str]:
+    return {CATALOG_PATH: render(build_catalog()), TOPOLOGY_PATH: render(topology_document())}
+
+
+def main() -> None:
+    for path, text in generated_files().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

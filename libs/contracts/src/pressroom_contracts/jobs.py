@@ -1,0 +1,74 @@
+"""What a person asks for: the job request, validated once at the edge and carried by the events."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+
+
+class Platform(StrEnum):
+    linkedin = "linkedin"
+    x = "x"
+    threads = "threads"
+    facebook = "facebook"
+    instagram = "instagram"
+
+
+class Length(StrEnum):
+    short = "short"
+    medium = "medium"
+    long = "long"
+
+
+# Target word counts of a blog post by requested length.
+TARGET_WORDS: dict[Length, int] = {Length.short: 300, Length.medium: 700, Length.long: 1200}
+
+# A BCP 47 tag, loosely: language, then optional script/region/variant subtags.
+_BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+class JobRequest(BaseModel):
+    """The options of one job. Unknown fields are refused so typos do not pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topic: Annotated[str, Field(description="What to write about (3-500 characters).")]
+    research: bool = True
+    platforms: Annotated[
+        list[Platform], Field(min_length=1, max_length=5, description="Platforms to derive a post for.")
+    ] = [Platform.linkedin, Platform.x]
+    tone: Annotated[str, Field(max_length=60)] = "informative"
+    audience: Annotated[str, Field(max_length=120)] = "a general audience"
+    language: Annotated[str, Field(description="BCP 47 language tag of the output.")] = "en"
+    length: Length = Length.medium
+    image: bool = True
+    sources: Annotated[list[AnyHttpUrl], Field(max_length=10)] = []
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not 3 <= len(value) <= 500:
+            raise ValueError("must be 3 to 500 characters after trimming")
+        return value
+
+    @field_validator("platforms")
+    @classmethod
+    def _platforms(cls, value: list[Platform]) -> list[Platform]:
+        if len(set(value)) != len(value):
+            raise ValueError("must not repeat a platform")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if not _BCP47.match(value):
+            raise ValueError("must be a BCP 47 language tag such as 'en' or 'pt-BR'")
+        return value
+
+    @property
+    def target_words(self) -> int:
+        return TARGET_WORDS[self.length]

@@ -1,0 +1,194 @@
+"""The gateway WebSocket protocol (`/v1/ws`, DESIGN.md §4) and the `/content` compatibility frames.
+
+Client frames are validated with `parse_client_frame`, which turns every problem into a
+`ProtocolError` carrying the error code, a message naming the offending field, and the `ref`
+of the request it answers, so the gateway can reply with an `error` frame and keep the connection.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from .jobs import JobRequest
+from .subjects import JOB_ID_PATTERN
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 64 * 1024
+
+JobId = Annotated[str, Field(pattern=JOB_ID_PATTERN)]
+Ref = Annotated[str | None, Field(default=None, max_length=64, description="Echoed in the reply.")]
+
+
+class Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- client → server ------------------------------------------------------------------------------------
+
+
+class AuthFrame(Frame):
+    type: Literal["auth"]
+    token: str
+    ref: Ref = None
+
+
+class StartFrame(Frame):
+    type: Literal["start"]
+    request: JobRequest
+    ref: Ref = None
+
+
+class SubscribeFrame(Frame):
+    type: Literal["subscribe"]
+    job_id: JobId
+    after_seq: Annotated[int, Field(ge=0)] = 0
+    ref: Ref = None
+
+
+class UnsubscribeFrame(Frame):
+    type: Literal["unsubscribe"]
+    job_id: JobId
+    ref: Ref = None
+
+
+class CancelFrame(Frame):
+    type: Literal["cancel"]
+    job_id: JobId
+    ref: Ref = None
+
+
+class PingFrame(Frame):
+    type: Literal["ping"]
+    ref: Ref = None
+
+
+ClientFrame = Annotated[
+    AuthFrame | StartFrame | SubscribeFrame | UnsubscribeFrame | CancelFrame | PingFrame,
+    Field(discriminator="type"),
+]
+CLIENT_FRAME_ADAPTER: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
+CLIENT_FRAME_TYPES = ("auth", "start", "subscribe", "unsubscribe", "cancel", "ping")
+
+
+# ---- server → client ------------------------------------------------------------------------------------
+
+
+class AcceptedFrame(Frame):
+    type: Literal["accepted"] = "accepted"
+    job_id: str
+    ref: str | None = None
+
+
+class EventFrame(Frame):
+    type: Literal["event"] = "event"
+    job_id: str
+    seq: int = Field(description="Stream sequence: send it back as after_seq to resume.")
+    event: dict[str, Any]
+
+
+class DeltaFrame(Frame):
+    type: Literal["delta"] = "delta"
+    job_id: str
+    stage: str
+    offset: int = Field(description="Character offset of `text` within the stage's output.")
+    text: str
+
+
+class ResyncFrame(Frame):
+    type: Literal["resync"] = "resync"
+    job_id: str
+    seq: int
+    state: dict[str, Any]
+
+
+class ErrorFrame(Frame):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    ref: str | None = None
+
+
+class PongFrame(Frame):
+    type: Literal["pong"] = "pong"
+    ref: str | None = None
+
+
+ServerFrame = AcceptedFrame | EventFrame | DeltaFrame | ResyncFrame | ErrorFrame | PongFrame
+
+
+class DeltaMessage(BaseModel):
+    """Payload of a `live.<job>.<stage>.delta` message on core NATS."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    offset: int = Field(ge=0)
+    text: str
+
+
+# ---- errors ---------------------------------------------------------------------------------------------
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+    def frame(self) -> ErrorFrame:
+        return ErrorFrame(code=self.code, message=self.message, ref=self.ref)
+
+
+def describe_validation_error(error: ValidationError, skip: int = 0) -> str:
+    """'platforms[2]: Input should be …' for the first problems, naming each field by its path."""
+    parts = []
+    for item in error.errors()[:3]:
+        loc = item["loc"][skip:]
+        path = ""
+        for token in loc:
+            path += f"[{token}]" if isinstance(token, int) else (f".{token}" if path else str(token))
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        parts.append(f"{path}: {message}" if path else message)
+    return "; ".join(parts)
+
+
+def parse_client_frame(raw: str | bytes) -> ClientFrame:
+    if len(raw) > MAX_FRAME_BYTES:
+        raise ProtocolError("frame_too_large", f"frames are limited to {MAX_FRAME_BYTES} bytes")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError("invalid_json", f"frame is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_frame", "a frame must be a JSON object with a 'type'")
+    ref = data.get("ref") if isinstance(data.get("ref"), str) else None
+    kind = data.get("type")
+    if kind not in CLIENT_FRAME_TYPES:
+        raise ProtocolError(
+            "unknown_type", f"unknown frame type {kind!r}; expected one of {', '.join(CLIENT_FRAME_TYPES)}", ref
+        )
+    try:
+        return CLIENT_FRAME_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        # Drop the union tag from the location; report a bad job request under its own code.
+        code = "invalid_request" if kind == "start" else "invalid_frame"
+        skip = 2 if kind == "start" and all(e["loc"][1:2] == ("request",) for e in exc.errors()) else 1
+        raise ProtocolError(code, describe_validation_error(exc, skip=skip), ref) from None
+
+
+# ---- /content compatibility (the original single-shot protocol) -----------------------------------------
+
+
+class LegacyRequest(Frame):
+    topic: str
+    research: bool = False
+
+
+class LegacyMessage(BaseModel):
+    type: Literal["progress_event", "results", "error"]
+    payload: Any

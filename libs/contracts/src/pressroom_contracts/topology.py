@@ -1,0 +1,81 @@
+"""The JetStream topology as data: the CONTENT stream and every durable consumer.
+
+This is the single source of truth. The provisioning step (pressroom_runtime.provisioning) creates
+or reconciles exactly this on the server; services only bind to the durables named here, and
+deploy/nats/topology.json is generated from it for operators.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from . import subjects
+
+
+class StreamSpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    subjects: list[str]
+    max_age_seconds: float
+    duplicate_window_seconds: float
+    storage: str = "file"
+
+
+class ConsumerSpec(BaseModel):
+    """One durable pull consumer shared by every replica of a service."""
+
+    model_config = ConfigDict(frozen=True)
+
+    durable: str
+    filter_subject: str
+    description: str
+    ack_wait_seconds: float = 30.0
+    # Bounded: a plain NAK redelivers at once and the server default is unlimited.
+    max_deliver: int = 5
+    max_ack_pending: int = 64
+
+
+CONTENT_STREAM = StreamSpec(
+    name=subjects.STREAM,
+    subjects=[subjects.all_content()],
+    max_age_seconds=14 * 24 * 3600,
+    duplicate_window_seconds=15 * 60,
+)
+
+RESEARCH = ConsumerSpec(
+    durable="research",
+    filter_subject=subjects.content_of_type("job.requested"),
+    description="research: turns a job request into sources and notes",
+)
+WRITER = ConsumerSpec(
+    durable="writer",
+    filter_subject=subjects.content_of_type("research.completed"),
+    description="writer: writes the blog post from the research",
+)
+SOCIAL = ConsumerSpec(
+    durable="social",
+    filter_subject=subjects.content_of_type("blog.completed"),
+    description="social: derives one post per requested platform",
+)
+ILLUSTRATOR = ConsumerSpec(
+    durable="illustrator",
+    filter_subject=subjects.content_of_type("blog.completed"),
+    description="illustrator: draws and stores the illustration",
+)
+PERSISTENCE = ConsumerSpec(
+    durable="persistence",
+    filter_subject=subjects.all_content(),
+    description="persistence: records every event and decides completion",
+    max_deliver=10,
+    max_ack_pending=256,
+)
+
+CONSUMERS: tuple[ConsumerSpec, ...] = (RESEARCH, WRITER, SOCIAL, ILLUSTRATOR, PERSISTENCE)
+
+
+def topology_document() -> dict[str, object]:
+    return {
+        "stream": CONTENT_STREAM.model_dump(),
+        "consumers": [consumer.model_dump() for consumer in CONSUMERS],
+    }

@@ -1,0 +1,171 @@
+"""PostgreSQL 16 from the pgserver wheel, on a unix socket inside its data directory (no TCP port).
+
+pgserver daemonizes postgres (pg_ctl start), so nothing stops it unless we do: stop() runs
+`pg_ctl stop -m fast` and falls back to killing the postmaster and its children.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psutil
+
+from .errors import StartupError
+
+_DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _pgserver() -> Any:
+    # platformdirs warns about a missing XDG_RUNTIME_DIR on every import; the fallback is fine.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+        import pgserver.postgres_server
+    return pgserver
+
+
+class Postgres:
+    piece = "postgres"
+
+    def __init__(self, pgdata: Path, log_path: Path, *, database: str = "pressroom") -> None:
+        if not _DB_NAME.match(database):
+            raise ValueError(f"invalid database name {database!r}")
+        self.pgdata = pgdata.expanduser().resolve()
+        self.log_path = log_path  # a symlink to pgserver's own log inside pgdata
+        self.database = database
+        self._server: Any = None
+
+    @property
+    def server_uri(self) -> str:
+        """URI of the maintenance database `postgres`."""
+        if self._server is None:
+            raise RuntimeError("postgres is not running")
+        return str(self._server.get_uri())
+
+    @property
+    def url(self) -> str:
+        return self.uri_for(self.database)
+
+    def uri_for(self, database: str) -> str:
+        parts = urlsplit(self.server_uri)
+        return urlunsplit(parts._replace(path=f"/{database}"))
+
+    def running(self) -> bool:
+        pid = self._postmaster_pid()
+        return pid is not None and psutil.pid_exists(pid)
+
+    def start(self) -> str:
+        if self._server is not None and self.running():
+            return self.url
+        pgserver = _pgserver()
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)
+        except Exception as exc:
+            raise StartupError(self.piece, f"pgserver failed: {exc}", self.pgdata / "log") from exc
+        # pgserver registers an atexit hook of its own that does nothing useful with cleanup_mode=None
+        # and fails once we dropped its instance in stop(); ours stops the server instead.
+        atexit.unregister(self._server._cleanup)
+        atexit.register(self.stop)
+        self._link_log()
+        try:
+            self.create_database(self.database)
+        except BaseException:
+            self.stop()
+            raise
+        return self.url
+
+    def create_database(self, name: str) -> str:
+        """Creates `name` unless it exists; returns its URI."""
+        if not _DB_NAME.match(name):
+            raise ValueError(f"invalid database name {name!r}")
+        exists = self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip()
+        if exists != "1":
+            self.psql(f'CREATE DATABASE "{name}"')
+        return self.uri_for(name)
+
+    def drop_database(self, name: str) -> None:
+        if not _DB_NAME.match(name):
+            raise ValueError(f"invalid database name {name!r}")
+        self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def psql(self, sql: str) -> str:
+        psql = Path(_pgserver().__file__).parent / "pginstall" / "bin" / "psql"
+        result = subprocess.run(
+            [str(psql), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", self.server_uri, "-c", sql],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if result.returncode != 0:
+            raise StartupError(self.piece, f"psql failed: {result.stderr.strip()}", self.log_path)
+        return result.stdout
+
+    def stop(self) -> None:
+        pid = self._postmaster_pid()
+        if pid is not None and psutil.pid_exists(pid):
+            self._pg_ctl_stop()
+            self._kill_leftovers(pid)
+        self._forget()
+
+    def _pg_ctl_stop(self) -> None:
+        pg_ctl = Path(_pgserver().__file__).parent / "pginstall" / "bin" / "pg_ctl"
+        # As root, pgserver runs postgres as its own 'pgserver' user; pg_ctl must run as that user too.
+        user = self._server.system_user if self._server is not None else self._data_owner()
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            subprocess.run(
+                [str(pg_ctl), "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "20", "stop"],
+                capture_output=True,
+                timeout=30,
+                user=user,
+            )
+
+    def _kill_leftovers(self, postmaster_pid: int) -> None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            postmaster = psutil.Process(postmaster_pid)
+            procs = [postmaster, *postmaster.children(recursive=True)]
+            for proc in procs:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    proc.kill()
+            psutil.wait_procs(procs, timeout=5)
+
+    def _forget(self) -> None:
+        # pgserver caches one handle per pgdata for the life of the process; drop ours so that a later
+        # start() really starts the server again.
+        if self._server is None:
+            return
+        pgserver = _pgserver()
+        pgserver.postgres_server.PostgresServer._instances.pop(self.pgdata, None)
+        with contextlib.suppress(Exception):
+            self._server.global_process_id_list.get_and_remove(os.getpid())
+        atexit.unregister(self.stop)
+        self._server = None
+
+    def _postmaster_pid(self) -> int | None:
+        pidfile = self.pgdata / "postmaster.pid"
+        try:
+            return int(pidfile.read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+
+    def _data_owner(self) -> str | None:
+        if os.geteuid() != 0:
+            return None
+        import pwd
+
+        return pwd.getpwuid(self.pgdata.stat().st_uid).pw_name
+
+    def _link_log(self) -> None:
+        with contextlib.suppress(OSError):
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            if self.log_path.is_symlink() or self.log_path.exists():
+                self.log_path.unlink()
+            self.log_path.symlink_to(self.pgdata / "log")

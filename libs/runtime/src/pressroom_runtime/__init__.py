@@ -1,0 +1,1 @@
+"""Pressroom's service runtime: settings, broker, provisioning, ack policy, logging, LLM and object-store clients."""

@@ -1,0 +1,65 @@
+"""The broker factory and the one way events are published."""
+
+from __future__ import annotations
+
+import nats.errors
+from faststream.nats import NatsBroker
+from nats.js.errors import ServiceUnavailableError
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from pressroom_contracts import subjects
+from pressroom_contracts.events import Envelope, encode_event
+from pressroom_contracts.protocol import DeltaMessage
+
+from .logging import get_logger
+
+log = get_logger(__name__)
+
+# Publishing the same Nats-Msg-Id again is safe: the stream drops the duplicate.
+_publish_retry = retry(
+    retry=retry_if_exception_type((nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError)),
+    stop=stop_after_attempt(5),
+    wait=wait_exponential_jitter(initial=0.2, max=3),
+    reraise=True,
+)
+
+
+def make_broker(nats_url: str, name: str) -> NatsBroker:
+    # Reconnect forever: a service outlives a NATS restart instead of exiting.
+    return NatsBroker(
+        nats_url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        connect_timeout=5,
+        graceful_timeout=30.0,
+    )
+
+
+class Publisher:
+    """Publishes stored events with a publish acknowledgement and their de-duplication key."""
+
+    def __init__(self, broker: NatsBroker, timeout: float = 5.0) -> None:
+        self.broker = broker
+        self.timeout = timeout
+
+    @_publish_retry
+    async def publish(self, event: Envelope) -> int:
+        """Returns the stream sequence; a duplicate returns the original's sequence."""
+        ack = await self.broker.publish(
+            encode_event(event),
+            subject=subjects.content(event.job_id, event.type),
+            headers={"Nats-Msg-Id": event.dedup_key()},
+            stream=subjects.STREAM,
+            timeout=self.timeout,
+        )
+        if ack is None:  # pragma: no cover - publish with stream= always acknowledges
+            raise RuntimeError("publish was not acknowledged")
+        return ack.seq
+
+    async def delta(self, job_id: str, stage: str, offset: int, text: str) -> None:
+        """Live text on core NATS: not stored, lost if nobody listens, which is fine."""
+        await self.broker.publish(
+            DeltaMessage(offset=offset, text=text).model_dump_json().encode(),
+            subject=subjects.live(job_id, stage),
+        )

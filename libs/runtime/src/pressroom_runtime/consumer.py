@@ -1,0 +1,206 @@
+"""Binds a handler to a durable consumer and applies the delivery rules of DESIGN.md §6 around it.
+
+Every message is validated first; a handler only ever sees a typed event. While it runs, the message
+is kept alive with in_progress() so a long LLM call is not redelivered to another replica. Its outcome
+is settled in one place: ack on success, paced NAK on a transient error, TERM (and `stage.failed`, for
+stage services) on a permanent one or when the attempts run out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.annotations import NatsMessage
+from pydantic import BaseModel, ValidationError
+
+from pressroom_contracts import subjects
+from pressroom_contracts.events import (
+    Envelope,
+    Producer,
+    Stage,
+    StageFailed,
+    StageFailedEvent,
+    StageProgress,
+    StageProgressEvent,
+    UsageRecorded,
+    UsageRecordedEvent,
+    parse_event,
+)
+from pressroom_contracts.protocol import describe_validation_error
+from pressroom_contracts.topology import ConsumerSpec
+
+from .broker import Publisher
+from .errors import Classified, InvalidInput, Verdict, classify, retry_delay
+from .logging import get_logger
+
+log = get_logger(__name__)
+
+
+class StageContext:
+    """What a handler may do for the job it is working on: emit events, report progress, stream text."""
+
+    def __init__(self, publisher: Publisher, producer: Producer, stage: Stage | None, job_id: str,
+                 cause: Envelope | None, attempt: int) -> None:
+        self.publisher = publisher
+        self.producer = producer
+        self.stage = stage
+        self.job_id = job_id
+        self.cause = cause
+        self.attempt = attempt
+        self._step = 0
+
+    def make(self, event_cls: type[Envelope], data: BaseModel) -> Envelope:
+        return event_cls(
+            job_id=self.job_id,
+            producer=self.producer,
+            causation_id=self.cause.id if self.cause else None,
+            attempt=self.attempt,
+            data=data,
+        )
+
+    async def emit(self, event_cls: type[Envelope], data: BaseModel) -> int:
+        return await self.publisher.publish(self.make(event_cls, data))
+
+    async def progress(self, message: str) -> None:
+        assert self.stage is not None
+        self._step += 1
+        await self.emit(StageProgressEvent, StageProgress(stage=self.stage, step=self._step, message=message))
+
+    async def delta(self, offset: int, text: str) -> None:
+        assert self.stage is not None
+        await self.publisher.delta(self.job_id, self.stage, offset, text)
+
+    async def usage(self, call: str, provider: str, model: str, input_tokens: int = 0,
+                    output_tokens: int = 0, images: int = 0, cost_usd: float = 0.0) -> None:
+        assert self.stage is not None
+        await self.emit(
+            UsageRecordedEvent,
+            UsageRecorded(stage=self.stage, call=call, provider=provider, model=model,
+                          input_tokens=input_tokens, output_tokens=output_tokens, images=images,
+                          cost_usd=cost_usd),
+        )
+
+    async def fail(self, failure: Classified) -> None:
+        assert self.stage is not None
+        await self.emit(
+            StageFailedEvent,
+            StageFailed(stage=self.stage, code=failure.code, message=failure.message[:2000],
+                        retryable=failure.verdict is Verdict.retry, attempt=self.attempt),
+        )
+
+
+Handler = Callable[[Any, StageContext], Awaitable[None]]
+
+
+def bind_consumer(
+    broker: NatsBroker,
+    *,
+    consumer: ConsumerSpec,
+    accepts: tuple[type[Envelope], ...],
+    handler: Handler,
+    publisher: Publisher,
+    producer: Producer,
+    stage: Stage | None,
+) -> None:
+    """Subscribe `handler` to the durable `consumer`, which provisioning has created.
+
+    With `stage` set, a permanent failure is announced as `stage.failed` so the job ends visibly.
+    """
+    runner = _Runner(consumer, accepts, handler, publisher, producer, stage)
+
+    @broker.subscriber(
+        consumer.filter_subject,
+        stream=JStream(name=subjects.STREAM, declare=False),
+        durable=consumer.durable,
+        pull_sub=PullSub(batch_size=1, timeout=5.0),
+        ack_policy=AckPolicy.MANUAL,
+        title=f"{consumer.durable}:{consumer.filter_subject}",
+        description=consumer.description,
+    )
+    async def on_message(msg: NatsMessage) -> None:
+        await runner.process(msg)
+
+
+class _Runner:
+    def __init__(self, consumer: ConsumerSpec, accepts: tuple[type[Envelope], ...], handler: Handler,
+                 publisher: Publisher, producer: Producer, stage: Stage | None) -> None:
+        self.consumer = consumer
+        self.accepts = accepts
+        self.handler = handler
+        self.publisher = publisher
+        self.producer = producer
+        self.stage = stage
+
+    async def process(self, msg: NatsMessage) -> None:
+        raw = msg.raw_message
+        attempt = raw.metadata.num_delivered or 1
+        with structlog.contextvars.bound_contextvars(subject=raw.subject, attempt=attempt):
+            try:
+                job_id, _ = subjects.parse_content(raw.subject)
+            except subjects.SubjectError as exc:
+                log.error("rejected message", reason=str(exc))
+                await msg.reject()
+                return
+            with structlog.contextvars.bound_contextvars(job_id=job_id):
+                ctx = StageContext(self.publisher, self.producer, self.stage, job_id, None, attempt)
+                try:
+                    event = self._parse(raw.data, job_id)
+                except InvalidInput as exc:
+                    await self._settle_failure(msg, ctx, exc)
+                    return
+                ctx.cause = event
+                keepalive = asyncio.create_task(self._keep_alive(msg))
+                try:
+                    await self.handler(event, ctx)
+                except Exception as exc:
+                    await self._settle_failure(msg, ctx, exc)
+                    return
+                finally:
+                    keepalive.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await keepalive
+                await msg.ack()
+
+    def _parse(self, data: bytes, job_id: str) -> Envelope:
+        try:
+            event = parse_event(data)
+        except ValidationError as exc:
+            raise InvalidInput(f"invalid event: {describe_validation_error(exc)}") from None
+        if not isinstance(event, self.accepts):
+            raise InvalidInput(f"unexpected event type {event.type!r} on consumer {self.consumer.durable}")
+        if event.job_id != job_id:
+            raise InvalidInput(f"event job_id {event.job_id!r} does not match its subject")
+        return event
+
+    async def _keep_alive(self, msg: NatsMessage) -> None:
+        interval = self.consumer.ack_wait_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            await msg.in_progress()
+
+    async def _settle_failure(self, msg: NatsMessage, ctx: StageContext, exc: Exception) -> None:
+        failure = classify(exc)
+        last = ctx.attempt >= self.consumer.max_deliver
+        if failure.verdict is Verdict.retry and not last:
+            delay = retry_delay(ctx.attempt)
+            log.warning("will retry", code=failure.code, reason=failure.message, delay=delay,
+                        exc_info=failure.code == "internal_error")
+            await msg.nack(delay=delay)
+            return
+        log.error("giving up", code=failure.code, reason=failure.message, retries_exhausted=last,
+                  exc_info=failure.code == "internal_error")
+        if self.stage is not None:
+            try:
+                await ctx.fail(failure)
+            except Exception:
+                # Could not tell anyone: keep the message so a later delivery can try again.
+                log.exception("could not publish stage.failed")
+                await msg.nack(delay=retry_delay(ctx.attempt))
+                return
+        await msg.reject()

@@ -1,0 +1,141 @@
+"""One text-model client for every provider, through the `openai` SDK and a base URL.
+
+Chat models (OpenAI, vLLM, Ollama) get system + user messages. Base models such as the embedded
+Gemma 3 270M are driven through /v1/completions with a document-style prompt, because their chat
+template produces nonsense. Model special tokens are stripped from everything returned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from openai import AsyncOpenAI
+
+from .settings import LLMProfile, LLMSettings
+
+# Gemma-style control tokens that base models sometimes print as text.
+_SPECIAL_TOKENS = re.compile(
+    r"<(?:start_of_image|end_of_image|start_of_turn|end_of_turn|bos|eos|pad|mask|image_soft_token"
+    r"|unused\d+|\|[a-z_]+\|)>"
+)
+
+
+def strip_special_tokens(text: str) -> str:
+    return _SPECIAL_TOKENS.sub("", text)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A request in both shapes: messages for chat models, a document opening for base models."""
+
+    system: str
+    user: str
+    document: str
+    stop: tuple[str, ...] = ()
+
+
+@dataclass
+class Usage:
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class Generation:
+    text: str
+    usage: Usage
+    finish_reason: str | None = None
+
+
+class TextStream:
+    """Iterate it for text pieces; `usage` and `finish_reason` are filled in when it ends."""
+
+    def __init__(self, model: TextModel, prompt: Prompt, max_tokens: int) -> None:
+        self._model = model
+        self._prompt = prompt
+        self._max_tokens = max_tokens
+        self.usage = Usage(model=model.model)
+        self.finish_reason: str | None = None
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        settings = self._model.settings
+        pieces = self._model._chat(self) if settings.profile is LLMProfile.chat else self._model._completion(self)
+        output = ""
+        async for piece in pieces:
+            clean = strip_special_tokens(piece)
+            output += clean
+            if clean:
+                yield clean
+        if not self.usage.output_tokens:  # servers that do not report usage: a rough estimate
+            self.usage.output_tokens = max(1, len(output) // 4)
+
+
+class TextModel:
+    def __init__(self, settings: LLMSettings, client: AsyncOpenAI | None = None) -> None:
+        self.settings = settings
+        # Retries of transient failures are left to the message's redelivery, paced by the stage runner.
+        self.client = client or AsyncOpenAI(
+            base_url=settings.base_url,
+            api_key=settings.api_key.get_secret_value(),
+            timeout=settings.timeout,
+            max_retries=1,
+        )
+
+    @property
+    def model(self) -> str:
+        return self.settings.model
+
+    def stream(self, prompt: Prompt, max_tokens: int) -> TextStream:
+        return TextStream(self, prompt, max_tokens)
+
+    async def complete(self, prompt: Prompt, max_tokens: int) -> Generation:
+        stream = self.stream(prompt, max_tokens)
+        text = "".join([piece async for piece in stream])
+        return Generation(text=text, usage=stream.usage, finish_reason=stream.finish_reason)
+
+    async def _chat(self, stream: TextStream) -> AsyncIterator[str]:
+        prompt = stream._prompt
+        response = await self.client.chat.completions.create(
+            model=self.model,
+            messages=[
+                {"role": "system", "content": prompt.system},
+                {"role": "user", "content": prompt.user},
+            ],
+            max_tokens=stream._max_tokens,
+            temperature=self.settings.temperature,
+            stream=True,
+            stream_options={"include_usage": True},
+            stop=list(prompt.stop) or None,
+        )
+        async for chunk in response:
+            if chunk.usage:
+                stream.usage.input_tokens = chunk.usage.prompt_tokens
+                stream.usage.output_tokens = chunk.usage.completion_tokens
+            for choice in chunk.choices:
+                stream.finish_reason = choice.finish_reason or stream.finish_reason
+                if choice.delta.content:
+                    yield choice.delta.content
+
+    async def _completion(self, stream: TextStream) -> AsyncIterator[str]:
+        prompt = stream._prompt
+        response = await self.client.completions.create(
+            model=self.model,
+            prompt=prompt.document,
+            max_tokens=stream._max_tokens,
+            temperature=self.settings.temperature,
+            stream=True,
+            stream_options={"include_usage": True},
+            stop=list(prompt.stop) or None,
+            extra_body={"repeat_penalty": self.settings.repeat_penalty},
+        )
+        async for chunk in response:
+            if chunk.usage:
+                stream.usage.input_tokens = chunk.usage.prompt_tokens
+                stream.usage.output_tokens = chunk.usage.completion_tokens
+            for choice in chunk.choices:
+                stream.finish_reason = choice.finish_reason or stream.finish_reason
+                if choice.text:
+                    yield choice.text

@@ -1,0 +1,134 @@
+"""Creates or reconciles the CONTENT stream and every durable consumer from pressroom_contracts.topology.
+
+Run once at start-up or deploy (`python -m pressroom_runtime.provisioning`). Services only bind.
+A consumer whose configuration drifted is updated in place, or recreated when the server refuses the
+update, because the server silently keeps an existing durable's old config otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import nats
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.client import JetStreamContext
+from nats.js.errors import BadRequestError, NotFoundError
+
+from pressroom_contracts.topology import CONSUMERS, CONTENT_STREAM, ConsumerSpec, StreamSpec
+
+from .logging import configure_logging, get_logger
+
+log = get_logger(__name__)
+
+
+def stream_config(spec: StreamSpec) -> StreamConfig:
+    return StreamConfig(
+        name=spec.name,
+        subjects=list(spec.subjects),
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType(spec.storage),
+        max_age=spec.max_age_seconds,
+        duplicate_window=spec.duplicate_window_seconds,
+        discard=DiscardPolicy.OLD,
+    )
+
+
+def consumer_config(spec: ConsumerSpec) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=spec.durable,
+        description=spec.description,
+        filter_subject=spec.filter_subject,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=spec.ack_wait_seconds,
+        max_deliver=spec.max_deliver,
+        max_ack_pending=spec.max_ack_pending,
+    )
+
+
+def _drifted(current: ConsumerConfig, wanted: ConsumerConfig) -> list[str]:
+    fields = ("filter_subject", "ack_wait", "max_deliver", "max_ack_pending", "description")
+    return [f for f in fields if getattr(current, f) != getattr(wanted, f)]
+
+
+async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
+    config = stream_config(spec)
+    try:
+        await js.stream_info(spec.name)
+    except NotFoundError:
+        await js.add_stream(config)
+        log.info("stream created", stream=spec.name)
+        return
+    await js.update_stream(config)
+    log.info("stream reconciled", stream=spec.name)
+
+
+async def ensure_consumer(js: JetStreamContext, stream: str, spec: ConsumerSpec) -> str:
+    """Returns what it did: created, unchanged, updated or recreated."""
+    wanted = consumer_config(spec)
+    try:
+        info = await js.consumer_info(stream, spec.durable)
+    except NotFoundError:
+        await js.add_consumer(stream, wanted)
+        log.info("consumer created", consumer=spec.durable)
+        return "created"
+    drift = _drifted(info.config, wanted)
+    if not drift:
+        return "unchanged"
+    try:
+        await js.add_consumer(stream, wanted)  # the server treats this as an update
+        refreshed = await js.consumer_info(stream, spec.durable)
+        if not _drifted(refreshed.config, wanted):
+            log.info("consumer updated", consumer=spec.durable, fields=drift)
+            return "updated"
+    except BadRequestError as exc:
+        log.warning("consumer update refused", consumer=spec.durable, error=str(exc))
+    # Recreating loses the consumer's position; acceptable only because redelivery is idempotent.
+    await js.delete_consumer(stream, spec.durable)
+    await js.add_consumer(stream, wanted)
+    log.warning("consumer recreated", consumer=spec.durable, fields=drift)
+    return "recreated"
+
+
+async def provision(nats_url: str) -> dict[str, str]:
+    nc = await nats.connect(nats_url, connect_timeout=5)
+    try:
+        js = nc.jetstream()
+        await ensure_stream(js, CONTENT_STREAM)
+        return {spec.durable: await ensure_consumer(js, CONTENT_STREAM.name, spec) for spec in CONSUMERS}
+    finally:
+        await nc.close()
+
+
+async def check_bound(js: JetStreamContext, durable: str) -> None:
+    """Fails fast with a clear message when provisioning has not run."""
+    try:
+        await js.consumer_info(CONTENT_STREAM.name, durable)
+    except NotFoundError:
+        raise RuntimeError(
+            f"durable consumer {durable!r} on stream {CONTENT_STREAM.name} does not exist: "
+            "run the provisioning step (python -m pressroom_runtime.provisioning) first"
+        ) from None
+
+
+def main() -> None:
+    from .settings import ServiceSettings
+
+    settings = ServiceSettings()
+    configure_logging(settings.log_level, settings.log_format, service="provisioning")
+    result = asyncio.run(provision(settings.nats_url))
+    for durable, action in result.items():
+        print(f"{durable}: {action}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Pressroom gateway: FastAPI WebSocket fan-out of stage events."""

@@ -1,0 +1,1 @@
+"""Pressroom illustrator stage: image prompt, image, object store."""

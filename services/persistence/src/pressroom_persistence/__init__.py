@@ -1,0 +1,1 @@
+"""Pressroom persistence: the system of record in PostgreSQL; decides completion."""

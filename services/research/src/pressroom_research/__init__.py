@@ -1,0 +1,1 @@
+"""Pressroom research stage: Tavily or a local BM25 knowledge base."""

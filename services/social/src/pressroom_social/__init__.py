@@ -1,0 +1,1 @@
+"""Pressroom social stage: one post per platform within its limits."""

@@ -1,0 +1,1 @@
+"""Pressroom writer stage: the blog post, streamed token by token."""
