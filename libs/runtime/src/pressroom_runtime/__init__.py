@@ -1,1 +1,3 @@
-"""Pressroom's service runtime: settings, broker, provisioning, ack policy, logging, LLM and object-store clients."""
+"""Pressroom's service runtime: settings, the broker and publisher, provisioning, the delivery policy,
+structured logging, and the LLM and object-store clients. Services share this; they never import each other.
+"""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import nats.errors
 from faststream.nats import NatsBroker
 from nats.js.errors import ServiceUnavailableError
@@ -33,6 +35,8 @@ def make_broker(nats_url: str, name: str) -> NatsBroker:
         reconnect_time_wait=1,
         connect_timeout=5,
         graceful_timeout=30.0,
+        # Per-message "Received/Processed" lines are debug noise; our handlers log what matters.
+        log_level=logging.DEBUG,
     )
 
 

