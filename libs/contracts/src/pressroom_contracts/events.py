@@ -263,9 +263,7 @@ EVENT_CLASSES: tuple[type[Envelope], ...] = (
     JobCancelledEvent,
 )
 
-EVENT_TYPES: dict[str, type[Envelope]] = {
-    cls.model_fields["type"].default: cls for cls in EVENT_CLASSES
-}
+EVENT_TYPES: dict[str, type[Envelope]] = {cls.model_fields["type"].default: cls for cls in EVENT_CLASSES}
 
 Event = Annotated[
     JobRequestedEvent

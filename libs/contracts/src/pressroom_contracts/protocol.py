@@ -170,7 +170,9 @@ def parse_client_frame(raw: str | bytes) -> ClientFrame:
     kind = data.get("type")
     if kind not in CLIENT_FRAME_TYPES:
         raise ProtocolError(
-            "unknown_type", f"unknown frame type {kind!r}; expected one of {', '.join(CLIENT_FRAME_TYPES)}", ref
+            "unknown_type",
+            f"unknown frame type {kind!r}; expected one of {', '.join(CLIENT_FRAME_TYPES)}",
+            ref,
         )
     try:
         return CLIENT_FRAME_ADAPTER.validate_python(data)

@@ -7,19 +7,20 @@ import logging
 import nats.errors
 from faststream.nats import NatsBroker
 from nats.js.errors import ServiceUnavailableError
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
-
 from pressroom_contracts import subjects
 from pressroom_contracts.events import Envelope, encode_event
 from pressroom_contracts.protocol import DeltaMessage
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from .logging import get_logger
+from .logs import get_logger
 
 log = get_logger(__name__)
 
 # Publishing the same Nats-Msg-Id again is safe: the stream drops the duplicate.
 _publish_retry = retry(
-    retry=retry_if_exception_type((nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError)),
+    retry=retry_if_exception_type(
+        (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError)
+    ),
     stop=stop_after_attempt(5),
     wait=wait_exponential_jitter(initial=0.2, max=3),
     reraise=True,

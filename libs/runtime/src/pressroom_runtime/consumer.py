@@ -17,8 +17,6 @@ import structlog
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
-from pydantic import BaseModel, ValidationError
-
 from pressroom_contracts import subjects
 from pressroom_contracts.events import (
     Envelope,
@@ -34,10 +32,12 @@ from pressroom_contracts.events import (
 )
 from pressroom_contracts.protocol import describe_validation_error
 from pressroom_contracts.topology import ConsumerSpec
+from pydantic import BaseModel, ValidationError
 
 from .broker import Publisher
 from .errors import Classified, InvalidInput, Verdict, classify, retry_delay
-from .logging import get_logger
+from .history import recorded
+from .logs import get_logger
 
 log = get_logger(__name__)
 
@@ -45,8 +45,15 @@ log = get_logger(__name__)
 class StageContext:
     """What a handler may do for the job it is working on: emit events, report progress, stream text."""
 
-    def __init__(self, publisher: Publisher, producer: Producer, stage: Stage | None, job_id: str,
-                 cause: Envelope | None, attempt: int) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        producer: Producer,
+        stage: Stage | None,
+        job_id: str,
+        cause: Envelope | None,
+        attempt: int,
+    ) -> None:
         self.publisher = publisher
         self.producer = producer
         self.stage = stage
@@ -72,26 +79,51 @@ class StageContext:
         self._step += 1
         await self.emit(StageProgressEvent, StageProgress(stage=self.stage, step=self._step, message=message))
 
+    async def recorded(self, event_cls: type[Envelope]) -> list[Envelope]:
+        """What this job already has of one event type (see history.recorded)."""
+        connection = await self.publisher.broker.connect()
+        return await recorded(connection, self.job_id, event_cls.model_fields["type"].default)
+
     async def delta(self, offset: int, text: str) -> None:
         assert self.stage is not None
         await self.publisher.delta(self.job_id, self.stage, offset, text)
 
-    async def usage(self, call: str, provider: str, model: str, input_tokens: int = 0,
-                    output_tokens: int = 0, images: int = 0, cost_usd: float = 0.0) -> None:
+    async def usage(
+        self,
+        call: str,
+        provider: str,
+        model: str,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        images: int = 0,
+        cost_usd: float = 0.0,
+    ) -> None:
         assert self.stage is not None
         await self.emit(
             UsageRecordedEvent,
-            UsageRecorded(stage=self.stage, call=call, provider=provider, model=model,
-                          input_tokens=input_tokens, output_tokens=output_tokens, images=images,
-                          cost_usd=cost_usd),
+            UsageRecorded(
+                stage=self.stage,
+                call=call,
+                provider=provider,
+                model=model,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                images=images,
+                cost_usd=cost_usd,
+            ),
         )
 
     async def fail(self, failure: Classified) -> None:
         assert self.stage is not None
         await self.emit(
             StageFailedEvent,
-            StageFailed(stage=self.stage, code=failure.code, message=failure.message[:2000],
-                        retryable=failure.verdict is Verdict.retry, attempt=self.attempt),
+            StageFailed(
+                stage=self.stage,
+                code=failure.code,
+                message=failure.message[:2000],
+                retryable=failure.verdict is Verdict.retry,
+                attempt=self.attempt,
+            ),
         )
 
 
@@ -128,8 +160,15 @@ def bind_consumer(
 
 
 class _Runner:
-    def __init__(self, consumer: ConsumerSpec, accepts: tuple[type[Envelope], ...], handler: Handler,
-                 publisher: Publisher, producer: Producer, stage: Stage | None) -> None:
+    def __init__(
+        self,
+        consumer: ConsumerSpec,
+        accepts: tuple[type[Envelope], ...],
+        handler: Handler,
+        publisher: Publisher,
+        producer: Producer,
+        stage: Stage | None,
+    ) -> None:
         self.consumer = consumer
         self.accepts = accepts
         self.handler = handler
@@ -189,12 +228,22 @@ class _Runner:
         last = ctx.attempt >= self.consumer.max_deliver
         if failure.verdict is Verdict.retry and not last:
             delay = retry_delay(ctx.attempt)
-            log.warning("will retry", code=failure.code, reason=failure.message, delay=delay,
-                        exc_info=failure.code == "internal_error")
+            log.warning(
+                "will retry",
+                code=failure.code,
+                reason=failure.message,
+                delay=delay,
+                exc_info=failure.code == "internal_error",
+            )
             await msg.nack(delay=delay)
             return
-        log.error("giving up", code=failure.code, reason=failure.message, retries_exhausted=last,
-                  exc_info=failure.code == "internal_error")
+        log.error(
+            "giving up",
+            code=failure.code,
+            reason=failure.message,
+            retries_exhausted=last,
+            exc_info=failure.code == "internal_error",
+        )
         if self.stage is not None:
             try:
                 await ctx.fail(failure)

@@ -62,7 +62,9 @@ class TextStream:
 
     async def __aiter__(self) -> AsyncIterator[str]:
         settings = self._model.settings
-        pieces = self._model._chat(self) if settings.profile is LLMProfile.chat else self._model._completion(self)
+        pieces = (
+            self._model._chat(self) if settings.profile is LLMProfile.chat else self._model._completion(self)
+        )
         output = ""
         async for piece in pieces:
             clean = strip_special_tokens(piece)

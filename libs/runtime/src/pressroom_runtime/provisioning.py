@@ -22,10 +22,9 @@ from nats.js.api import (
 )
 from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError, NotFoundError
-
 from pressroom_contracts.topology import CONSUMERS, CONTENT_STREAM, ConsumerSpec, StreamSpec
 
-from .logging import configure_logging, get_logger
+from .logs import configure_logging, get_logger
 
 log = get_logger(__name__)
 

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import uvicorn
 from faststream.asgi import AsgiFastStream, make_ping_asgi
 from faststream.nats import NatsBroker
+from pressroom_contracts.events import Envelope, Producer, Stage
+from pressroom_contracts.topology import ConsumerSpec
 
-from .logging import configure_logging
+from .broker import Publisher, make_broker
+from .consumer import StageContext, bind_consumer
+from .logs import configure_logging
+from .provisioning import check_bound
 from .settings import ServiceSettings
 
 
-def build_asgi(broker: NatsBroker, *, on_startup: Sequence[Callable[..., Any]] = (),
-               after_startup: Sequence[Callable[..., Any]] = (),
-               on_shutdown: Sequence[Callable[..., Any]] = ()) -> AsgiFastStream:
+def build_asgi(
+    broker: NatsBroker,
+    *,
+    on_startup: Sequence[Callable[..., Any]] = (),
+    after_startup: Sequence[Callable[..., Any]] = (),
+    on_shutdown: Sequence[Callable[..., Any]] = (),
+) -> AsgiFastStream:
     return AsgiFastStream(
         broker,
         asgi_routes=[("/healthz", make_ping_asgi(broker, timeout=5.0))],
@@ -36,3 +45,37 @@ def serve(app: Any, settings: ServiceSettings, service: str) -> None:
         access_log=False,
         lifespan="on",
     )
+
+
+def stage_app(
+    *,
+    service: str,
+    settings: ServiceSettings,
+    consumer: ConsumerSpec,
+    accepts: tuple[type[Envelope], ...],
+    stage: Stage | None,
+    handler: Callable[[Any, StageContext], Awaitable[None]],
+    on_startup: Sequence[Callable[..., Any]] = (),
+    on_shutdown: Sequence[Callable[..., Any]] = (),
+) -> tuple[AsgiFastStream, NatsBroker]:
+    """A service that consumes one durable: broker, publisher, binding, health endpoint."""
+    broker = make_broker(settings.nats_url, name=f"{service}:{settings.replica}")
+    publisher = Publisher(broker, timeout=settings.publish_timeout)
+    producer = Producer(service=service, replica=settings.replica)
+    bind_consumer(
+        broker,
+        consumer=consumer,
+        accepts=accepts,
+        handler=handler,
+        publisher=publisher,
+        producer=producer,
+        stage=stage,
+    )
+
+    async def require_provisioned() -> None:
+        # Bind to what provisioning declared; never let the client library create a default consumer.
+        connection = await broker.connect()
+        await check_bound(connection.jetstream(), consumer.durable)
+
+    app = build_asgi(broker, on_startup=[require_provisioned, *on_startup], on_shutdown=on_shutdown)
+    return app, broker
