@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pressroom_runtime.settings import ServiceSettings
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+
+class ResearchSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PRESSROOM_RESEARCH_", extra="ignore", populate_by_name=True)
+
+    tavily_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("TAVILY_API_KEY"))
+    knowledge_dir: Path = Field(
+        Path("deploy/knowledge-sample"), validation_alias=AliasChoices("PRESSROOM_KNOWLEDGE_DIR")
+    )
+    max_sources: int = Field(5, ge=1, le=20)
+    min_score: float = Field(0.5, description="Knowledge-base passages scoring below this are not relevant.")

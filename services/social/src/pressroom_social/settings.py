@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from pressroom_runtime.settings import ServiceSettings
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+
+class SocialSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PRESSROOM_SOCIAL_", extra="ignore", populate_by_name=True)
+
+    max_tokens: int = Field(400, description="Cap on one post's length in tokens, before the platform limit.")

@@ -1,0 +1,62 @@
+"""writer: research.completed → live.<job>.blog.delta (while writing) → blog.completed."""
+
+from __future__ import annotations
+
+from pressroom_contracts.events import (
+    BlogCompleted,
+    BlogCompletedEvent,
+    ResearchCompletedEvent,
+    TokenUsage,
+)
+from pressroom_runtime.consumer import StageContext
+from pressroom_runtime.llm import TextModel
+
+from .prompts import blog_prompt, title_for
+from .writing import assemble, citations, split_title, word_count
+
+
+class Writer:
+    def __init__(self, model: TextModel, max_tokens: int) -> None:
+        self.model = model
+        self.max_tokens = max_tokens
+
+    async def on_research(self, event: ResearchCompletedEvent, ctx: StageContext) -> None:
+        done = await ctx.recorded(BlogCompletedEvent)
+        if done:  # written before a crash: publish again (deduplicated), do not pay twice
+            await ctx.publisher.publish(done[0])
+            return
+        research = event.data
+        request = research.request
+        await ctx.progress(f"Writing a {request.length} blog post with {self.model.model}")
+        max_tokens = min(self.max_tokens, request.target_words * 2)
+        stream = self.model.stream(blog_prompt(research), max_tokens=max_tokens)
+        text = ""
+        async for piece in stream:
+            await ctx.delta(len(text), piece)
+            text += piece
+        title, body = split_title(text, fallback=title_for(request.topic))
+        body, cited = citations(body, research.sources)
+        markdown = assemble(title, body, cited)
+        usage = stream.usage
+        await ctx.usage(
+            "blog:1",
+            provider="openai-compatible",
+            model=usage.model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
+        words = word_count(body)
+        await ctx.emit(
+            BlogCompletedEvent,
+            BlogCompleted(
+                request=request,
+                title=title,
+                markdown=markdown,
+                word_count=words,
+                citations=cited,
+                usage=TokenUsage(
+                    model=usage.model, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens
+                ),
+            ),
+        )
+        await ctx.progress(f"Blog post written: {words} words, {len(cited)} citations")

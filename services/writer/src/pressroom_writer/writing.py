@@ -1,0 +1,45 @@
+"""Turns a model's streamed answer into a blog post: title, cleaned markdown, citations."""
+
+from __future__ import annotations
+
+import re
+
+from pressroom_contracts.events import Citation, Source
+
+_CITATION = re.compile(r"\[(\d{1,2})\]")
+
+
+def split_title(markdown: str, fallback: str) -> tuple[str, str]:
+    """Returns (title, body). Chat models start with '# Title'; base models were given the title."""
+    lines = markdown.strip().splitlines()
+    if lines and lines[0].startswith("# "):
+        return lines[0][2:].strip() or fallback, "\n".join(lines[1:]).strip()
+    return fallback, markdown.strip()
+
+
+def citations(markdown: str, sources: list[Source]) -> tuple[str, list[Citation]]:
+    """Keeps only [n] markers that point at a source research really returned, and lists those."""
+    used: dict[int, Citation] = {}
+
+    def keep(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        if 1 <= number <= len(sources):
+            source = sources[number - 1]
+            used.setdefault(number, Citation(number=number, title=source.title, location=source.location))
+            return match.group(0)
+        return ""
+
+    cleaned = _CITATION.sub(keep, markdown)
+    return cleaned, [used[n] for n in sorted(used)]
+
+
+def word_count(markdown: str) -> int:
+    return len(re.findall(r"\b\w+\b", markdown))
+
+
+def assemble(title: str, body: str, cited: list[Citation]) -> str:
+    """The stored post: title, body and a sources section for the citations it uses."""
+    parts = [f"# {title}", body]
+    if cited:
+        parts.append("## Sources\n\n" + "\n".join(f"[{c.number}] {c.title}: {c.location}" for c in cited))
+    return "\n\n".join(parts) + "\n"
