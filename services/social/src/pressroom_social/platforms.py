@@ -58,7 +58,8 @@ def fit(platform: Platform, text: str, limit: int | None = None) -> str:
     text = text.strip()
     if count(platform, text) <= limit:
         return text
-    words = text.split(" ")
+    # Every character counts at least 1, so nothing past `limit` characters can stay: cut there first.
+    words = text[:limit].split(" ")
     while words and count(platform, " ".join(words) + "…") > limit:
         words.pop()
     shortened = " ".join(words).rstrip(" ,;:-") + "…"

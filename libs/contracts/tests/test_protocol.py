@@ -1,0 +1,63 @@
+import json
+
+import pytest
+
+from pressroom_contracts.protocol import (
+    MAX_FRAME_BYTES,
+    PingFrame,
+    ProtocolError,
+    StartFrame,
+    SubscribeFrame,
+    parse_client_frame,
+)
+
+
+def test_start_frame_parses_the_job_request():
+    frame = parse_client_frame(json.dumps({"type": "start", "request": {"topic": "solar power"}, "ref": "c1"}))
+    assert isinstance(frame, StartFrame)
+    assert frame.request.topic == "solar power"
+    assert frame.ref == "c1"
+
+
+def test_subscribe_and_ping():
+    assert parse_client_frame('{"type": "subscribe", "job_id": "abc", "after_seq": 41}') == SubscribeFrame(
+        type="subscribe", job_id="abc", after_seq=41
+    )
+    assert isinstance(parse_client_frame('{"type": "ping"}'), PingFrame)
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "fragment"),
+    [
+        ("{not json", "invalid_json", "not valid JSON"),
+        ("[1, 2]", "invalid_frame", "JSON object"),
+        ('{"type": "dance"}', "unknown_type", "dance"),
+        ('{"type": "subscribe", "job_id": "a.b"}', "invalid_frame", "job_id"),
+        ('{"type": "subscribe", "job_id": "ab", "after_seq": -1}', "invalid_frame", "after_seq"),
+        (
+            '{"type": "start", "request": {"topic": "ok topic", "platforms": ["linkedin", "x", "myspace"]}, "ref": "c9"}',
+            "invalid_request",
+            "platforms[2]",
+        ),
+        ('{"type": "start", "request": {"topic": "ok topic", "colour": 1}}', "invalid_request", "colour: unknown field"),
+        ('{"type": "ping", "extra": 1}', "invalid_frame", "extra"),
+    ],
+)
+def test_bad_frames_get_a_code_and_a_reason(raw, code, fragment):
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame(raw)
+    assert caught.value.code == code
+    assert fragment in caught.value.message
+
+
+def test_error_keeps_the_ref_of_the_request_it_answers():
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame('{"type": "start", "request": {"topic": "x"}, "ref": "c7"}')
+    assert caught.value.frame().ref == "c7"
+    assert caught.value.frame().type == "error"
+
+
+def test_oversized_frames_are_refused_before_parsing():
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame("x" * (MAX_FRAME_BYTES + 1))
+    assert caught.value.code == "frame_too_large"

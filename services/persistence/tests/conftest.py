@@ -1,0 +1,191 @@
+"""Real nats-server and PostgreSQL from the shared devstack fixtures; persistence runs in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client
+from pressroom_contracts import subjects
+from pressroom_contracts.events import (
+    BlogCompleted,
+    BlogCompletedEvent,
+    Envelope,
+    ImageCompleted,
+    ImageCompletedEvent,
+    JobRequested,
+    JobRequestedEvent,
+    Producer,
+    ResearchCompleted,
+    ResearchCompletedEvent,
+    SocialCompleted,
+    SocialCompletedEvent,
+    Stage,
+    StageFailed,
+    StageFailedEvent,
+    StageProgress,
+    StageProgressEvent,
+    TokenUsage,
+    UsageRecorded,
+    UsageRecordedEvent,
+    encode_event,
+)
+from pressroom_contracts.ids import new_job_id
+from pressroom_contracts.jobs import JobRequest, Platform
+from pressroom_persistence.app import create_app
+from pressroom_persistence.settings import PersistenceSettings
+from pressroom_runtime.provisioning import provision
+
+PLUGIN = "pressroom_devstack.testing.fixtures"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The root conftest may load the shared fixtures for the whole suite; load them when run alone.
+    if not config.pluginmanager.has_plugin(PLUGIN):
+        config.pluginmanager.import_plugin(PLUGIN)
+
+
+class Events:
+    """Builds the events the stages would publish for one job."""
+
+    producer = Producer(service="test", replica="test-0")
+
+    def __init__(self, job_id: str, request: JobRequest) -> None:
+        self.job_id = job_id
+        self.request = request
+
+    def _make(self, cls: type[Envelope], data: Any) -> Envelope:
+        return cls(job_id=self.job_id, producer=self.producer, data=data)
+
+    def requested(self, owner: str | None = None) -> Envelope:
+        return self._make(JobRequestedEvent, JobRequested(request=self.request, owner=owner))
+
+    def research(self) -> Envelope:
+        return self._make(
+            ResearchCompletedEvent,
+            ResearchCompleted(request=self.request, provider="none", skipped=True, reason="research off"),
+        )
+
+    def blog(self, version: int = 1, title: str = "A title") -> Envelope:
+        return self._make(
+            BlogCompletedEvent,
+            BlogCompleted(
+                request=self.request,
+                version=version,
+                title=title,
+                markdown=f"# {title}\n\nBody.",
+                word_count=3,
+                usage=TokenUsage(model="m", input_tokens=10, output_tokens=20),
+            ),
+        )
+
+    def social(self, platform: Platform | str) -> Envelope:
+        return self._make(
+            SocialCompletedEvent,
+            SocialCompleted(platform=Platform(platform), text=f"post for {platform}", characters=17, limit=280),
+        )
+
+    def image(self) -> Envelope:
+        return self._make(
+            ImageCompletedEvent,
+            ImageCompleted(
+                object_key=f"{self.job_id}/cover.png",
+                prompt="a cover",
+                width=1200,
+                height=630,
+                content_type="image/png",
+                sha256="0" * 64,
+                size_bytes=1234,
+                provider="cover-card",
+            ),
+        )
+
+    def progress(self, step: int = 1) -> Envelope:
+        return self._make(StageProgressEvent, StageProgress(stage=Stage.research, step=step, message="working"))
+
+    def usage(self, call: str, cost: float) -> Envelope:
+        return self._make(
+            UsageRecordedEvent,
+            UsageRecorded(
+                stage=Stage.blog, call=call, provider="openai", model="m", input_tokens=5, output_tokens=7,
+                cost_usd=cost,
+            ),
+        )  # fmt: skip
+
+    def failed(self, stage: Stage = Stage.blog, code: str = "provider_auth") -> Envelope:
+        return self._make(
+            StageFailedEvent,
+            StageFailed(stage=stage, code=code, message="no key", retryable=False, attempt=1),
+        )
+
+    def full_run(self) -> list[Envelope]:
+        """Every event of a successful job, in a plausible order."""
+        return [
+            self.requested(owner="alice"),
+            self.progress(1),
+            self.research(),
+            self.usage("draft", 0.0125),
+            self.blog(),
+            *[self.social(p) for p in self.request.platforms],
+            self.image(),
+        ]
+
+
+@pytest.fixture
+def events() -> Events:
+    return Events(new_job_id(), JobRequest(topic="Testing event-driven systems", platforms=["linkedin", "x"]))
+
+
+@pytest.fixture(scope="session")
+async def provisioned(nats_url: str) -> str:
+    await provision(nats_url)
+    return nats_url
+
+
+@pytest.fixture(scope="session")
+async def nc(provisioned: str) -> AsyncIterator[Client]:
+    client = await nats.connect(provisioned)
+    yield client
+    await client.drain()
+
+
+@pytest.fixture(scope="module")
+async def service(provisioned: str, database_url: str) -> AsyncIterator[Any]:
+    """The persistence app, started in the test's event loop against the real servers."""
+    settings = PersistenceSettings(nats_url=provisioned, database_url=database_url, replica="test-persistence")
+    app = create_app(settings)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+async def publish(nc: Client, event: Envelope, *, dedup: bool = True) -> int:
+    """Stores an event in the stream; dedup=False stores every copy (a redelivery, as the consumer sees it)."""
+    headers = {"Nats-Msg-Id": event.dedup_key()} if dedup else None
+    ack = await nc.jetstream().publish(
+        subjects.content(event.job_id, event.type), encode_event(event), headers=headers, stream=subjects.STREAM
+    )
+    return ack.seq
+
+
+async def stored_count(nc: Client, job_id: str, event_type: str) -> int:
+    subject = subjects.content(job_id, event_type)
+    info = await nc.jetstream().stream_info(subjects.STREAM, subjects_filter=subject)
+    return (info.state.subjects or {}).get(subject, 0)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+    """Polls until `check` returns something truthy; its last value otherwise fails the test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value or time.monotonic() > deadline:
+            assert value, f"condition not met within {timeout}s: {value!r}"
+            return value
+        await asyncio.sleep(0.1)
