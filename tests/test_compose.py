@@ -1,0 +1,475 @@
+"""docker-compose.yml, the Dockerfiles and .env.example, checked offline.
+
+The compose file is interpolated the way Compose does it (``${VAR:?msg}``, ``${VAR:-default}``, …)
+with dummy values for the required secrets, then validated against the Compose Specification's
+JSON Schema vendored in deploy/compose-spec/ (no network at test time). The rest keeps the file in
+step with services/: one compose service and one Dockerfile per service directory, the start order
+(nats healthy, provisioning completed), healthchecks, the environment contract, and no secret
+written into the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+jsonschema = pytest.importorskip("jsonschema")
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+SCHEMA_DIR = ROOT / "deploy" / "compose-spec"
+ENV_EXAMPLE = ROOT / ".env.example"
+
+SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))
+STAGE_SERVICES = [s for s in SERVICES if s != "gateway"]  # /healthz on PRESSROOM_HEALTH_PORT
+INFRA = ("nats", "postgres", "minio")
+REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "OPENAI_API_KEY")
+LLM_SERVICES = ("writer", "social", "illustrator")
+S3_SERVICES = ("gateway", "illustrator")
+DUMMY_ENV = {name: f"dummy-{name.lower().replace('_', '-')}" for name in REQUIRED_SECRETS}
+SECRET_KEY_PATTERN = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|ACCESS_KEY", re.IGNORECASE)
+
+
+# ---- a small implementation of Compose's variable interpolation ----
+
+
+class InterpolationError(ValueError):
+    pass
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _find_close(text: str, start: int) -> int:
+    """Index of the '}' that closes the '${' whose body starts at `start` (nesting allowed)."""
+    depth = 1
+    i = start
+    while i < len(text):
+        if text.startswith("$$", i):
+            i += 2
+            continue
+        if text.startswith("${", i):
+            depth += 1
+            i += 2
+            continue
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise InterpolationError(f"unclosed '${{' in {text!r}")
+
+
+def interpolate(text: str, env: dict[str, str], seen: list[tuple[str, str]] | None = None) -> str:
+    """Compose interpolation of one string. `seen` collects (variable, operator) pairs."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("${", i):
+            end = _find_close(text, i + 2)
+            out.append(_substitute(text[i + 2 : end], env, seen))
+            i = end + 1
+        elif text[i] == "$" and (m := _NAME.match(text, i + 1)):
+            if seen is not None:
+                seen.append((m.group(), ""))
+            out.append(env.get(m.group(), ""))
+            i = m.end()
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def _substitute(body: str, env: dict[str, str], seen: list[tuple[str, str]] | None) -> str:
+    m = _NAME.match(body)
+    if not m:
+        raise InterpolationError(f"invalid variable reference '${{{body}}}'")
+    name, rest = m.group(), body[m.end() :]
+    op = next((o for o in (":-", ":?", ":+", "-", "?", "+") if rest.startswith(o)), "")
+    if rest and not op:
+        raise InterpolationError(f"invalid variable reference '${{{body}}}'")
+    if seen is not None:
+        seen.append((name, op))
+    arg = rest[len(op) :]
+    value = env.get(name)
+    unset_or_empty = not value if op.startswith(":") else value is None
+    if op in (":-", "-"):
+        return interpolate(arg, env, seen) if unset_or_empty else (value or "")
+    if op in (":?", "?"):
+        if unset_or_empty:
+            raise InterpolationError(f"required variable {name} is missing a value: {arg}")
+        return value or ""
+    if op in (":+", "+"):
+        return "" if unset_or_empty else interpolate(arg, env, seen)
+    return value or ""
+
+
+def interpolate_tree(node: Any, env: dict[str, str], seen: list[tuple[str, str]] | None = None) -> Any:
+    if isinstance(node, dict):
+        return {k: interpolate_tree(v, env, seen) for k, v in node.items()}
+    if isinstance(node, list):
+        return [interpolate_tree(v, env, seen) for v in node]
+    if isinstance(node, str):
+        return interpolate(node, env, seen)
+    return node
+
+
+def test_interpolator_follows_compose_rules() -> None:
+    env = {"SET": "x", "EMPTY": ""}
+    assert interpolate("${SET:-d} ${UNSET:-d} ${EMPTY:-d} ${EMPTY-d}", env) == "x d d "
+    assert interpolate("$$HOME $SET ${UNSET} ${SET:+y} ${EMPTY:+y}", env) == "$HOME x  y "
+    assert interpolate("${UNSET:-${SET}}", env) == "x"
+    with pytest.raises(InterpolationError, match="EMPTY"):
+        interpolate("${EMPTY:?needed}", env)
+    assert interpolate("${EMPTY?needed}", env) == ""
+
+
+# ---- loading ----
+
+
+def raw_compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def compose_config(env: dict[str, str] | None = None) -> dict[str, Any]:
+    return interpolate_tree(raw_compose(), DUMMY_ENV if env is None else env)
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    return compose_config()
+
+
+@pytest.fixture(scope="module")
+def services(config: dict[str, Any]) -> dict[str, Any]:
+    return config["services"]
+
+
+def environment(service: dict[str, Any]) -> dict[str, str | None]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return dict(([*item.split("=", 1), None])[:2] for item in env)
+    return {k: (None if v is None else str(v)) for k, v in env.items()}
+
+
+def depends_on(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    deps = service.get("depends_on") or {}
+    if isinstance(deps, list):
+        return {name: {"condition": "service_started"} for name in deps}
+    return deps
+
+
+def healthcheck_command(service: dict[str, Any]) -> str:
+    test = service["healthcheck"]["test"]
+    return test if isinstance(test, str) else " ".join(test)
+
+
+# ---- the schema ----
+
+
+def test_vendored_schema_matches_its_recorded_origin() -> None:
+    schema = SCHEMA_DIR / "compose-spec.json"
+    digest = hashlib.sha256(schema.read_bytes()).hexdigest()
+    readme = (SCHEMA_DIR / "README.md").read_text()
+    assert digest in readme, "compose-spec.json changed: record its origin and sha256 in the README"
+    assert (SCHEMA_DIR / "LICENSE").is_file()
+
+
+def test_compose_file_is_valid_against_the_compose_spec(config: dict[str, Any]) -> None:
+    schema = json.loads((SCHEMA_DIR / "compose-spec.json").read_text())
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator_cls.check_schema(schema)
+    errors = sorted(validator_cls(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+
+
+def test_schema_validation_catches_mistakes(config: dict[str, Any]) -> None:
+    """The validation above has teeth: a misspelt key and a wrong type are reported."""
+    schema = json.loads((SCHEMA_DIR / "compose-spec.json").read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    broken = copy.deepcopy(config)
+    broken["services"]["writer"]["healthchek"] = broken["services"]["writer"].pop("healthcheck")
+    broken["services"]["social"]["depends_on"] = "nats"
+    assert len(list(validator.iter_errors(broken))) >= 2
+
+
+# ---- secrets ----
+
+
+@pytest.mark.parametrize("name", REQUIRED_SECRETS)
+def test_required_secret_missing_stops_compose(name: str) -> None:
+    env = {k: v for k, v in DUMMY_ENV.items() if k != name}
+    with pytest.raises(InterpolationError, match=name):
+        compose_config(env)
+    with pytest.raises(InterpolationError, match=name):
+        compose_config({**env, name: ""})
+
+
+@pytest.mark.parametrize("name", REQUIRED_SECRETS)
+def test_required_secret_is_always_read_with_colon_question(name: str) -> None:
+    seen: list[tuple[str, str]] = []
+    interpolate_tree(raw_compose(), DUMMY_ENV, seen)
+    ops = {op for var, op in seen if var == name}
+    assert ops == {":?"}, f"{name} is referenced with {ops}; every reference must be ${{{name}:?message}}"
+
+
+def test_no_literal_secret_values() -> None:
+    """Every secret-looking setting comes from the environment, with no default to fall back on."""
+    required_ref = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:\?[^}]*\}")
+    for svc_name, svc in raw_compose()["services"].items():
+        for key, value in environment(svc).items():
+            if value is None:
+                continue  # passed through from the environment only when set there
+            if SECRET_KEY_PATTERN.search(key):
+                assert required_ref.fullmatch(value), (
+                    f"{svc_name}.{key} must be ${{VAR:?message}}, not {value!r}"
+                )
+            for url in re.findall(r"\w+://\S+", value):
+                userinfo = url.split("://", 1)[1].rsplit("@", 1)[0] if "@" in url else ""
+                if ":" in userinfo:
+                    password = userinfo.split(":", 1)[1]
+                    assert required_ref.fullmatch(password), f"{svc_name}.{key} embeds a literal password"
+
+
+def test_env_example_lists_every_variable_and_no_secret() -> None:
+    seen: list[tuple[str, str]] = []
+    interpolate_tree(raw_compose(), DUMMY_ENV, seen)
+    text = ENV_EXAMPLE.read_text()
+    assigned = dict(re.findall(r"^#?\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$", text, re.MULTILINE))
+    variables = {var for var, _ in seen}
+    missing = sorted(variables - assigned.keys())
+    assert not missing, f".env.example does not mention {missing}"
+    for name in REQUIRED_SECRETS:
+        assert re.search(rf"^{name}=$", text, re.MULTILINE), (
+            f"{name} must be listed, uncommented, with no value"
+        )
+    passthrough = {
+        key for svc in raw_compose()["services"].values() for key, v in environment(svc).items() if v is None
+    }
+    missing_passthrough = sorted(passthrough - assigned.keys())
+    assert not missing_passthrough, f".env.example does not mention {missing_passthrough}"
+    for name, value in assigned.items():
+        if SECRET_KEY_PATTERN.search(name):
+            assert value == "", f".env.example gives {name} a value"
+
+
+def test_dockerignore_keeps_secrets_and_history_out_of_the_build_context() -> None:
+    lines = set((ROOT / ".dockerignore").read_text().split())
+    assert ".env" in lines
+    assert "**/.git" in lines or ".git" in lines
+    assert "**/.venv" in lines or ".venv" in lines
+
+
+# ---- in step with services/ ----
+
+
+def test_services_are_discovered() -> None:
+    assert {"gateway", "research", "writer", "social", "illustrator", "persistence"} <= set(SERVICES)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_directory_has_a_compose_service_built_from_its_dockerfile(
+    name: str, services: dict[str, Any]
+) -> None:
+    assert name in services, f"services/{name} has no compose service"
+    build = services[name].get("build")
+    assert isinstance(build, dict), f"{name} must be built from source"
+    assert (COMPOSE_FILE.parent / build["context"]).resolve() == ROOT, "build context must be the repo root"
+    assert build["dockerfile"] == f"services/{name}/Dockerfile"
+    assert (ROOT / "services" / name / "Dockerfile").is_file()
+
+
+def test_every_build_points_at_an_existing_dockerfile(services: dict[str, Any]) -> None:
+    for name, svc in services.items():
+        if "build" not in svc:
+            assert name in INFRA, f"{name} has neither a build nor an infrastructure image"
+            assert ":" in svc["image"] and not svc["image"].endswith(":latest"), f"pin {name}'s image"
+            continue
+        build = svc["build"]
+        context = COMPOSE_FILE.parent / (build if isinstance(build, str) else build.get("context", "."))
+        dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+        assert (context / dockerfile).is_file(), f"{name}: {context / dockerfile} does not exist"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_waits_for_nats_and_provisioning(name: str, services: dict[str, Any]) -> None:
+    deps = depends_on(services[name])
+    assert deps.get("nats", {}).get("condition") == "service_healthy"
+    assert deps.get("provision", {}).get("condition") == "service_completed_successfully"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_has_a_healthcheck_on_its_healthz(name: str, services: dict[str, Any]) -> None:
+    svc = services[name]
+    assert "healthcheck" in svc and not svc["healthcheck"].get("disable")
+    command = healthcheck_command(svc)
+    env = environment(svc)
+    port = env["PRESSROOM_GATEWAY_PORT"] if name == "gateway" else env["PRESSROOM_HEALTH_PORT"]
+    assert f":{port}/healthz" in command, f"{name}'s healthcheck does not probe /healthz on port {port}"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_can_be_scaled(name: str, services: dict[str, Any]) -> None:
+    svc = services[name]
+    assert "container_name" not in svc, "a container_name prevents --scale"
+    if name != "gateway":
+        assert not svc.get("ports"), "a stage service publishes no host port, so it can be scaled"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_environment_contract(name: str, services: dict[str, Any]) -> None:
+    env = environment(services[name])
+    assert env["NATS_URL"] == "nats://nats:4222"
+    assert env["PRESSROOM_LOG_FORMAT"] == "json"
+    assert "PRESSROOM_REPLICA" not in env, "a fixed replica name would be shared by every replica"
+    if name == "gateway":
+        assert env["PRESSROOM_GATEWAY_HOST"] == "0.0.0.0"
+        assert env["PRESSROOM_GATEWAY_PORT"] == "8000"
+        assert any(str(p).endswith(":8000") for p in services[name]["ports"])
+    else:
+        assert env["PRESSROOM_HEALTH_HOST"] == "0.0.0.0"
+        assert env["PRESSROOM_HEALTH_PORT"] == "8080"
+    if name in LLM_SERVICES:
+        assert env["OPENAI_API_KEY"] == DUMMY_ENV["OPENAI_API_KEY"]
+        assert "OPENAI_BASE_URL" in env and env["OPENAI_BASE_URL"] is None, "pass through only when set"
+        assert env["PRESSROOM_LLM_MODEL"] == "gpt-4o-mini"
+        assert env["PRESSROOM_LLM_PROFILE"] == "chat"
+    if name in S3_SERVICES:
+        assert env["S3_ENDPOINT"] == "minio:9000"
+        assert env["S3_BUCKET"] == "pressroom-images"
+        assert env["S3_SECURE"] == "false"
+        assert env["S3_ACCESS_KEY"] and env["S3_SECRET_KEY"]
+        assert depends_on(services[name])["minio"]["condition"] == "service_healthy"
+    if name == "persistence":
+        assert env["DATABASE_URL"] == (
+            f"postgresql://pressroom:{DUMMY_ENV['POSTGRES_PASSWORD']}@postgres:5432/pressroom"
+        )
+        assert depends_on(services[name])["postgres"]["condition"] == "service_healthy"
+    if name == "research":
+        assert env["PRESSROOM_KNOWLEDGE_DIR"] == "/knowledge"
+        assert "TAVILY_API_KEY" in env
+        assert any(str(v).endswith(":/knowledge:ro") for v in services[name].get("volumes", []))
+
+
+def test_provisioning_runs_once_before_the_services(services: dict[str, Any]) -> None:
+    provision = services["provision"]
+    assert provision["command"] == ["python", "-m", "pressroom_runtime.provisioning"]
+    assert provision.get("restart", "no") == "no"
+    assert depends_on(provision)["nats"]["condition"] == "service_healthy"
+    assert environment(provision)["NATS_URL"] == "nats://nats:4222"
+
+
+def test_infrastructure(services: dict[str, Any]) -> None:
+    nats = services["nats"]
+    assert "alpine" in nats["image"], "the scratch nats image has no wget for its healthcheck"
+    assert {"-js", "-sd", "/data", "-m", "8222"} <= set(nats["command"])
+    assert "8222/healthz" in healthcheck_command(nats)
+    assert services["postgres"]["image"].startswith("postgres:16")
+    assert "pg_isready" in healthcheck_command(services["postgres"])
+    assert services["minio"]["image"].startswith("minio/minio:")
+    for name in INFRA:
+        assert "healthcheck" in services[name]
+        for port in services[name].get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+
+
+def test_dependency_conditions_are_satisfiable(services: dict[str, Any]) -> None:
+    for name, svc in services.items():
+        for dep, spec in depends_on(svc).items():
+            assert dep in services, f"{name} depends on unknown service {dep}"
+            if spec.get("condition") == "service_healthy":
+                assert "healthcheck" in services[dep], (
+                    f"{name} waits for {dep} to be healthy; it has no check"
+                )
+            if spec.get("condition") == "service_completed_successfully":
+                assert services[dep].get("restart", "no") == "no", f"{dep} must be a one-shot"
+
+
+def test_named_volumes_are_declared_and_used(config: dict[str, Any]) -> None:
+    declared = set(config.get("volumes") or {})
+    used = {
+        str(v).split(":", 1)[0]
+        for svc in config["services"].values()
+        for v in svc.get("volumes", [])
+        if not str(v).startswith((".", "/"))
+    }
+    assert used == declared
+    assert {"nats-data", "postgres-data", "minio-data"} <= declared
+
+
+# ---- Dockerfiles ----
+
+
+def dockerfile(name: str) -> str:
+    return (ROOT / "services" / name / "Dockerfile").read_text()
+
+
+def instructions(text: str) -> list[str]:
+    """Dockerfile instructions with continuation lines joined and comments dropped."""
+    joined = re.sub(r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.startswith("#")))
+    return [" ".join(line.split()) for line in joined.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_dockerfile_installs_from_the_hashed_lock(name: str) -> None:
+    steps = instructions(dockerfile(name))
+    lock = f"services/{name}/requirements.lock"
+    install = f"pip install --no-cache-dir --require-hashes -r {lock}"
+    copy_at = next(i for i, s in enumerate(steps) if s.startswith("COPY") and lock in s)
+    lock_at = next(i for i, s in enumerate(steps) if s.startswith("RUN") and install in s)
+    own_at = next(
+        i
+        for i, s in enumerate(steps)
+        if s.startswith("RUN")
+        and f"pip install --no-cache-dir --no-deps libs/contracts libs/runtime services/{name}" in s
+    )
+    assert copy_at < lock_at < own_at, "third-party dependencies come from the lock, before our packages"
+    assert not any("pip install" in s and "--require-hashes" not in s and "--no-deps" not in s for s in steps)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_dockerfile_runtime_image(name: str) -> None:
+    steps = instructions(dockerfile(name))
+    froms = [s for s in steps if s.startswith("FROM")]
+    assert froms and all(s.split()[1] == "python:3.11-slim" for s in froms)
+    final = steps[max(i for i, s in enumerate(steps) if s.startswith("FROM")) :]
+    users = [s.split()[1] for s in final if s.startswith("USER")]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), "the service must not run as root"
+    assert any(s.startswith("ENV") and "PYTHONUNBUFFERED=1" in s for s in final)
+    assert final[-1] == f'CMD ["python", "-m", "pressroom_{name}"]'
+
+
+def test_dockerfiles_share_one_shape() -> None:
+    def normalised(name: str) -> str:
+        return re.sub(
+            r"^EXPOSE \d+$", "EXPOSE <port>", dockerfile(name).replace(name, "<service>"), flags=re.M
+        )
+
+    reference = normalised(SERVICES[0])
+    for name in SERVICES[1:]:
+        assert normalised(name) == reference, f"services/{name}/Dockerfile drifted from the others"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_lock_file_is_hashed_and_third_party_only(name: str) -> None:
+    lock = ROOT / "services" / name / "requirements.lock"
+    assert lock.is_file(), f"{lock.relative_to(ROOT)} is missing: the image cannot be built"
+    text = lock.read_text()
+    requirements = re.split(r"\n(?=[^\s#])", re.sub(r"^#.*$", "", text, flags=re.M).strip())
+    assert requirements and requirements[0]
+    for req in requirements:
+        head = req.split()[0]
+        assert "--hash=sha256:" in req, f"{head} has no hash"
+        assert not head.lower().startswith(("pressroom", "-e", "./", "file:")), (
+            f"{head} is a workspace package"
+        )
