@@ -26,7 +26,7 @@ $(STAMP): requirements/dev.lock requirements/bootstrap.lock $(PACKAGES)
 install: $(STAMP) ## create .venv with the locked dependencies and every package (editable)
 
 up: install ## run the whole system on embedded defaults (Ctrl-C stops everything)
-	$(BIN)/pressroom up
+	$(BIN)/pressroom up $(ARGS)
 
 test: install ## run the test suite
 	$(BIN)/python -m pytest

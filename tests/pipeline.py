@@ -1,0 +1,79 @@
+"""Helpers for cross-service tests: drive a job over the gateway WebSocket, read what was stored."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import websockets
+
+BLOG_ANSWER = (
+    "# Rooftop solar for everyone\n\n"
+    "Solar panels on the roof turn sunlight into electricity [1]. Costs fell sharply over a decade [1], "
+    "and batteries let a home store the surplus [9].\n\n"
+    "## Why now\n\nPrices, policy and better inverters make it the right moment for most households."
+)
+SOCIAL_ANSWER = "Rooftop solar is finally for everyone: cheaper panels, smarter batteries. " * 8
+IMAGE_ANSWER = "A sunlit suburban roof covered in gleaming solar panels under a blue sky"
+
+
+def script_pipeline(llm: Any) -> None:
+    """Answers by prompt: the writer's, the social posts' and the image prompt's requests."""
+    llm.when("Describe an illustration", IMAGE_ANSWER)
+    llm.when("post promoting this blog post", SOCIAL_ANSWER)
+    llm.when("blog post", BLOG_ANSWER)
+
+
+@dataclass
+class JobWatch:
+    job_id: str = ""
+    frames: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [f["event"] for f in self.frames if f["type"] == "event"]
+
+    @property
+    def types(self) -> list[str]:
+        return [e["type"] for e in self.events]
+
+    def progress(self, stage: str) -> list[str]:
+        return [e["data"]["message"] for e in self.events if e["type"] == "stage.progress" and e["data"]["stage"] == stage]
+
+    @property
+    def deltas(self) -> list[dict[str, Any]]:
+        return [f for f in self.frames if f["type"] == "delta"]
+
+
+async def run_job(gateway_url: str, request: dict[str, Any], timeout: float = 120.0) -> JobWatch:
+    """Starts a job on /v1/ws and collects every frame until the job ends."""
+    watch = JobWatch()
+    async with websockets.connect(gateway_url.replace("http", "ws", 1) + "/v1/ws") as ws:
+        await ws.send(json.dumps({"type": "start", "request": request, "ref": "r1"}))
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = json.loads(await ws.recv())
+                watch.frames.append(frame)
+                if frame["type"] == "accepted":
+                    watch.job_id = frame["job_id"]
+                if frame["type"] == "error":
+                    raise AssertionError(f"gateway error: {frame}")
+                if frame["type"] == "event" and frame["event"]["type"] in ("job.completed", "job.failed"):
+                    return watch
+
+
+async def stored(database_url: str, job_id: str) -> dict[str, Any]:
+    connection = await asyncpg.connect(database_url)
+    try:
+        return {
+            "job": await connection.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id),
+            "blogs": await connection.fetch("SELECT * FROM blog_posts WHERE job_id = $1", job_id),
+            "social": await connection.fetch("SELECT * FROM social_posts WHERE job_id = $1 ORDER BY platform", job_id),
+            "images": await connection.fetch("SELECT * FROM images WHERE job_id = $1", job_id),
+            "usage": await connection.fetch("SELECT * FROM usage WHERE job_id = $1", job_id),
+        }
+    finally:
+        await connection.close()
