@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -38,6 +39,7 @@ from pressroom_contracts.ids import new_job_id
 from pressroom_contracts.jobs import JobRequest, Platform
 from pressroom_persistence.app import create_app
 from pressroom_persistence.settings import PersistenceSettings
+from pressroom_runtime.history import recorded
 from pressroom_runtime.provisioning import provision
 
 PLUGIN = "pressroom_devstack.testing.fixtures"
@@ -86,7 +88,9 @@ class Events:
     def social(self, platform: Platform | str) -> Envelope:
         return self._make(
             SocialCompletedEvent,
-            SocialCompleted(platform=Platform(platform), text=f"post for {platform}", characters=17, limit=280),
+            SocialCompleted(
+                platform=Platform(platform), text=f"post for {platform}", characters=17, limit=280
+            ),
         )
 
     def image(self) -> Envelope:
@@ -105,7 +109,9 @@ class Events:
         )
 
     def progress(self, step: int = 1) -> Envelope:
-        return self._make(StageProgressEvent, StageProgress(stage=Stage.research, step=step, message="working"))
+        return self._make(
+            StageProgressEvent, StageProgress(stage=Stage.research, step=step, message="working")
+        )
 
     def usage(self, call: str, cost: float) -> Envelope:
         return self._make(
@@ -136,8 +142,19 @@ class Events:
 
 
 @pytest.fixture
-def events() -> Events:
-    return Events(new_job_id(), JobRequest(topic="Testing event-driven systems", platforms=["linkedin", "x"]))
+def new_events() -> Callable[..., Events]:
+    """Events of a new job: new_events(topic=…, platforms=…, image=…)."""
+
+    def make(topic: str = "Testing event-driven systems", **options: Any) -> Events:
+        options.setdefault("platforms", ["linkedin", "x"])
+        return Events(new_job_id(), JobRequest(topic=topic, **options))
+
+    return make
+
+
+@pytest.fixture
+def events(new_events: Callable[..., Events]) -> Events:
+    return new_events()
 
 
 @pytest.fixture(scope="session")
@@ -156,7 +173,9 @@ async def nc(provisioned: str) -> AsyncIterator[Client]:
 @pytest.fixture(scope="module")
 async def service(provisioned: str, database_url: str) -> AsyncIterator[Any]:
     """The persistence app, started in the test's event loop against the real servers."""
-    settings = PersistenceSettings(nats_url=provisioned, database_url=database_url, replica="test-persistence")
+    settings = PersistenceSettings(
+        nats_url=provisioned, database_url=database_url, replica="test-persistence"
+    )
     app = create_app(settings)
     await app.start()
     try:
@@ -165,22 +184,46 @@ async def service(provisioned: str, database_url: str) -> AsyncIterator[Any]:
         await app.stop()
 
 
-async def publish(nc: Client, event: Envelope, *, dedup: bool = True) -> int:
-    """Stores an event in the stream; dedup=False stores every copy (a redelivery, as the consumer sees it)."""
-    headers = {"Nats-Msg-Id": event.dedup_key()} if dedup else None
-    ack = await nc.jetstream().publish(
-        subjects.content(event.job_id, event.type), encode_event(event), headers=headers, stream=subjects.STREAM
-    )
-    return ack.seq
+class Bus:
+    """The test's own NATS connection: stores events, counts them, asks queries."""
+
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+
+    async def publish(self, event: Envelope, *, dedup: bool = True) -> int:
+        """dedup=False stores every copy, so the consumer gets the event twice (as after a redelivery)."""
+        headers = {"Nats-Msg-Id": event.dedup_key()} if dedup else None
+        ack = await self.nc.jetstream().publish(
+            subjects.content(event.job_id, event.type),
+            encode_event(event),
+            headers=headers,
+            stream=subjects.STREAM,
+        )
+        return ack.seq
+
+    async def publish_raw(self, subject: str, data: bytes) -> None:
+        await self.nc.jetstream().publish(subject, data, stream=subjects.STREAM)
+
+    async def stored_count(self, job_id: str, event_type: str) -> int:
+        subject = subjects.content(job_id, event_type)
+        info = await self.nc.jetstream().stream_info(subjects.STREAM, subjects_filter=subject)
+        return (info.state.subjects or {}).get(subject, 0)
+
+    async def stored(self, job_id: str, event_type: str) -> list[Envelope]:
+        return await recorded(self.nc, job_id, event_type)
+
+    async def ask(self, subject: str, body: Any) -> dict[str, Any]:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        reply = await self.nc.request(subject, data, timeout=5)
+        return json.loads(reply.data)
 
 
-async def stored_count(nc: Client, job_id: str, event_type: str) -> int:
-    subject = subjects.content(job_id, event_type)
-    info = await nc.jetstream().stream_info(subjects.STREAM, subjects_filter=subject)
-    return (info.state.subjects or {}).get(subject, 0)
+@pytest.fixture
+def bus(nc: Client) -> Bus:
+    return Bus(nc)
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+async def _eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
     """Polls until `check` returns something truthy; its last value otherwise fails the test."""
     deadline = time.monotonic() + timeout
     while True:
@@ -189,3 +232,8 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0)
             assert value, f"condition not met within {timeout}s: {value!r}"
             return value
         await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def eventually() -> Callable[..., Awaitable[Any]]:
+    return _eventually

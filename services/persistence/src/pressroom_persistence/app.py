@@ -1,0 +1,56 @@
+"""Builds the persistence service: migrations, then the pool, then the broker; the reverse on the way out."""
+
+from __future__ import annotations
+
+from faststream.asgi import AsgiFastStream
+from faststream.nats import NatsBroker
+from pressroom_contracts import topology
+from pressroom_contracts.events import Producer
+from pressroom_runtime.broker import Publisher, make_broker
+from pressroom_runtime.logs import get_logger
+from pressroom_runtime.provisioning import check_bound
+from pressroom_runtime.service import build_asgi
+
+from . import migrate
+from .handlers import register
+from .settings import PersistenceSettings
+from .store import Store
+
+SERVICE = "persistence"
+log = get_logger(__name__)
+
+
+def create_app(
+    settings: PersistenceSettings, *, broker: NatsBroker | None = None, store: Store | None = None
+) -> AsgiFastStream:
+    broker = broker or make_broker(settings.nats_url, name=f"{SERVICE}-{settings.replica}")
+    store = store or Store(
+        settings.database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+    )
+    register(
+        broker,
+        store=store,
+        publisher=Publisher(broker, timeout=settings.publish_timeout),
+        producer=Producer(service=SERVICE, replica=settings.replica),
+        query_workers=settings.query_workers,
+    )
+
+    async def start_store() -> None:
+        # Before the broker starts: no message is handled against an old schema or without a pool.
+        if settings.migrate_on_start:
+            await migrate.upgrade(settings.database_url)
+            log.info("schema at head")
+        await store.open()
+
+    async def require_provisioned() -> None:
+        # Bind to the durable provisioning declared; fail with a clear message when it is missing.
+        connection = await broker.connect()
+        await check_bound(connection.jetstream(), topology.PERSISTENCE.durable)
+
+    async def close_store() -> None:
+        await store.close()
+
+    app = build_asgi(broker, on_startup=[start_store, require_provisioned])
+    # After the broker stopped (in-flight messages finished), not on_shutdown, which runs before it.
+    app.after_shutdown(close_store)
+    return app

@@ -1,0 +1,242 @@
+"""The request/reply reads (`query.job`, `query.jobs`): their bodies, their answers, their errors.
+
+A query never crashes the handler: a malformed body gets {"error": {"code": "invalid_request", …}}.
+These models are the contract with the gateway; they belong in pressroom_contracts once it settles.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pressroom_contracts.protocol import describe_validation_error
+from pressroom_contracts.subjects import JOB_ID_PATTERN
+from pressroom_runtime.logs import get_logger
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .store import Store
+
+log = get_logger(__name__)
+
+MAX_LIMIT = 100
+
+
+class JobStatus(StrEnum):
+    requested = "requested"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+# ---- requests -----------------------------------------------------------------------------------------
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobQuery(_Query):
+    job_id: Annotated[str, Field(pattern=JOB_ID_PATTERN)]
+    owner: str | None = Field(None, description="When given, another owner's job is reported not found.")
+
+
+class JobsQuery(_Query):
+    owner: str | None = None
+    status: JobStatus | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 20
+    cursor: str | None = Field(None, description="next_cursor of the previous page.")
+
+
+# ---- answers ------------------------------------------------------------------------------------------
+
+
+class Failure(BaseModel):
+    stage: str
+    code: str
+    message: str
+
+
+class JobSummary(BaseModel):
+    id: str
+    status: JobStatus
+    owner: str | None
+    topic: str
+    title: str | None = Field(description="Title of the latest blog post, once there is one.")
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    failure: Failure | None
+    cost_usd: float
+
+
+class JobDetail(JobSummary):
+    request: dict[str, Any]
+
+
+class ResearchView(BaseModel):
+    version: int
+    provider: str
+    skipped: bool
+    reason: str | None
+    notes: str
+    sources: list[dict[str, Any]]
+    created_at: datetime
+
+
+class BlogView(BaseModel):
+    version: int
+    title: str
+    markdown: str
+    word_count: int
+    citations: list[dict[str, Any]]
+    model: str
+    input_tokens: int
+    output_tokens: int
+    created_at: datetime
+
+
+class SocialView(BaseModel):
+    platform: str
+    version: int
+    text: str
+    characters: int
+    limit: int
+    created_at: datetime
+
+
+class ImageView(BaseModel):
+    version: int
+    object_key: str
+    prompt: str
+    width: int
+    height: int
+    content_type: str
+    sha256: str
+    size_bytes: int
+    provider: str
+    created_at: datetime
+
+
+class UsageTotal(BaseModel):
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    images: int
+    cost_usd: float
+
+
+class JobReply(BaseModel):
+    job: JobDetail
+    research: ResearchView | None
+    blog: BlogView | None = Field(description="The latest version.")
+    social: dict[str, SocialView] = Field(description="The latest post per platform.")
+    images: ImageView | None = Field(description="The latest illustration.")
+    usage_total: UsageTotal
+
+
+class JobsReply(BaseModel):
+    jobs: list[JobSummary]
+    next_cursor: str | None
+
+
+class QueryError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# ---- answering ----------------------------------------------------------------------------------------
+
+
+def _summary(row: dict[str, Any]) -> dict[str, Any]:
+    failure = None
+    if row["failed_stage"] is not None:
+        failure = {
+            "stage": row["failed_stage"],
+            "code": row["failure_code"],
+            "message": row["failure_message"],
+        }
+    return {**row, "topic": row["request"].get("topic", ""), "failure": failure}
+
+
+async def _job(store: Store, body: bytes) -> BaseModel:
+    query = JobQuery.model_validate_json(body)
+    found = await store.job_detail(query.job_id)
+    # Someone else's job is reported exactly like a missing one: ids are not secrets, jobs are.
+    if found is None or (query.owner is not None and found["job"]["owner"] != query.owner):
+        raise QueryError("not_found", f"no job {query.job_id}")
+    social = {p: {**row, "limit": row["char_limit"]} for p, row in found["social"].items()}
+    return JobReply(
+        job=JobDetail.model_validate(_summary(found["job"])),
+        research=found["research"],
+        blog=found["blog"],
+        social=social,
+        images=found["image"],
+        usage_total=found["usage"],
+    )
+
+
+async def _jobs(store: Store, body: bytes) -> BaseModel:
+    query = JobsQuery.model_validate_json(body)
+    after = decode_cursor(query.cursor) if query.cursor else None
+    # One more than asked tells whether there is a next page without counting.
+    rows = await store.list_jobs(
+        owner=query.owner,
+        status=query.status.value if query.status else None,
+        limit=query.limit + 1,
+        after=after,
+    )
+    page = rows[: query.limit]
+    next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > query.limit else None
+    return JobsReply(jobs=[JobSummary.model_validate(_summary(r)) for r in page], next_cursor=next_cursor)
+
+
+def encode_cursor(created_at: datetime, job_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), job_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, job_id = json.loads(raw)
+        parsed = datetime.fromisoformat(created_at)
+        if parsed.tzinfo is None or not isinstance(job_id, str):
+            raise ValueError("incomplete cursor")
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise QueryError("invalid_request", "cursor: not a cursor this service issued") from None
+    return parsed, job_id
+
+
+async def _answer(
+    run: Callable[[Store, bytes], Awaitable[BaseModel]], store: Store, body: bytes
+) -> dict[str, Any]:
+    try:
+        return (await run(store, body or b"{}")).model_dump(mode="json")
+    except ValidationError as exc:
+        return _error("invalid_request", describe_validation_error(exc))
+    except QueryError as exc:
+        return _error(exc.code, exc.message)
+    except Exception:
+        # The asker gets an answer instead of a timeout; the details stay in our log.
+        log.exception("query failed")
+        return _error("unavailable", "the query could not be answered; try again")
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+async def answer_job(store: Store, body: bytes) -> dict[str, Any]:
+    return await _answer(_job, store, body)
+
+
+async def answer_jobs(store: Store, body: bytes) -> dict[str, Any]:
+    return await _answer(_jobs, store, body)

@@ -1,0 +1,25 @@
+"""Settings of the persistence service: the shared ones plus its database and pool."""
+
+from __future__ import annotations
+
+from pressroom_runtime.settings import ServiceSettings
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+
+class PersistenceSettings(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PRESSROOM_PERSISTENCE_", extra="ignore", populate_by_name=True
+    )
+
+    # The well-known name first, so the same DATABASE_URL serves alembic, psql and this service.
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/pressroom",
+        validation_alias=AliasChoices("DATABASE_URL", "PRESSROOM_PERSISTENCE_DATABASE_URL"),
+    )
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    # Off when an operator runs `alembic upgrade head` as a separate deploy step.
+    migrate_on_start: bool = True
+    # Queries are answered concurrently; events are handled one at a time per replica (DESIGN §6).
+    query_workers: int = 8

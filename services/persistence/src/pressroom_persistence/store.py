@@ -1,0 +1,284 @@
+"""All SQL of the service (asyncpg). No broker here.
+
+Writes are idempotent on each row's natural key (INSERT … ON CONFLICT DO NOTHING) and status
+changes are compare-and-set, so a redelivered or late event changes nothing. Everything that decides
+on a job's state runs in `Store.job()`, a transaction holding the job's row lock: replicas handling two
+artifacts of one job at once are serialised, and the second sees the first's row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+from pressroom_contracts.events import (
+    BlogCompletedEvent,
+    Envelope,
+    ImageCompletedEvent,
+    JobFailed,
+    JobRequestedEvent,
+    ResearchCompletedEvent,
+    SocialCompletedEvent,
+    UsageRecordedEvent,
+)
+
+from .completion import Artifacts
+
+ACTIVE = ("requested", "running")
+
+
+class UnknownJob(LookupError):
+    """The job's job.requested has not been recorded (yet)."""
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def _log(conn: asyncpg.Connection, event: Envelope) -> bool:
+    inserted = await conn.fetchval(
+        """INSERT INTO events (event_id, job_id, type, causation_id, producer, occurred_at)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true""",
+        event.id, event.job_id, event.type, event.causation_id,
+        f"{event.producer.service}/{event.producer.replica}", event.occurred_at,
+    )  # fmt: skip
+    return bool(inserted)
+
+
+class Store:
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.dsn = dsn
+        self.min_size = min_size
+        self.max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(
+            self.dsn, min_size=self.min_size, max_size=self.max_size, init=_init_connection
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the store is not open")
+        return self._pool
+
+    # ---- writes ------------------------------------------------------------------------------------------
+
+    async def log_event(self, event: Envelope) -> bool:
+        """Records the event in the audit log only; False when it was there already."""
+        async with self.pool.acquire() as conn:
+            return await _log(conn, event)
+
+    async def add_job(self, event: JobRequestedEvent) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await _log(conn, event)
+            inserted = await conn.fetchval(
+                """INSERT INTO jobs (id, status, request, owner, created_at)
+                   VALUES ($1, 'requested', $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",
+                event.job_id, event.data.request.model_dump(mode="json"), event.data.owner,
+                event.occurred_at,
+            )  # fmt: skip
+            return bool(inserted)
+
+    @asynccontextmanager
+    async def job(self, job_id: str) -> AsyncIterator[JobTx]:
+        """A transaction on one job, its row locked until commit; UnknownJob if it is not recorded."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT id, status, request, owner FROM jobs WHERE id = $1 FOR UPDATE", job_id
+            )
+            if row is None:
+                raise UnknownJob(job_id)
+            yield JobTx(conn, row)
+
+    # ---- reads -------------------------------------------------------------------------------------------
+
+    async def job_detail(self, job_id: str) -> dict[str, Any] | None:
+        """The job and the latest version of each artifact, from one consistent snapshot."""
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            job = await conn.fetchrow(f"{_SUMMARY} WHERE j.id = $1", job_id)
+            if job is None:
+                return None
+            research = await conn.fetchrow(
+                "SELECT * FROM research WHERE job_id = $1 ORDER BY version DESC LIMIT 1", job_id
+            )
+            blog = await conn.fetchrow(
+                "SELECT * FROM blog_posts WHERE job_id = $1 ORDER BY version DESC LIMIT 1", job_id
+            )
+            social = await conn.fetch(
+                """SELECT DISTINCT ON (platform) * FROM social_posts WHERE job_id = $1
+                   ORDER BY platform, version DESC""",
+                job_id,
+            )
+            image = await conn.fetchrow(
+                "SELECT * FROM images WHERE job_id = $1 ORDER BY version DESC LIMIT 1", job_id
+            )
+            usage = await conn.fetchrow(
+                """SELECT count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens,
+                          coalesce(sum(output_tokens), 0) AS output_tokens,
+                          coalesce(sum(images), 0) AS images, coalesce(sum(cost_usd), 0) AS cost_usd
+                   FROM usage WHERE job_id = $1""",
+                job_id,
+            )
+        return {
+            "job": dict(job),
+            "research": _maybe(research),
+            "blog": _maybe(blog),
+            "social": {row["platform"]: dict(row) for row in social},
+            "image": _maybe(image),
+            "usage": dict(usage),
+        }
+
+    async def list_jobs(
+        self, *, owner: str | None, status: str | None, limit: int, after: tuple[datetime, str] | None
+    ) -> list[dict[str, Any]]:
+        """Newest first; `after` is the (created_at, id) of the last job of the previous page."""
+        after_at, after_id = after if after else (None, None)
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"""{_SUMMARY}
+                    WHERE ($1::text IS NULL OR j.owner = $1)
+                      AND ($2::text IS NULL OR j.status = $2)
+                      AND ($3::timestamptz IS NULL OR (j.created_at, j.id) < ($3, $4::text))
+                    ORDER BY j.created_at DESC, j.id DESC
+                    LIMIT $5""",
+                owner, status, after_at, after_id, limit,
+            )  # fmt: skip
+        return [dict(row) for row in rows]
+
+
+class JobTx:
+    """What may be done to one locked job inside its transaction."""
+
+    def __init__(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+        self.conn = conn
+        self.id: str = row["id"]
+        self.status: str = row["status"]
+        self.request: dict[str, Any] = row["request"]
+        self.owner: str | None = row["owner"]
+
+    async def log(self, event: Envelope) -> bool:
+        return await _log(self.conn, event)
+
+    async def move(self, to: str, from_: Iterable[str], *, failure: JobFailed | None = None) -> bool:
+        """Compare-and-set of the status; False when the job is not in one of `from_`."""
+        moved = await self.conn.fetchval(
+            """UPDATE jobs SET status = $2, updated_at = now(),
+                   completed_at = CASE WHEN $2 = 'completed' THEN now() ELSE completed_at END,
+                   failed_stage = coalesce($4, failed_stage),
+                   failure_code = coalesce($5, failure_code),
+                   failure_message = coalesce($6, failure_message)
+               WHERE id = $1 AND status = ANY($3::text[]) RETURNING true""",
+            self.id, to, list(from_),
+            failure.stage.value if failure else None, failure.code if failure else None,
+            failure.message if failure else None,
+        )  # fmt: skip
+        if moved:
+            self.status = to
+        return bool(moved)
+
+    async def failure(self) -> JobFailed | None:
+        row = await self.conn.fetchrow(
+            "SELECT failed_stage, failure_code, failure_message FROM jobs WHERE id = $1", self.id
+        )
+        if row is None or row["failed_stage"] is None:
+            return None
+        return JobFailed(stage=row["failed_stage"], code=row["failure_code"], message=row["failure_message"])
+
+    async def announced(self, event_type: str) -> bool:
+        """Has an event of this type come back through the stream, i.e. was it surely published?"""
+        return bool(await self.conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE job_id = $1 AND type = $2)", self.id, event_type
+        ))  # fmt: skip
+
+    async def artifacts(self) -> Artifacts:
+        row = await self.conn.fetchrow(
+            """SELECT (SELECT title FROM blog_posts WHERE job_id = $1 ORDER BY version DESC LIMIT 1) AS title,
+                      (SELECT object_key FROM images WHERE job_id = $1 ORDER BY version DESC LIMIT 1) AS image,
+                      ARRAY(SELECT DISTINCT platform FROM social_posts WHERE job_id = $1) AS platforms""",
+            self.id,
+        )
+        return Artifacts(
+            blog_title=row["title"], platforms=frozenset(row["platforms"]), image_key=row["image"]
+        )
+
+    async def _insert(self, sql: str, *args: Any) -> bool:
+        inserted = bool(await self.conn.fetchval(f"{sql} ON CONFLICT DO NOTHING RETURNING true", *args))
+        if inserted:
+            await self.conn.execute("UPDATE jobs SET updated_at = now() WHERE id = $1", self.id)
+        return inserted
+
+    async def add_research(self, event: ResearchCompletedEvent) -> bool:
+        d = event.data
+        return await self._insert(
+            """INSERT INTO research (job_id, version, provider, skipped, reason, notes, sources)
+               VALUES ($1, 1, $2, $3, $4, $5, $6)""",
+            self.id, d.provider, d.skipped, d.reason, d.notes, [s.model_dump(mode="json") for s in d.sources],
+        )  # fmt: skip
+
+    async def add_blog(self, event: BlogCompletedEvent) -> bool:
+        d = event.data
+        return await self._insert(
+            """INSERT INTO blog_posts (job_id, version, title, markdown, word_count, citations, model,
+                                       input_tokens, output_tokens)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+            self.id, d.version, d.title, d.markdown, d.word_count,
+            [c.model_dump(mode="json") for c in d.citations], d.usage.model,
+            d.usage.input_tokens, d.usage.output_tokens,
+        )  # fmt: skip
+
+    async def add_social(self, event: SocialCompletedEvent) -> bool:
+        d = event.data
+        return await self._insert(
+            """INSERT INTO social_posts (job_id, platform, version, text, characters, char_limit)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            self.id, d.platform.value, d.version, d.text, d.characters, d.limit,
+        )  # fmt: skip
+
+    async def add_image(self, event: ImageCompletedEvent) -> bool:
+        d = event.data
+        return await self._insert(
+            """INSERT INTO images (job_id, version, object_key, prompt, width, height, content_type, sha256,
+                                   size_bytes, provider)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+            self.id, d.version, d.object_key, d.prompt, d.width, d.height, d.content_type, d.sha256,
+            d.size_bytes, d.provider,
+        )  # fmt: skip
+
+    async def add_usage(self, event: UsageRecordedEvent) -> bool:
+        """The cost is added to the job only by the delivery that inserted the row."""
+        d = event.data
+        cost = Decimal(str(d.cost_usd))  # via str: the float's shortest repr, not its binary expansion
+        inserted = await self._insert(
+            """INSERT INTO usage (job_id, stage, call, provider, model, input_tokens, output_tokens, images,
+                                  cost_usd)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+            self.id, d.stage.value, d.call, d.provider, d.model, d.input_tokens, d.output_tokens, d.images,
+            cost,
+        )  # fmt: skip
+        if inserted:
+            await self.conn.execute("UPDATE jobs SET cost_usd = cost_usd + $2 WHERE id = $1", self.id, cost)
+        return inserted
+
+
+# One row per job as listings show it: the latest blog title stands for the job.
+_SUMMARY = """
+SELECT j.id, j.status, j.owner, j.request, j.created_at, j.updated_at, j.completed_at,
+       j.failed_stage, j.failure_code, j.failure_message, j.cost_usd,
+       (SELECT b.title FROM blog_posts b WHERE b.job_id = j.id ORDER BY b.version DESC LIMIT 1) AS title
+FROM jobs j"""
+
+
+def _maybe(row: asyncpg.Record | None) -> dict[str, Any] | None:
+    return dict(row) if row is not None else None

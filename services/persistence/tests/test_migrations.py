@@ -1,0 +1,81 @@
+import asyncio
+import os
+import subprocess
+import sys
+from asyncio.subprocess import PIPE
+from pathlib import Path
+
+import asyncpg
+import pytest
+from pressroom_persistence import migrate
+
+TABLES = {"jobs", "research", "blog_posts", "social_posts", "images", "usage", "events", "alembic_version"}
+
+
+def test_url_conversion_keeps_the_unix_socket_and_tcp_forms() -> None:
+    socket = migrate.sqlalchemy_url("postgresql://postgres:@/pressroom?host=/tmp/pg dir")
+    assert socket.drivername == "postgresql+asyncpg"
+    assert (socket.database, socket.query["host"]) == ("pressroom", "/tmp/pg dir")
+    tcp = migrate.sqlalchemy_url("postgres://u:p%40ss@db.example:6543/app?sslmode=require")
+    assert (tcp.host, tcp.port, tcp.password, tcp.database) == ("db.example", 6543, "p@ss", "app")
+    with pytest.raises(ValueError):
+        migrate.sqlalchemy_url("mysql://u@h/db")
+
+
+async def _tables(url: str) -> set[str]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return {r["tablename"] for r in rows}
+    finally:
+        await conn.close()
+
+
+async def test_upgrade_applies_once_and_again_is_a_no_op(fresh_database_url: str) -> None:
+    assert await migrate.current(fresh_database_url) is None
+    await migrate.upgrade(fresh_database_url)
+    assert await migrate.current(fresh_database_url) == "0001"
+    assert await _tables(fresh_database_url) == TABLES
+    await migrate.upgrade(fresh_database_url)
+    assert await migrate.current(fresh_database_url) == "0001"
+
+
+async def test_replicas_migrating_together_do_not_race(fresh_database_url: str) -> None:
+    # Replicas are processes. Without the advisory lock their CREATE TABLEs collide (duplicate objects).
+    # Each one imports, says so, then waits for the go on stdin, so that they really start together.
+    code = (
+        "import asyncio, sys; from pressroom_persistence import migrate; print('ready', flush=True); "
+        "sys.stdin.readline(); asyncio.run(migrate.upgrade(sys.argv[1]))"
+    )
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, fresh_database_url, stdin=PIPE, stdout=PIPE, stderr=PIPE
+        )
+        for _ in range(4)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), 60) == b"ready\n"
+    results = await asyncio.gather(*(asyncio.wait_for(p.communicate(b"go\n"), 60) for p in procs))
+    assert [p.returncode for p in procs] == [0] * 4, [err.decode()[-2000:] for _, err in results]
+    assert await migrate.current(fresh_database_url) == "0001"
+
+
+async def test_upgrades_in_one_process_take_turns(fresh_database_url: str) -> None:
+    await asyncio.gather(*(migrate.upgrade(fresh_database_url) for _ in range(3)))
+    assert await migrate.current(fresh_database_url) == "0001"
+
+
+async def test_alembic_cli_uses_database_url(fresh_database_url: str) -> None:
+    ini = Path(__file__).parents[1] / "alembic.ini"
+    alembic = Path(sys.executable).parent / "alembic"
+    env = {**os.environ, "DATABASE_URL": fresh_database_url}
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [str(alembic), "-c", str(ini), "upgrade", "head"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert await migrate.current(fresh_database_url) == "0001"
