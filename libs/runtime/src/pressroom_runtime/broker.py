@@ -22,7 +22,7 @@ _publish_retry = retry(
         (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError)
     ),
     stop=stop_after_attempt(5),
-    wait=wait_exponential_jitter(initial=0.2, max=3),
+    wait=wait_exponential_jitter(multiplier=0.2, max=3),
     reraise=True,
 )
 
