@@ -14,4 +14,6 @@ def find_binary(name: str, package: str) -> Path:
     found = shutil.which(name)
     if found:
         return Path(found)
-    raise FileNotFoundError(f"{name} not found next to {sys.executable} or on PATH; install the {package} package")
+    raise FileNotFoundError(
+        f"{name} not found next to {sys.executable} or on PATH; install the {package} package"
+    )

@@ -12,8 +12,9 @@ from .errors import StartupError
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
+    """Any 2xx: llama.cpp answers 200, the services' /healthz 204."""
     try:
-        return httpx.get(url, timeout=timeout).status_code == 200
+        return httpx.get(url, timeout=timeout).is_success
     except httpx.HTTPError:
         return False
 

