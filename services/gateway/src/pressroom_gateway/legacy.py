@@ -1,0 +1,244 @@
+"""`/content`: the original single-shot protocol, kept for existing clients (DESIGN.md §4).
+
+The client sends one `{"topic": str, "research": bool}` message. The gateway starts a job with default
+options, describes each step in words as `progress_event` messages, then sends `results` (assembled from
+the events it saw) or `error`, and closes. The job itself does not depend on the client staying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from pressroom_contracts.events import (
+    EVENT_ADAPTER,
+    BlogCompletedEvent,
+    Event,
+    ImageCompletedEvent,
+    JobCancelledEvent,
+    JobCompletedEvent,
+    JobFailedEvent,
+    JobRequestedEvent,
+    ResearchCompletedEvent,
+    SocialCompletedEvent,
+    StageFailedEvent,
+    StageProgressEvent,
+)
+from pressroom_contracts.jobs import JobRequest
+from pressroom_contracts.protocol import (
+    EventFrame,
+    Frame,
+    LegacyMessage,
+    LegacyRequest,
+    ResyncFrame,
+    describe_validation_error,
+)
+from pressroom_runtime.logs import get_logger
+from pydantic import ValidationError
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from .bus import BUS_ERRORS, Bus
+from .fanout import JobFeed
+from .outbox import Outbox
+from .settings import GatewaySettings
+from .ws import CLOSE_TIMEOUT, CLOSE_TRY_AGAIN_LATER, TOO_SLOW_REASON, frame_size
+
+log = get_logger(__name__)
+
+
+class InvalidRequest(Exception):
+    """The client's single message is not a valid request; the text is sent back as the error."""
+
+
+def parse_request(raw: str | bytes, max_bytes: int) -> JobRequest:
+    if frame_size(raw) > max_bytes:
+        raise InvalidRequest(f"the request is limited to {max_bytes} bytes")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"the request is not valid JSON: {exc}") from None
+    try:
+        legacy = LegacyRequest.model_validate(data)
+        return JobRequest(topic=legacy.topic, research=legacy.research)
+    except ValidationError as exc:
+        raise InvalidRequest(f"invalid request: {describe_validation_error(exc)}") from None
+
+
+class Transcript:
+    """What a `/content` client is told about a job, built up event by event (pure logic, no I/O)."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.finished = False
+        self.blog: dict[str, str] | None = None
+        self.social: dict[str, str] = {}
+        self.image_key: str | None = None
+
+    def apply(self, event: Event) -> LegacyMessage | None:
+        """The message to send for `event`, if any; sets `finished` on the job's end."""
+        match event:
+            case JobRequestedEvent():
+                mode = "with research" if event.data.request.research else "without research"
+                return _progress(f"Started writing about '{event.data.request.topic}' {mode}")
+            case ResearchCompletedEvent():
+                if event.data.skipped:
+                    return _progress(f"Research skipped: {event.data.reason or 'not requested'}")
+                return _progress(f"Research done: {len(event.data.sources)} sources found")
+            case StageProgressEvent():
+                return _progress(event.data.message)
+            case BlogCompletedEvent():
+                self.blog = {"title": event.data.title, "markdown": event.data.markdown}
+                return _progress(f"Blog post written: '{event.data.title}' ({event.data.word_count} words)")
+            case SocialCompletedEvent():
+                self.social[str(event.data.platform)] = event.data.text
+                return _progress(f"{event.data.platform} post ready")
+            case ImageCompletedEvent():
+                self.image_key = event.data.object_key
+                return _progress("Illustration ready")
+            case StageFailedEvent():
+                retry = ", retrying" if event.data.retryable else ""
+                return _progress(f"{event.data.stage} step failed: {event.data.message}{retry}")
+            case JobCompletedEvent():
+                self.finished = True
+                return LegacyMessage(type="results", payload=self._results(event))
+            case JobFailedEvent():
+                self.finished = True
+                return LegacyMessage(type="error", payload=f"{event.data.stage} failed: {event.data.message}")
+            case JobCancelledEvent():
+                self.finished = True
+                return LegacyMessage(type="error", payload=f"job cancelled: {event.data.reason}")
+        return None  # usage.recorded and anything newer: not part of the old protocol
+
+    def _results(self, completed: JobCompletedEvent) -> dict[str, Any]:
+        blog = self.blog or {"title": completed.data.blog_title, "markdown": ""}
+        return {
+            "job_id": self.job_id,
+            "blog": blog,
+            "social": self.social,
+            "image": {"object_key": self.image_key or completed.data.image_key},
+        }
+
+
+def _progress(text: str) -> LegacyMessage:
+    return LegacyMessage(type="progress_event", payload=text)
+
+
+class LegacySession:
+    def __init__(self, websocket: WebSocket, bus: Bus, settings: GatewaySettings) -> None:
+        self.websocket = websocket
+        self.bus = bus
+        self.settings = settings
+        self.outbox: Outbox[Frame] = Outbox(settings.send_queue)
+
+    async def serve(self) -> None:
+        await self.websocket.accept()
+        try:
+            request = parse_request(await self._receive_one(), self.settings.max_frame_bytes)
+        except WebSocketDisconnect:
+            return
+        except InvalidRequest as exc:
+            await self._finish(LegacyMessage(type="error", payload=str(exc)))
+            return
+        feed: JobFeed | None = None
+        try:
+            job_id, _ = await self.bus.start_job(request)
+            feed = JobFeed(self.bus.nc, job_id, self.outbox.put, deltas=False)
+            await feed.start()
+        except BUS_ERRORS as exc:
+            log.warning("could not start or watch a /content job", error=repr(exc))
+            if feed is not None:
+                await feed.stop()
+            await self._finish(LegacyMessage(type="error", payload="the service is unavailable; try again"))
+            return
+        try:
+            await self._stream(Transcript(job_id))
+        finally:
+            await feed.stop()
+
+    async def _receive_one(self) -> str | bytes:
+        message = await self.websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        return text if text is not None else (message.get("bytes") or b"")
+
+    async def _stream(self, transcript: Transcript) -> None:
+        """Relays the job until it ends, the client leaves, or the client cannot keep up."""
+        gone = asyncio.create_task(self._wait_disconnect())
+        overflow = asyncio.create_task(self.outbox.overflowed.wait())
+        try:
+            while not transcript.finished:
+                next_frame = asyncio.create_task(self.outbox.get())
+                await asyncio.wait({next_frame, gone, overflow}, return_when=asyncio.FIRST_COMPLETED)
+                if not next_frame.done():
+                    next_frame.cancel()
+                    if overflow.done():
+                        await self._close(CLOSE_TRY_AGAIN_LATER, TOO_SLOW_REASON)
+                    return
+                for message in self._translate(transcript, next_frame.result()):
+                    await self.websocket.send_json(message.model_dump(mode="json"))
+            await self._close(1000, "")
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return
+        finally:
+            gone.cancel()
+            overflow.cancel()
+
+    @staticmethod
+    def _translate(transcript: Transcript, frame: Frame) -> list[LegacyMessage]:
+        if isinstance(frame, EventFrame):
+            events = [frame.event]
+        elif isinstance(frame, ResyncFrame):  # the job's start expired: relay what remains, in order
+            events = list(frame.state.get("events", []))
+        else:
+            return []
+        messages = []
+        for raw in events:
+            message = _apply(transcript, raw)
+            if message is not None:
+                messages.append(message)
+            if transcript.finished:
+                break
+        return messages
+
+    async def _wait_disconnect(self) -> None:
+        # The client sends nothing after its request; anything else it sends is ignored.
+        while (await self.websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    async def _finish(self, message: LegacyMessage) -> None:
+        try:
+            await self.websocket.send_json(message.model_dump(mode="json"))
+            await self._close(1000, "")
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self.websocket.application_state != WebSocketState.CONNECTED:
+            return
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self.websocket.close(code, reason)
+        except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
+            pass
+
+
+def _apply(transcript: Transcript, raw: dict[str, Any]) -> LegacyMessage | None:
+    try:
+        event = EVENT_ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        log.warning("skipping an event /content cannot read", error=str(exc))
+        return None
+    return transcript.apply(event)
+
+
+def build_router(bus: Bus, settings: GatewaySettings) -> APIRouter:
+    router = APIRouter()
+
+    @router.websocket("/content")
+    async def content(websocket: WebSocket) -> None:
+        await LegacySession(websocket, bus, settings).serve()
+
+    return router

@@ -1,0 +1,393 @@
+"""The gateway over real sockets: a real nats-server (shared devstack fixtures), the gateway served by
+uvicorn in the test's event loop on a free port, and the `websockets` client library.
+
+No stage service runs here: each test plays the pipeline itself, publishing stored events through the
+runtime's Publisher and live deltas on core NATS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from faststream.nats import NatsBroker
+from nats.aio.client import Client
+from pressroom_contracts import subjects
+from pressroom_contracts.events import (
+    BlogCompleted,
+    BlogCompletedEvent,
+    Envelope,
+    ImageCompleted,
+    ImageCompletedEvent,
+    JobCompleted,
+    JobCompletedEvent,
+    JobFailed,
+    JobFailedEvent,
+    JobRequested,
+    JobRequestedEvent,
+    Producer,
+    ResearchCompleted,
+    ResearchCompletedEvent,
+    SocialCompleted,
+    SocialCompletedEvent,
+    Stage,
+    StageProgress,
+    StageProgressEvent,
+    TokenUsage,
+    UsageRecorded,
+    UsageRecordedEvent,
+)
+from pressroom_contracts.ids import new_job_id
+from pressroom_contracts.jobs import JobRequest, Platform
+from pressroom_devstack.nats import NatsServer
+from pressroom_devstack.ports import free_port
+from pressroom_gateway.app import create_app, server_config
+from pressroom_gateway.settings import GatewaySettings
+from pressroom_runtime.broker import Publisher, make_broker
+from pressroom_runtime.provisioning import provision
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+PLUGIN = "pressroom_devstack.testing.fixtures"
+RECV_TIMEOUT = 5.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The root conftest loads the shared fixtures for the whole suite; load them when run alone.
+    if not config.pluginmanager.has_plugin(PLUGIN):
+        config.pluginmanager.import_plugin(PLUGIN)
+
+
+# ---- the gateway --------------------------------------------------------------------------------------
+
+
+class Gateway:
+    """A gateway served by uvicorn in this event loop."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.app = create_app(settings)
+        self.server = uvicorn.Server(server_config(self.app, settings))
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.settings.host}:{self.settings.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    @property
+    def nc(self) -> Client:
+        return self.app.state.bus.nc
+
+    def feed_subscriptions(self) -> int:
+        """The gateway's NATS subscriptions for job feeds: ordered-consumer deliveries and live deltas
+        (nats-py's own request inbox is not one)."""
+        return sum(
+            1 for sub in self.nc._subs.values() if sub._jsi is not None or sub.subject.startswith("live.")
+        )
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.server.serve())
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if self._task.done():
+                self._task.result()  # raises why it failed
+            assert time.monotonic() < deadline, "gateway did not start"
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+    async def healthz(self) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.http_url, timeout=5) as client:
+            return await client.get("/healthz")
+
+
+@asynccontextmanager
+async def running_gateway(nats_url: str, **overrides: Any) -> AsyncIterator[Gateway]:
+    settings = GatewaySettings(
+        nats_url=nats_url, host="127.0.0.1", port=free_port(), replica="gateway-test", **overrides
+    )
+    gateway = Gateway(settings)
+    await gateway.start()
+    try:
+        yield gateway
+    finally:
+        await gateway.stop()
+
+
+@pytest.fixture(scope="session")
+async def provisioned(nats_url: str) -> str:
+    await provision(nats_url)
+    return nats_url
+
+
+@pytest.fixture(scope="session")
+async def gateway(provisioned: str) -> AsyncIterator[Gateway]:
+    async with running_gateway(provisioned) as gw:
+        yield gw
+
+
+@pytest.fixture
+def gateway_factory(provisioned: str) -> Callable[..., Any]:
+    """A second gateway with other settings: `async with gateway_factory(send_queue=4) as gw`."""
+    return lambda **overrides: running_gateway(provisioned, **overrides)
+
+
+class IsolatedStack:
+    """A nats-server and gateway of one test's own, for tests that stop NATS or purge the stream."""
+
+    def __init__(self, root: Path) -> None:
+        self.nats = NatsServer(root / "nats", root / "nats.log")
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[tuple[Gateway, Pipeline]]:
+        url = self.nats.start()
+        try:
+            await provision(url)
+            async with running_gateway(url) as gw, pipeline_on(url) as pipe:
+                yield gw, pipe
+        finally:
+            self.nats.stop()
+
+
+@pytest.fixture
+def isolated_stack(tmp_path: Path) -> IsolatedStack:
+    return IsolatedStack(tmp_path)
+
+
+# ---- the pipeline, played by the test ----------------------------------------------------------------
+
+
+class Pipeline:
+    """Publishes what the stage services would: stored events (Publisher: ack + dedup) and live deltas."""
+
+    producer = Producer(service="test-pipeline", replica="test-0")
+
+    def __init__(self, broker: NatsBroker) -> None:
+        self.broker = broker
+        self.publisher = Publisher(broker)
+
+    @property
+    def nc(self) -> Client:
+        return self.broker.connection
+
+    async def publish(self, event: Envelope) -> int:
+        return await self.publisher.publish(event)
+
+    async def delta(self, job_id: str, stage: str, offset: int, text: str) -> None:
+        await self.publisher.delta(job_id, stage, offset, text)
+        await self.sync()
+
+    async def sync(self) -> None:
+        """Returns once the server has processed everything this connection sent before (SUB, PUB).
+
+        Not nc.flush(): nats-py 2.16 writes its PING straight to the socket, ahead of commands still
+        queued for its flusher task, so the PONG can come back before an earlier SUB reached the server.
+        A request travels through the same queue as the commands before it.
+        """
+        await self.nc.jetstream().account_info()
+
+    def job(self, job_id: str, request: JobRequest | None = None) -> Job:
+        """The event builder of a job (e.g. one the gateway started)."""
+        return Job(job_id, request or JobRequest(topic="Event-driven systems"), self.producer)
+
+    async def new_job(self, request: JobRequest | None = None) -> tuple[Job, int]:
+        """A job started as the gateway would start it; returns it with the job.requested sequence."""
+        job = self.job(new_job_id(), request)
+        return job, await self.publish(job.requested())
+
+
+class Job:
+    """Builds the events of one job."""
+
+    def __init__(self, job_id: str, request: JobRequest, producer: Producer) -> None:
+        self.id = job_id
+        self.request = request
+        self.producer = producer
+
+    def _make(self, cls: type[Envelope], data: Any) -> Envelope:
+        return cls(job_id=self.id, producer=self.producer, data=data)
+
+    def requested(self) -> Envelope:
+        return self._make(JobRequestedEvent, JobRequested(request=self.request))
+
+    def research(self, sources: int = 0) -> Envelope:
+        if not sources:
+            data = ResearchCompleted(
+                request=self.request, provider="none", skipped=True, reason="research off"
+            )
+        else:
+            data = ResearchCompleted(
+                request=self.request,
+                provider="knowledge-base",
+                sources=[
+                    {"title": f"S{i}", "location": f"notes/{i}.md", "snippet": "…", "score": 1.0}
+                    for i in range(sources)
+                ],
+            )
+        return self._make(ResearchCompletedEvent, data)
+
+    def progress(self, step: int, message: str, stage: Stage = Stage.research) -> Envelope:
+        return self._make(StageProgressEvent, StageProgress(stage=stage, step=step, message=message))
+
+    def blog(self, title: str = "A title", markdown: str = "# A title\n\nBody.") -> Envelope:
+        return self._make(
+            BlogCompletedEvent,
+            BlogCompleted(
+                request=self.request,
+                title=title,
+                markdown=markdown,
+                word_count=len(markdown.split()),
+                usage=TokenUsage(model="m", input_tokens=10, output_tokens=20),
+            ),
+        )
+
+    def social(self, platform: Platform | str, text: str | None = None) -> Envelope:
+        text = text or f"post for {platform}"
+        return self._make(
+            SocialCompletedEvent,
+            SocialCompleted(platform=Platform(platform), text=text, characters=len(text), limit=280),
+        )
+
+    def image(self) -> Envelope:
+        return self._make(
+            ImageCompletedEvent,
+            ImageCompleted(
+                object_key=f"{self.id}/cover.png",
+                prompt="a cover",
+                width=1200,
+                height=630,
+                content_type="image/png",
+                sha256="0" * 64,
+                size_bytes=1234,
+                provider="cover-card",
+            ),
+        )
+
+    def usage(self, call: str = "draft") -> Envelope:
+        return self._make(
+            UsageRecordedEvent,
+            UsageRecorded(stage=Stage.blog, call=call, provider="openai", model="m", cost_usd=0.01),
+        )
+
+    def completed(self, title: str = "A title") -> Envelope:
+        return self._make(
+            JobCompletedEvent,
+            JobCompleted(
+                blog_title=title, platforms=list(self.request.platforms), image_key=f"{self.id}/cover.png"
+            ),
+        )
+
+    def failed(self, message: str = "the model is unavailable") -> Envelope:
+        return self._make(
+            JobFailedEvent, JobFailed(stage=Stage.blog, code="provider_unavailable", message=message)
+        )
+
+
+@asynccontextmanager
+async def pipeline_on(nats_url: str) -> AsyncIterator[Pipeline]:
+    broker = make_broker(nats_url, name="test-pipeline")
+    await broker.connect()
+    try:
+        yield Pipeline(broker)
+    finally:
+        await broker.stop()
+
+
+@pytest.fixture(scope="session")
+async def pipeline(provisioned: str) -> AsyncIterator[Pipeline]:
+    async with pipeline_on(provisioned) as pipe:
+        yield pipe
+
+
+# ---- the client ---------------------------------------------------------------------------------------
+
+
+class WsClient:
+    """A `websockets` client speaking JSON frames, with timeouts so a missing frame fails fast."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    async def send(self, frame: dict[str, Any] | str | bytes) -> None:
+        await self.ws.send(frame if isinstance(frame, str | bytes) else json.dumps(frame))
+
+    async def recv(self, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            return json.loads(await self.ws.recv())
+
+    async def expect(self, kind: str, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
+        frame = await self.recv(timeout)
+        assert frame["type"] == kind, frame
+        return frame
+
+    async def events(self, count: int) -> list[dict[str, Any]]:
+        return [await self.expect("event") for _ in range(count)]
+
+    async def barrier(self, ref: str = "barrier") -> None:
+        """Everything sent before is handled: the next frame must be our pong (nothing else arrived)."""
+        await self.send({"type": "ping", "ref": ref})
+        frame = await self.recv()
+        assert frame == {"type": "pong", "ref": ref}, f"unexpected frame before pong: {frame}"
+
+    async def quiet(self, seconds: float = 0.3) -> None:
+        """Nothing more arrives: wait, then the barrier's pong must be next."""
+        await asyncio.sleep(seconds)
+        await self.barrier("quiet")
+
+    async def closed(self, timeout: float = RECV_TIMEOUT) -> ConnectionClosed:
+        """Reads until the server closes; returns how it closed."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    await self.ws.recv()
+        except ConnectionClosed as exc:
+            return exc
+        raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def ws_connect() -> Callable[..., Any]:
+    """`async with ws_connect(gateway, "/v1/ws") as client`."""
+
+    @asynccontextmanager
+    async def _connect(gw: Gateway, path: str = "/v1/ws", **options: Any) -> AsyncIterator[WsClient]:
+        async with connect(gw.ws_url + path, open_timeout=5, close_timeout=2, **options) as ws:
+            yield WsClient(ws)
+
+    return _connect
+
+
+async def _eventually(check: Callable[[], Awaitable[Any] | Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value or time.monotonic() > deadline:
+            assert value, f"condition not met within {timeout}s: {value!r}"
+            return value
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def eventually() -> Callable[..., Awaitable[Any]]:
+    return _eventually
+
+
+def stored_subject(job_id: str, event_type: str) -> str:
+    return subjects.content(job_id, event_type)

@@ -1,0 +1,112 @@
+"""`/content`, the original single-shot protocol, over a real WebSocket against a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+from pressroom_contracts import subjects
+
+
+@asynccontextmanager
+async def started_jobs(pipeline):
+    """Job ids as the gateway starts them (it alone knows them: /content does not tell the client)."""
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    async def on_requested(msg) -> None:
+        await queue.put(subjects.parse_content(msg.subject)[0])
+
+    sub = await pipeline.nc.subscribe(subjects.content_of_type("job.requested"), cb=on_requested)
+    await pipeline.sync()  # the server has our interest before the gateway publishes
+    try:
+        yield queue
+    finally:
+        await sub.unsubscribe()
+
+
+async def next_job(queue: asyncio.Queue[str]) -> str:
+    async with asyncio.timeout(5):
+        return await queue.get()
+
+
+async def test_content_streams_progress_then_results(gateway, ws_connect, pipeline):
+    async with started_jobs(pipeline) as jobs, ws_connect(gateway, "/content") as client:
+        await client.send({"topic": "Solar power for homes", "research": True})
+        job_id = await next_job(jobs)
+        job = pipeline.job(job_id)
+        for event in (
+            job.progress(1, "Searching the knowledge base for 'Solar power for homes'"),
+            job.research(sources=3),
+            job.usage(),
+            job.blog(title="Sunny homes", markdown="# Sunny homes\n\nPanels."),
+            job.social("linkedin", "A LinkedIn post"),
+            job.social("x", "An X post"),
+            job.image(),
+            job.completed(title="Sunny homes"),
+        ):
+            await pipeline.publish(event)
+
+        progress = [await client.expect("progress_event") for _ in range(7)]
+        assert [p["payload"] for p in progress] == [
+            "Started writing about 'Solar power for homes' with research",
+            "Searching the knowledge base for 'Solar power for homes'",
+            "Research done: 3 sources found",
+            "Blog post written: 'Sunny homes' (4 words)",
+            "linkedin post ready",
+            "x post ready",
+            "Illustration ready",
+        ]
+        results = await client.expect("results")
+        assert results["payload"] == {
+            "job_id": job_id,
+            "blog": {"title": "Sunny homes", "markdown": "# Sunny homes\n\nPanels."},
+            "social": {"linkedin": "A LinkedIn post", "x": "An X post"},
+            "image": {"object_key": f"{job_id}/cover.png"},
+        }
+        closed = await client.closed()
+        assert closed.rcvd is not None and closed.rcvd.code == 1000
+
+    # The job used the default options apart from what the old protocol carries.
+    stored = await pipeline.nc.jetstream().get_msg(
+        subjects.STREAM, subject=subjects.content(job_id, "job.requested")
+    )
+    assert b'"platforms":["linkedin","x"]' in stored.data
+
+
+async def test_content_reports_a_failed_job(gateway, ws_connect, pipeline):
+    async with started_jobs(pipeline) as jobs, ws_connect(gateway, "/content") as client:
+        await client.send({"topic": "Doomed topic", "research": False})
+        job = pipeline.job(await next_job(jobs))
+        await pipeline.publish(job.research())
+        await pipeline.publish(job.failed("the model is unavailable"))
+
+        assert (await client.expect("progress_event"))["payload"].endswith("without research")
+        assert (await client.expect("progress_event"))["payload"] == "Research skipped: research off"
+        error = await client.expect("error")
+        assert error["payload"] == "blog failed: the model is unavailable"
+        await client.closed()
+
+
+async def test_content_refuses_invalid_requests(gateway, ws_connect):
+    cases = {
+        "{nope": "not valid JSON",
+        '{"research": true}': "topic: Field required",
+        '{"topic": "ab"}': "topic: Value error, must be 3 to 500 characters",
+        '{"topic": "Fine topic", "platforms": ["x"]}': "platforms: unknown field",
+    }
+    for raw, reason in cases.items():
+        async with ws_connect(gateway, "/content") as client:
+            await client.send(raw)
+            error = await client.expect("error")
+            assert reason in error["payload"], error
+            await client.closed()
+
+
+async def test_content_client_leaving_early_releases_its_feed(gateway, ws_connect, pipeline, eventually):
+    await eventually(lambda: gateway.feed_subscriptions() == 0)
+    async with started_jobs(pipeline) as jobs, ws_connect(gateway, "/content") as client:
+        await client.send({"topic": "Walking away", "research": False})
+        await next_job(jobs)
+        assert (await client.expect("progress_event"))["payload"].startswith("Started writing")
+        assert gateway.feed_subscriptions() == 1  # stored events only: /content shows no deltas
+    await eventually(lambda: gateway.feed_subscriptions() == 0)
