@@ -7,6 +7,12 @@ import concurrent.futures
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import nats
+from nats.js.errors import NotFoundError
+
+from pressroom_contracts.subjects import STREAM
+from pressroom_runtime.provisioning import provision
+
 T = TypeVar("T")
 
 
@@ -20,12 +26,21 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-def provision_nats(nats_url: str) -> Any:
-    try:
-        from pressroom_runtime.provisioning import provision
-    except ImportError as exc:
-        raise ImportError(
-            "pressroom_runtime.provisioning.provision is not available; install pressroom-runtime "
-            f"(the stream and consumers cannot be created without it): {exc}"
-        ) from exc
+def provision_nats(nats_url: str) -> dict[str, str]:
     return run_sync(provision(nats_url))
+
+
+async def _drop_stream(nats_url: str) -> None:
+    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=1)
+    try:
+        await nc.jetstream().delete_stream(STREAM)
+    except NotFoundError:
+        pass
+    finally:
+        await nc.close()
+
+
+def reset_nats(nats_url: str) -> dict[str, str]:
+    """A clean slate for one test: no messages or consumer positions left over from earlier tests."""
+    run_sync(_drop_stream(nats_url))
+    return provision_nats(nats_url)

@@ -28,6 +28,7 @@ from ..model import LocalModel
 from ..nats import NatsServer
 from ..objectstore import S3Credentials, S3Info, SeaweedS3
 from ..postgres import Postgres, reap_orphans
+from ..provisioning import reset_nats
 from .runner import ServiceRunner
 from .scripted_llm import ScriptedLLM
 
@@ -172,7 +173,11 @@ def service_env(nats_url: str, database_url: str, s3: S3Info, scripted_llm: Scri
 
 @pytest.fixture
 def service_runner(service_env: dict[str, str], tmp_path: Path) -> Iterator[ServiceRunner]:
-    """`service_runner.start("writer", replicas={"writer": 2}, env={...})`; logs in tmp_path/logs."""
+    """`service_runner.start("writer", replicas={"writer": 2}, env={...})`; logs in tmp_path/logs.
+
+    The stream starts empty: services must not pick up messages other tests left on the session's NATS.
+    """
+    reset_nats(service_env["NATS_URL"])
     runner = ServiceRunner(service_env, tmp_path / "logs")
     try:
         yield runner
