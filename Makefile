@@ -34,7 +34,7 @@ test: install ## run the test suite
 lint: install ## ruff and mypy
 	$(BIN)/ruff check libs services tests
 	$(BIN)/ruff format --check libs services tests
-	$(BIN)/mypy libs/contracts/src libs/runtime/src
+	$(BIN)/mypy libs/*/src services/*/src
 
 catalog: install ## regenerate the event catalogue and the NATS topology file
 	$(BIN)/python -m pressroom_contracts.catalog

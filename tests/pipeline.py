@@ -41,7 +41,11 @@ class JobWatch:
         return [e["type"] for e in self.events]
 
     def progress(self, stage: str) -> list[str]:
-        return [e["data"]["message"] for e in self.events if e["type"] == "stage.progress" and e["data"]["stage"] == stage]
+        return [
+            e["data"]["message"]
+            for e in self.events
+            if e["type"] == "stage.progress" and e["data"]["stage"] == stage
+        ]
 
     @property
     def deltas(self) -> list[dict[str, Any]]:
@@ -71,7 +75,9 @@ async def stored(database_url: str, job_id: str) -> dict[str, Any]:
         return {
             "job": await connection.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id),
             "blogs": await connection.fetch("SELECT * FROM blog_posts WHERE job_id = $1", job_id),
-            "social": await connection.fetch("SELECT * FROM social_posts WHERE job_id = $1 ORDER BY platform", job_id),
+            "social": await connection.fetch(
+                "SELECT * FROM social_posts WHERE job_id = $1 ORDER BY platform", job_id
+            ),
             "images": await connection.fetch("SELECT * FROM images WHERE job_id = $1", job_id),
             "usage": await connection.fetch("SELECT * FROM usage WHERE job_id = $1", job_id),
         }

@@ -7,8 +7,8 @@ import json
 
 import nats
 from nats.js.api import DeliverPolicy
-from pipeline import BLOG_ANSWER, run_job, script_pipeline
 
+from pipeline import BLOG_ANSWER, run_job, script_pipeline
 from pressroom_contracts import subjects
 
 REQUEST = {"topic": "Rooftop solar panels for homes", "research": True, "platforms": ["x"], "image": False}
@@ -42,7 +42,9 @@ async def test_a_job_completes_when_the_busy_writer_replica_is_killed(service_ru
     nc = await nats.connect(nats_url)
     try:
         progress = await nc.jetstream().subscribe(
-            subjects.content_of_type("stage.progress"), ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
+            subjects.content_of_type("stage.progress"),
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.NEW,
         )
         job = asyncio.create_task(run_job(service_runner.gateway_url, REQUEST, timeout=150))
         busy = await _first_writer(progress)
@@ -68,14 +70,18 @@ async def _first_writer(progress) -> str:
                 return event["producer"]["replica"]
 
 
-async def test_malformed_messages_are_rejected_and_every_service_keeps_serving(service_runner, scripted_llm, nats_url):
+async def test_malformed_messages_are_rejected_and_every_service_keeps_serving(
+    service_runner, scripted_llm, nats_url
+):
     script_pipeline(scripted_llm)
     service_runner.start()
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
         failed = await js.subscribe(
-            subjects.content("garbage-job", "stage.failed"), ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
+            subjects.content("garbage-job", "stage.failed"),
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.NEW,
         )
         for event_type in ("job.requested", "research.completed", "blog.completed"):
             await js.publish(subjects.content("garbage-job", event_type), b'{"type": "nonsense"')
@@ -92,4 +98,7 @@ async def test_malformed_messages_are_rejected_and_every_service_keeps_serving(s
 
     watch = await run_job(service_runner.gateway_url, {**REQUEST, "image": True})
     assert watch.types[-1] == "job.completed"
-    assert all(service_runner.replica(name).process.alive() for name in ("research", "writer", "social", "illustrator"))
+    assert all(
+        service_runner.replica(name).process.alive()
+        for name in ("research", "writer", "social", "illustrator")
+    )

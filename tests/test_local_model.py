@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import pytest
-from pipeline import run_job, stored
 
+from pipeline import run_job, stored
 from pressroom_devstack.model import MODEL_ID
 
 pytestmark = pytest.mark.model
 
 
 async def test_a_job_completes_with_the_local_model(service_runner, local_model_url, database_url, s3):
-    service_runner.start(env={
-        "OPENAI_BASE_URL": local_model_url,
-        "OPENAI_API_KEY": "local",
-        "PRESSROOM_LLM_MODEL": MODEL_ID,
-        "PRESSROOM_LLM_PROFILE": "completion",
-    })
-    request = {"topic": "Why remote work helps small teams", "research": True, "length": "short",
-               "platforms": ["linkedin", "x"]}
+    service_runner.start(
+        env={
+            "OPENAI_BASE_URL": local_model_url,
+            "OPENAI_API_KEY": "local",
+            "PRESSROOM_LLM_MODEL": MODEL_ID,
+            "PRESSROOM_LLM_PROFILE": "completion",
+        }
+    )
+    request = {
+        "topic": "Why remote work helps small teams",
+        "research": True,
+        "length": "short",
+        "platforms": ["linkedin", "x"],
+    }
 
     watch = await run_job(service_runner.gateway_url, request, timeout=240)
 

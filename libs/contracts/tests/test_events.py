@@ -50,7 +50,10 @@ def test_dedup_key_is_deterministic_and_names_the_artifact():
 
 def test_progress_dedup_key_distinguishes_attempts():
     make = lambda attempt: StageProgressEvent(  # noqa: E731
-        job_id="j", producer=PRODUCER, attempt=attempt, data=StageProgress(stage="research", step=1, message="m")
+        job_id="j",
+        producer=PRODUCER,
+        attempt=attempt,
+        data=StageProgress(stage="research", step=1, message="m"),
     )
     assert make(1).dedup_key() != make(2).dedup_key()
 

@@ -13,7 +13,9 @@ from pressroom_contracts.protocol import (
 
 
 def test_start_frame_parses_the_job_request():
-    frame = parse_client_frame(json.dumps({"type": "start", "request": {"topic": "solar power"}, "ref": "c1"}))
+    frame = parse_client_frame(
+        json.dumps({"type": "start", "request": {"topic": "solar power"}, "ref": "c1"})
+    )
     assert isinstance(frame, StartFrame)
     assert frame.request.topic == "solar power"
     assert frame.ref == "c1"
@@ -39,7 +41,11 @@ def test_subscribe_and_ping():
             "invalid_request",
             "platforms[2]",
         ),
-        ('{"type": "start", "request": {"topic": "ok topic", "colour": 1}}', "invalid_request", "colour: unknown field"),
+        (
+            '{"type": "start", "request": {"topic": "ok topic", "colour": 1}}',
+            "invalid_request",
+            "colour: unknown field",
+        ),
         ('{"type": "ping", "extra": 1}', "invalid_frame", "extra"),
     ],
 )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+
 from pressroom_devstack.env import without_contract
 from pressroom_devstack.services import SERVICES
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from openai import AsyncOpenAI
+
 from pressroom_devstack.model import MODEL_ID, LocalModel
 from pressroom_devstack.testing.processes import assert_gone
 

@@ -15,6 +15,7 @@ import nats
 import psutil
 import pytest
 from minio.error import S3Error
+
 from pressroom_devstack.errors import StartupError
 from pressroom_devstack.nats import NatsServer
 from pressroom_devstack.objectstore import S3Credentials, SeaweedS3

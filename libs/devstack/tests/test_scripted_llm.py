@@ -9,6 +9,7 @@ import httpx
 import openai
 import pytest
 from openai import AsyncOpenAI
+
 from pressroom_devstack.testing import ScriptedLLM
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
 from pressroom_devstack.errors import StartupError
 from pressroom_devstack.objectstore import S3Info
 from pressroom_devstack.ports import free_port

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 import httpx
 import pytest
+
 from pressroom_devstack.config import StackConfig
 from pressroom_devstack.errors import StartupError
 from pressroom_devstack.objectstore import S3Info

@@ -20,6 +20,9 @@ import pytest
 import uvicorn
 from faststream.nats import NatsBroker
 from nats.aio.client import Client
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
 from pressroom_contracts import subjects
 from pressroom_contracts.events import (
     BlogCompleted,
@@ -53,8 +56,6 @@ from pressroom_gateway.app import create_app, server_config
 from pressroom_gateway.settings import GatewaySettings
 from pressroom_runtime.broker import Publisher, make_broker
 from pressroom_runtime.provisioning import provision
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 PLUGIN = "pressroom_devstack.testing.fixtures"
 RECV_TIMEOUT = 5.0

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from pydantic import ValidationError
+
 from pressroom_contracts.protocol import MAX_FRAME_BYTES
 from pressroom_gateway.legacy import InvalidRequest, parse_request
 from pressroom_gateway.outbox import Outbox
 from pressroom_gateway.settings import GatewaySettings
 from pressroom_gateway.ws import frame_size
-from pydantic import ValidationError
 
 
 def test_settings_read_their_prefix_and_the_shared_names(monkeypatch):

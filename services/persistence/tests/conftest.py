@@ -11,6 +11,7 @@ from typing import Any
 import nats
 import pytest
 from nats.aio.client import Client
+
 from pressroom_contracts import subjects
 from pressroom_contracts.events import (
     BlogCompleted,

@@ -7,6 +7,7 @@ import json
 
 import asyncpg
 import pytest
+
 from pressroom_contracts import subjects
 from pressroom_contracts.events import JobCompletedEvent, JobFailedEvent, Stage
 from pressroom_contracts.ids import new_job_id

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from pressroom_persistence import migrate
 
 TABLES = {"jobs", "research", "blog_posts", "social_posts", "images", "usage", "events", "alembic_version"}

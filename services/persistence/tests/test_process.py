@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from pressroom_contracts import subjects
 from pressroom_devstack.env import without_contract
 from pressroom_devstack.testing.runner import ServiceRunner

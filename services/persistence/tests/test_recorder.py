@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+
 from pressroom_contracts.events import JobCompletedEvent, JobFailedEvent, Stage
 from pressroom_persistence import migrate
 from pressroom_persistence.recorder import Recorder

@@ -6,7 +6,9 @@ async def test_finds_the_relevant_document_and_ignores_the_rest(tmp_path):
         "# Solar energy\n\nSolar panels turn sunlight into electricity for homes and businesses.\n\n"
         "Rooftop solar panels pay back their cost within years in sunny places.\n"
     )
-    (tmp_path / "bread.txt").write_text("Sourdough bread needs flour, water, salt and a lively starter culture.\n")
+    (tmp_path / "bread.txt").write_text(
+        "Sourdough bread needs flour, water, salt and a lively starter culture.\n"
+    )
     kb = KnowledgeBase(tmp_path, min_score=0.1)
     sources = await kb.search("rooftop solar panels", limit=5)
     assert [s.title for s in sources] == ["Solar energy"]
@@ -18,7 +20,9 @@ async def test_finds_the_relevant_document_and_ignores_the_rest(tmp_path):
 async def test_new_documents_are_found_without_a_restart(tmp_path):
     kb = KnowledgeBase(tmp_path, min_score=0.1)
     assert await kb.search("gardening tomatoes", limit=3) == []
-    (tmp_path / "garden.md").write_text("# Garden\n\nTomatoes need sun, water and gardening patience every summer.\n")
+    (tmp_path / "garden.md").write_text(
+        "# Garden\n\nTomatoes need sun, water and gardening patience every summer.\n"
+    )
     assert [s.title for s in await kb.search("gardening tomatoes", limit=3)] == ["Garden"]
 
 

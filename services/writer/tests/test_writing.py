@@ -29,7 +29,9 @@ def test_assembled_post_lists_its_sources():
 
 
 def test_prompt_carries_options_and_numbered_sources_in_both_shapes():
-    request = JobRequest(topic="solar power at home", tone="playful", audience="homeowners", language="de", length="short")
+    request = JobRequest(
+        topic="solar power at home", tone="playful", audience="homeowners", language="de", length="short"
+    )
     prompt = blog_prompt(ResearchCompleted(request=request, sources=SOURCES, provider="knowledge-base"))
     assert "playful" in prompt.user and "homeowners" in prompt.user and "'de'" in prompt.user
     assert "[2] Grid storage" in prompt.user

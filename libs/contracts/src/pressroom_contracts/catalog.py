@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from . import subjects
@@ -23,7 +24,9 @@ TOPOLOGY_PATH = CONTRACTS_ROOT.parents[1] / "deploy" / "nats" / "topology.json"
 
 
 def build_catalog() -> dict[str, Any]:
-    models = [(cls, "serialization") for cls in EVENT_CLASSES] + [(DeltaMessage, "serialization")]
+    classes: list[type[BaseModel]] = [*EVENT_CLASSES, DeltaMessage]
+    mode: Literal["serialization"] = "serialization"
+    models = [(cls, mode) for cls in classes]
     refs, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
     channels: dict[str, Any] = {}
     messages: dict[str, Any] = {}

@@ -13,10 +13,11 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
-from pressroom_runtime.logs import configure_logging
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from pressroom_runtime.logs import configure_logging
 
 from .config import StackConfig
 from .errors import StartupError

@@ -7,10 +7,11 @@ import logging
 import nats.errors
 from faststream.nats import NatsBroker
 from nats.js.errors import ServiceUnavailableError
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
 from pressroom_contracts import subjects
 from pressroom_contracts.events import Envelope, encode_event
 from pressroom_contracts.protocol import DeltaMessage
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from .logs import get_logger
 

@@ -17,6 +17,8 @@ import structlog
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
+from pydantic import BaseModel, ValidationError
+
 from pressroom_contracts import subjects
 from pressroom_contracts.events import (
     Envelope,
@@ -32,7 +34,6 @@ from pressroom_contracts.events import (
 )
 from pressroom_contracts.protocol import describe_validation_error
 from pressroom_contracts.topology import ConsumerSpec
-from pydantic import BaseModel, ValidationError
 
 from .broker import Publisher
 from .errors import Classified, InvalidInput, Verdict, classify, retry_delay

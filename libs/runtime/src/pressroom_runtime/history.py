@@ -10,6 +10,7 @@ from __future__ import annotations
 from nats.aio.client import Client
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
+
 from pressroom_contracts import subjects
 from pressroom_contracts.events import Envelope, parse_event
 
@@ -28,7 +29,7 @@ async def recorded(nc: Client, job_id: str, event_type: str, timeout: float = 5.
         while True:
             msg = await sub.next_msg(timeout=timeout)
             events.append(parse_event(msg.data))
-            if msg.metadata.sequence.stream >= last.seq:
+            if msg.metadata.sequence.stream >= (last.seq or 0):
                 return events
     finally:
         await sub.unsubscribe()

@@ -22,6 +22,7 @@ from nats.js.api import (
 )
 from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError, NotFoundError
+
 from pressroom_contracts.topology import CONSUMERS, CONTENT_STREAM, ConsumerSpec, StreamSpec
 
 from .logs import configure_logging, get_logger

@@ -8,6 +8,7 @@ from typing import Any
 import uvicorn
 from faststream.asgi import AsgiFastStream, make_ping_asgi
 from faststream.nats import NatsBroker
+
 from pressroom_contracts.events import Envelope, Producer, Stage
 from pressroom_contracts.topology import ConsumerSpec
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uvicorn
+
 from pressroom_runtime.logs import configure_logging
 
 from .app import create_app, server_config

@@ -9,6 +9,7 @@ import nats.errors
 from faststream.exceptions import IncorrectState
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+
 from pressroom_contracts.events import JobRequested, JobRequestedEvent, Producer
 from pressroom_contracts.ids import new_job_id
 from pressroom_contracts.jobs import JobRequest

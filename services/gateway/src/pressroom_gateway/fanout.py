@@ -26,10 +26,11 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+
 from pressroom_contracts import subjects
 from pressroom_contracts.protocol import DeltaFrame, DeltaMessage, EventFrame, Frame, ResyncFrame
 from pressroom_runtime.logs import get_logger
-from pydantic import ValidationError
 
 log = get_logger(__name__)
 

@@ -12,6 +12,9 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
+from pydantic import ValidationError
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
 from pressroom_contracts.events import (
     EVENT_ADAPTER,
     BlogCompletedEvent,
@@ -36,8 +39,6 @@ from pressroom_contracts.protocol import (
     describe_validation_error,
 )
 from pressroom_runtime.logs import get_logger
-from pydantic import ValidationError
-from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from .bus import BUS_ERRORS, Bus
 from .fanout import JobFeed

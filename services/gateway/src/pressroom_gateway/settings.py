@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pressroom_contracts.protocol import MAX_FRAME_BYTES
-from pressroom_runtime.settings import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
+from pressroom_contracts.protocol import MAX_FRAME_BYTES
+from pressroom_runtime.settings import ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):

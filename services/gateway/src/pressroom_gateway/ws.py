@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
 from pressroom_contracts.protocol import (
     AcceptedFrame,
     AuthFrame,
@@ -31,7 +33,6 @@ from pressroom_contracts.protocol import (
     parse_client_frame,
 )
 from pressroom_runtime.logs import get_logger
-from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from .bus import BUS_ERRORS, Bus
 from .fanout import FeedSet

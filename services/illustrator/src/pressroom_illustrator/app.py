@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from faststream.asgi import AsgiFastStream
+
 from pressroom_contracts.events import BlogCompletedEvent, Stage
 from pressroom_contracts.topology import ILLUSTRATOR
 from pressroom_runtime.llm import TextModel

@@ -50,9 +50,10 @@ def render_cover(title: str, seed_text: str, width: int = WIDTH, height: int = H
             draw.rectangle(box, fill=(*colour, 90))
     image.paste(overlay, mask=overlay)
     text_layer = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=max(28, height // 10))
+    font_size = max(28, height // 10)
+    font = ImageFont.load_default(size=font_size)
     lines = textwrap.wrap(title, width=max(12, width // (height // 18)))[:4]
-    line_height = int(font.size * 1.25)
+    line_height = int(font_size * 1.25)
     top = (height - line_height * len(lines)) // 2
     band = (int(width * 0.06), top - 30, int(width * 0.94), top + line_height * len(lines) + 30)
     text_layer.rounded_rectangle(band, radius=24, fill=(15, 15, 20))

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from pressroom_runtime.settings import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
+from pressroom_runtime.settings import ServiceSettings
 
 
 class IllustratorSettings(ServiceSettings):

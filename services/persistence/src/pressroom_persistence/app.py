@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from faststream.asgi import AsgiFastStream
 from faststream.nats import NatsBroker
+
 from pressroom_contracts import topology
 from pressroom_contracts.events import Producer
 from pressroom_runtime.broker import Publisher, make_broker

@@ -11,6 +11,7 @@ from typing import Any
 
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
+
 from pressroom_contracts import subjects, topology
 from pressroom_contracts.events import EVENT_CLASSES, Envelope, Producer
 from pressroom_runtime.broker import Publisher

@@ -14,10 +14,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from pressroom_contracts.protocol import describe_validation_error
 from pressroom_contracts.subjects import JOB_ID_PATTERN
 from pressroom_runtime.logs import get_logger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .store import Store
 

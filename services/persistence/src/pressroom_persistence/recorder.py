@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from pydantic import BaseModel
+
 from pressroom_contracts.events import (
     BlogCompletedEvent,
     Envelope,
@@ -32,7 +34,6 @@ from pressroom_contracts.events import (
 from pressroom_contracts.jobs import JobRequest
 from pressroom_runtime.errors import TransientError
 from pressroom_runtime.logs import get_logger
-from pydantic import BaseModel
 
 from .completion import completion, missing
 from .store import ACTIVE, JobTx, Store, UnknownJob

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pressroom_runtime.settings import ServiceSettings
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
+
+from pressroom_runtime.settings import ServiceSettings
 
 
 class PersistenceSettings(ServiceSettings):

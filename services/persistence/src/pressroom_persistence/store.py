@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+
 from pressroom_contracts.events import (
     BlogCompletedEvent,
     Envelope,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from faststream.asgi import AsgiFastStream
+
 from pressroom_contracts.events import JobRequestedEvent, Stage
 from pressroom_contracts.topology import RESEARCH
 from pressroom_runtime.service import stage_app

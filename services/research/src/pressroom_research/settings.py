@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pressroom_runtime.settings import ServiceSettings
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
+
+from pressroom_runtime.settings import ServiceSettings
 
 
 class ResearchSettings(ServiceSettings):

@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from pressroom_persistence.migrate import lock, sqlalchemy_url
-from pressroom_persistence.settings import PersistenceSettings
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
+
+from pressroom_persistence.migrate import lock, sqlalchemy_url
+from pressroom_persistence.settings import PersistenceSettings
 
 config = context.config
 target_metadata = None  # migrations are written by hand with op.*; there are no ORM models

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bm25s
+
 from pressroom_contracts.events import Source
 
 SUFFIXES = {".md", ".markdown", ".txt"}

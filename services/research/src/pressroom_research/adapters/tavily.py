@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pressroom_contracts.events import Source
-from pressroom_runtime.errors import PermanentError, TransientError
 from tavily import AsyncTavilyClient
 from tavily.errors import (
     BadRequestError,
@@ -12,6 +10,9 @@ from tavily.errors import (
     MissingAPIKeyError,
     UsageLimitExceededError,
 )
+
+from pressroom_contracts.events import Source
+from pressroom_runtime.errors import PermanentError, TransientError
 
 
 class TavilySearch:
