@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from openai import AsyncOpenAI
 
@@ -34,6 +34,10 @@ class Prompt:
     user: str
     document: str
     stop: tuple[str, ...] = ()
+
+    def continued(self, text: str) -> Prompt:
+        """The same request with `text` already written (base models continue the document)."""
+        return replace(self, document=self.document + text) if text else self
 
 
 @dataclass
@@ -89,6 +93,11 @@ class TextModel:
     @property
     def model(self) -> str:
         return self.settings.model
+
+    @property
+    def continues_documents(self) -> bool:
+        """Base models can be asked to go on where they stopped; chat models answer once."""
+        return self.settings.profile is LLMProfile.completion
 
     def stream(self, prompt: Prompt, max_tokens: int) -> TextStream:
         return TextStream(self, prompt, max_tokens)

@@ -11,6 +11,7 @@ from pressroom_contracts.events import (
 from pressroom_runtime.consumer import StageContext
 from pressroom_runtime.llm import TextModel
 
+from .drafting import draft
 from .prompts import blog_prompt, title_for
 from .writing import assemble, citations, split_title, word_count
 
@@ -28,16 +29,16 @@ class Writer:
         research = event.data
         request = research.request
         await ctx.progress(f"Writing a {request.length} blog post with {self.model.model}")
-        max_tokens = min(self.max_tokens, request.target_words * 2)
-        stream = self.model.stream(blog_prompt(research), max_tokens=max_tokens)
-        text = ""
-        async for piece in stream:
-            await ctx.delta(len(text), piece)
-            text += piece
+        text, usage = await draft(
+            self.model,
+            blog_prompt(research),
+            target_words=request.target_words,
+            max_tokens=min(self.max_tokens, request.target_words * 2),
+            on_piece=ctx.delta,
+        )
         title, body = split_title(text, fallback=title_for(request.topic))
         body, cited = citations(body, research.sources)
         markdown = assemble(title, body, cited)
-        usage = stream.usage
         await ctx.usage(
             "blog:1",
             provider="openai-compatible",
