@@ -12,6 +12,7 @@ import bm25s
 from pressroom_contracts.events import Source
 
 SUFFIXES = {".md", ".markdown", ".txt"}
+RELATIVE_FLOOR = 0.4
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,12 @@ class KnowledgeBase:
         ids, scores = self._retriever.retrieve(tokens, k=k, show_progress=False)
         sources: list[Source] = []
         seen: set[Path] = set()
+        # BM25 scores are not comparable across queries: besides the absolute floor, a passage must
+        # score near the best one, or a document matching one common word rides along.
+        floor = max(self.min_score, RELATIVE_FLOOR * float(scores[0][0]))
         for index, score in zip(ids[0], scores[0], strict=True):
             passage = self._passages[int(index)]
-            if float(score) < self.min_score or passage.path in seen:
+            if float(score) < floor or passage.path in seen:
                 continue
             seen.add(passage.path)  # one passage per document: the best one
             sources.append(
