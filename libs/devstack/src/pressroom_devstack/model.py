@@ -6,9 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from .health import http_ok, wait_until
+from .health import http_ok
 from .ports import LOOPBACK, free_port
-from .process import ManagedProcess
+from .server import ServerProcess
 
 MODEL_ID = "gemma-3-270m"
 MODEL_FILE = "gemma-3-270m-q4_k_m.gguf"
@@ -32,7 +32,7 @@ def ensure_model_file(models_dir: Path) -> Path:
     return target
 
 
-class LocalModel:
+class LocalModel(ServerProcess):
     piece = "model-server"
 
     def __init__(
@@ -48,14 +48,12 @@ class LocalModel:
         startup_timeout: float = 120.0,
     ) -> None:
         self.models_dir = models_dir
-        self.log_path = log_path
         self._port = port
         self._preferred_port = preferred_port
         self.threads = threads
         self.parallel = parallel
         self.ctx = ctx
-        self.startup_timeout = startup_timeout
-        self._process: ManagedProcess | None = None
+        super().__init__(log_path, startup_timeout)
 
     @property
     def model_id(self) -> str:
@@ -69,9 +67,6 @@ class LocalModel:
     def base_url(self) -> str:
         """What OPENAI_BASE_URL should be."""
         return f"{self.url}/v1"
-
-    def running(self) -> bool:
-        return self._process is not None and self._process.alive()
 
     def start(self) -> str:
         if self.running():
@@ -87,30 +82,8 @@ class LocalModel:
             "--parallel", str(self.parallel),
             "--ctx", str(self.ctx),
         ]  # fmt: skip
-        self._process = ManagedProcess(self.piece, argv, self.log_path, grace=10.0)
-        self._process.start()
-        try:
-            self.wait_healthy()
-        except BaseException:
-            self.stop()
-            raise
+        self._launch(argv, grace=10.0)
         return self.base_url
 
     def healthy(self) -> bool:
         return http_ok(f"{self.url}/health")  # 503 while the model loads
-
-    def wait_healthy(self) -> None:
-        process = self._process
-        wait_until(
-            self.healthy,
-            piece=self.piece,
-            timeout=self.startup_timeout,
-            log_path=self.log_path,
-            alive=process.alive if process else None,
-            interval=0.2,
-        )
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-            self._process = None

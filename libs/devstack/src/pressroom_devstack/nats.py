@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .binaries import find_binary
-from .health import http_ok, wait_until
+from .health import http_ok
 from .ports import LOOPBACK, free_port
-from .process import ManagedProcess
+from .server import ServerProcess
 
 
-class NatsServer:
+class NatsServer(ServerProcess):
     piece = "nats-server"
+    health_interval = 0.1
 
     def __init__(
         self,
@@ -24,12 +25,10 @@ class NatsServer:
         startup_timeout: float = 20.0,
     ) -> None:
         self.store_dir = store_dir
-        self.log_path = log_path
         self._port = port
         self._monitor_port = monitor_port
         self._preferred_port = preferred_port
-        self.startup_timeout = startup_timeout
-        self._process: ManagedProcess | None = None
+        super().__init__(log_path, startup_timeout)
 
     @property
     def url(self) -> str:
@@ -38,9 +37,6 @@ class NatsServer:
     @property
     def monitor_url(self) -> str:
         return f"http://{LOOPBACK}:{self._monitor_port}"
-
-    def running(self) -> bool:
-        return self._process is not None and self._process.alive()
 
     def start(self) -> str:
         if self.running():
@@ -56,35 +52,8 @@ class NatsServer:
             "-m", str(self._monitor_port),
             "-sd", str(self.store_dir),
         ]  # fmt: skip
-        self._process = ManagedProcess(self.piece, [str(a) for a in argv], self.log_path)
-        self._process.start()
-        try:
-            self.wait_healthy()
-        except BaseException:
-            self.stop()
-            raise
+        self._launch(argv)
         return self.url
 
     def healthy(self) -> bool:
         return http_ok(f"{self.monitor_url}/healthz?js-enabled-only=true")
-
-    def wait_healthy(self) -> None:
-        process = self._process
-        wait_until(
-            self.healthy,
-            piece=self.piece,
-            timeout=self.startup_timeout,
-            log_path=self.log_path,
-            alive=process.alive if process else None,
-        )
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
-
-    def kill(self) -> None:
-        """SIGKILL, for fault tests; start() brings it back on the same ports and store."""
-        if self._process is not None:
-            self._process.kill()
-            self._process = None

@@ -20,9 +20,8 @@ from minio import Minio
 from minio.error import S3Error
 
 from .binaries import find_binary
-from .health import wait_until
 from .ports import LOOPBACK, free_port
-from .process import ManagedProcess
+from .server import ServerProcess
 
 _GRPC_OFFSET = 10000  # SeaweedFS's gRPC port = HTTP port + 10000; its admin worker ignores overrides.
 
@@ -96,8 +95,9 @@ def bucket_ready(info: S3Info) -> bool:
         return False
 
 
-class SeaweedS3:
+class SeaweedS3(ServerProcess):
     piece = "seaweedfs"
+    health_interval = 0.25
 
     def __init__(
         self,
@@ -111,13 +111,11 @@ class SeaweedS3:
         startup_timeout: float = 60.0,
     ) -> None:
         self.data_dir = data_dir
-        self.log_path = log_path
         self.bucket = bucket
         self.credentials = credentials or S3Credentials.generate()
         self._s3_port = s3_port
         self._preferred_s3_port = preferred_s3_port
-        self.startup_timeout = startup_timeout
-        self._process: ManagedProcess | None = None
+        super().__init__(log_path, startup_timeout)
         self._socket_dir: Path | None = None
         self._ports: dict[str, int] = {}
 
@@ -131,9 +129,6 @@ class SeaweedS3:
             secret_key=self.credentials.secret_key,
             bucket=self.bucket,
         )
-
-    def running(self) -> bool:
-        return self._process is not None and self._process.alive()
 
     def start(self) -> S3Info:
         if self.running():
@@ -177,33 +172,14 @@ class SeaweedS3:
             "AWS_SECRET_ACCESS_KEY": self.credentials.secret_key,
             "TMPDIR": str(self._socket_dir),
         }
-        self._process = ManagedProcess(self.piece, argv, self.log_path, env=env, grace=15.0)
-        self._process.start()
-        try:
-            self.wait_healthy()
-        except BaseException:
-            self.stop()
-            raise
+        self._launch(argv, env=env, grace=15.0)
         return self.info
 
     def healthy(self) -> bool:
         return bucket_ready(self.info)
 
-    def wait_healthy(self) -> None:
-        process = self._process
-        wait_until(
-            self.healthy,
-            piece=self.piece,
-            timeout=self.startup_timeout,
-            log_path=self.log_path,
-            alive=process.alive if process else None,
-            interval=0.25,
-        )
-
     def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
+        super().stop()
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
