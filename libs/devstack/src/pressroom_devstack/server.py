@@ -26,7 +26,7 @@ class ServerProcess:
         return self._process is not None and self._process.alive()
 
     def _launch(
-        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, grace: float = 10.0
+        self, argv: Sequence[object], *, env: Mapping[str, str] | None = None, grace: float = 10.0
     ) -> None:
         """Starts the process and waits until healthy; on any failure it is stopped again."""
         self._process = ManagedProcess(
