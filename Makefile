@@ -36,6 +36,9 @@ lint: install ## ruff and mypy
 	$(BIN)/ruff format --check libs services tests
 	$(BIN)/mypy libs/*/src services/*/src
 
+bench: install ## measure pipeline latency on the embedded stack (writes benchmarks/results/)
+	$(BIN)/python benchmarks/pipeline_latency.py $(ARGS)
+
 catalog: install ## regenerate the event catalogue and the NATS topology file
 	$(BIN)/python -m pressroom_contracts.catalog
 
@@ -50,4 +53,4 @@ lock: install ## re-resolve dependencies into the hashed lock files (no index UR
 clean: ## remove the virtual environment (keeps .pressroom data)
 	rm -rf $(VENV)
 
-.PHONY: help install up test lint catalog lock clean
+.PHONY: help install up test lint bench catalog lock clean

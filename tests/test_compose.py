@@ -1,11 +1,13 @@
-"""docker-compose.yml, the Dockerfiles and .env.example, checked offline.
+"""docker-compose.yml, the shared service Dockerfile and .env.example, checked offline.
 
 The compose file is interpolated the way Compose does it (``${VAR:?msg}``, ``${VAR:-default}``, …)
 with dummy values for the required secrets, then validated against the Compose Specification's
 JSON Schema vendored in deploy/compose-spec/ (no network at test time). The rest keeps the file in
-step with services/: one compose service and one Dockerfile per service directory, the start order
-(nats healthy, provisioning completed), healthchecks, the environment contract, and no secret
-written into the file.
+step with services/: one compose service per service directory, each built from
+deploy/docker/service.Dockerfile with its own SERVICE build arg, the start order (nats healthy,
+provisioning completed), healthchecks, the environment contract, and no secret written into the file.
+The Dockerfile is resolved for each service's build args the way the builder scopes ARG and ENV, so
+what is checked is the image each compose service would actually get.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import copy
 import hashlib
 import json
 import re
+import shlex
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_DIR = ROOT / "deploy" / "compose-spec"
 ENV_EXAMPLE = ROOT / ".env.example"
+SHARED_DOCKERFILE = "deploy/docker/service.Dockerfile"  # relative to the build context, the repo root
 
 SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))
 STAGE_SERVICES = [s for s in SERVICES if s != "gateway"]  # /healthz on PRESSROOM_HEALTH_PORT
@@ -277,16 +282,35 @@ def test_services_are_discovered() -> None:
     assert {"gateway", "research", "writer", "social", "illustrator", "persistence"} <= set(SERVICES)
 
 
+def build_args(service: dict[str, Any]) -> dict[str, str]:
+    """A service's build args as strings (Compose accepts a mapping or a list of KEY=VALUE)."""
+    build = service.get("build")
+    args = (build.get("args") if isinstance(build, dict) else None) or {}
+    if isinstance(args, list):
+        args = dict(item.split("=", 1) for item in args if "=" in item)
+    return {k: str(v) for k, v in args.items() if v is not None}
+
+
+def assert_built_from_the_shared_dockerfile(name: str, service: dict[str, Any]) -> None:
+    build = service.get("build")
+    assert isinstance(build, dict), f"{name} must be built from source"
+    assert (COMPOSE_FILE.parent / build["context"]).resolve() == ROOT, "build context must be the repo root"
+    assert build.get("dockerfile") == SHARED_DOCKERFILE, f"{name} must be built from {SHARED_DOCKERFILE}"
+    assert (ROOT / SHARED_DOCKERFILE).is_file()
+
+
 @pytest.mark.parametrize("name", SERVICES)
-def test_each_service_directory_has_a_compose_service_built_from_its_dockerfile(
+def test_each_service_directory_has_a_compose_service_built_from_the_shared_dockerfile(
     name: str, services: dict[str, Any]
 ) -> None:
     assert name in services, f"services/{name} has no compose service"
-    build = services[name].get("build")
-    assert isinstance(build, dict), f"{name} must be built from source"
-    assert (COMPOSE_FILE.parent / build["context"]).resolve() == ROOT, "build context must be the repo root"
-    assert build["dockerfile"] == f"services/{name}/Dockerfile"
-    assert (ROOT / "services" / name / "Dockerfile").is_file()
+    assert_built_from_the_shared_dockerfile(name, services[name])
+    assert build_args(services[name]).get("SERVICE") == name, f"{name} must be built with SERVICE={name}"
+
+
+def test_no_service_keeps_a_dockerfile_of_its_own() -> None:
+    leftovers = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "services").glob("*/*Dockerfile*"))
+    assert not leftovers, f"every image is built from {SHARED_DOCKERFILE}; remove {leftovers}"
 
 
 def test_every_build_points_at_an_existing_dockerfile(services: dict[str, Any]) -> None:
@@ -299,6 +323,11 @@ def test_every_build_points_at_an_existing_dockerfile(services: dict[str, Any]) 
         context = COMPOSE_FILE.parent / (build if isinstance(build, str) else build.get("context", "."))
         dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
         assert (context / dockerfile).is_file(), f"{name}: {context / dockerfile} does not exist"
+        declared = declared_args((context / dockerfile).read_text())
+        unknown = sorted(build_args(svc).keys() - declared)
+        assert not unknown, f"{name} passes build args {unknown} that {dockerfile} does not declare"
+        if dockerfile == SHARED_DOCKERFILE:
+            assert build_args(svc).get("SERVICE") in SERVICES, f"{name}: SERVICE must name a services/ dir"
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -363,6 +392,9 @@ def test_service_environment_contract(name: str, services: dict[str, Any]) -> No
 
 def test_provisioning_runs_once_before_the_services(services: dict[str, Any]) -> None:
     provision = services["provision"]
+    # Built, not pulled: `up` must never try to pull an image that only exists locally.
+    assert_built_from_the_shared_dockerfile("provision", provision)
+    assert build_args(provision).get("SERVICE") in SERVICES, "provision runs from one of the service images"
     assert provision["command"] == ["python", "-m", "pressroom_runtime.provisioning"]
     assert provision.get("restart", "no") == "no"
     assert depends_on(provision)["nats"]["condition"] == "service_healthy"
@@ -407,11 +439,11 @@ def test_named_volumes_are_declared_and_used(config: dict[str, Any]) -> None:
     assert {"nats-data", "postgres-data", "minio-data"} <= declared
 
 
-# ---- Dockerfiles ----
+# ---- the shared Dockerfile ----
 
-
-def dockerfile(name: str) -> str:
-    return (ROOT / "services" / name / "Dockerfile").read_text()
+# What python:3.11-slim itself sets, as far as the Dockerfile reads it (ENV PATH=/opt/venv/bin:$PATH).
+BASE_IMAGE_ENV = {"PATH": "/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+_DOCKER_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::([-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 def instructions(text: str) -> list[str]:
@@ -420,44 +452,168 @@ def instructions(text: str) -> list[str]:
     return [" ".join(line.split()) for line in joined.splitlines() if line.strip()]
 
 
+def expand(text: str, scope: dict[str, str]) -> str:
+    """Docker's (and, for what the Dockerfile uses, the shell's) $VAR, ${VAR}, ${VAR:-x}, ${VAR:+x}."""
+
+    def value(m: re.Match[str]) -> str:
+        current = scope.get(m.group(1) or m.group(4), "")
+        if m.group(2) == "-":
+            return current or m.group(3)
+        if m.group(2) == "+":
+            return m.group(3) if current else ""
+        return current
+
+    return _DOCKER_VAR.sub(value, text)
+
+
+@dataclass
+class Stage:
+    base: str
+    steps: list[str] = field(default_factory=list)  # after FROM, build-time variables resolved
+    env: dict[str, str] = field(default_factory=dict)  # the image's environment (ENV, never ARG)
+
+    def runtime_command(self) -> tuple[list[str], bool]:
+        """The command the container runs, and whether a shell wrapper exec's it (PID 1 gets signals).
+
+        At run time only the image's environment exists: build args are gone.
+        """
+        cmds = [s.split(" ", 1)[1] for s in self.steps if s.startswith("CMD ")]
+        assert cmds, "the final stage has no CMD"
+        cmd = json.loads(cmds[-1]) if cmds[-1].startswith("[") else ["/bin/sh", "-c", cmds[-1]]
+        if cmd[0] in ("sh", "/bin/sh") and cmd[1] == "-c":
+            words = shlex.split(expand(cmd[2], self.env))
+            execs = words[0] == "exec"
+            return (words[1:] if execs else words), execs
+        return cmd, True
+
+
+def resolve(text: str, args: dict[str, str]) -> list[Stage]:
+    """The stages of a Dockerfile as built with `args`: an ARG is visible only in the stage that
+    declares it (a global one only in FROM, until redeclared), ENV lasts into the image."""
+    global_args: dict[str, str] = {}
+    stages: list[Stage] = []
+    stage_args: dict[str, str] = {}
+    for step in instructions(text):
+        keyword, _, rest = step.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            stages.append(Stage(base=expand(rest, global_args).split()[0], env=dict(BASE_IMAGE_ENV)))
+            stage_args = {}
+            continue
+        if keyword == "ARG":
+            name, has_default, default = rest.partition("=")
+            if not stages:
+                global_args[name] = args.get(name, default)
+            else:
+                fallback = expand(default, {**stage_args, **stages[-1].env}) if has_default else None
+                stage_args[name] = args.get(
+                    name, fallback if fallback is not None else global_args.get(name, "")
+                )
+            continue
+        assert stages, f"{step!r} comes before the first FROM"
+        stage = stages[-1]
+        scope = {**stage_args, **stage.env}
+        if keyword == "ENV":
+            pairs = shlex.split(rest)
+            if "=" not in pairs[0]:  # the legacy `ENV KEY value` form
+                pairs = [f"{pairs[0]}={' '.join(pairs[1:])}"]
+            stage.env.update((k, expand(v, scope)) for k, _, v in (pair.partition("=") for pair in pairs))
+        elif keyword not in ("CMD", "ENTRYPOINT"):  # RUN's shell sees ARG and ENV alike
+            rest = expand(rest, scope)
+        stage.steps.append(f"{keyword} {rest}")
+    return stages
+
+
+def declared_args(text: str) -> set[str]:
+    return {s.split()[1].split("=", 1)[0] for s in instructions(text) if s.upper().startswith("ARG ")}
+
+
+def shared_dockerfile() -> str:
+    return (ROOT / SHARED_DOCKERFILE).read_text()
+
+
+def image(name: str, services: dict[str, Any]) -> list[Stage]:
+    """The stages of the shared Dockerfile, built with the build args compose gives `name`."""
+    return resolve(shared_dockerfile(), build_args(services[name]))
+
+
+def test_resolver_follows_docker_scoping() -> None:
+    text = "\n".join(
+        [
+            "ARG BASE=python:3.11-slim",
+            "FROM ${BASE} AS build",
+            "RUN echo [$SERVICE]",  # not declared in this stage yet
+            "ARG SERVICE",
+            "ARG PORT=8080",
+            "COPY services/${SERVICE} services/${SERVICE}",
+            "FROM $BASE",
+            "ENV FORGOT=${SERVICE} \\",
+            "    PATH=/opt/venv/bin:$PATH",
+            "ARG SERVICE",
+            "ENV KEPT=${SERVICE}",
+            "EXPOSE ${PORT:-9}",
+            'CMD ["sh", "-c", "exec python -m \\"pkg_${KEPT}${SERVICE}\\""]',
+        ]
+    )
+    build, final = resolve(text, {"SERVICE": "writer"})
+    assert build.base == final.base == "python:3.11-slim"
+    assert build.steps == ["RUN echo []", "COPY services/writer services/writer"]
+    assert final.env["FORGOT"] == "" and final.env["KEPT"] == "writer"
+    assert final.env["PATH"].startswith("/opt/venv/bin:/usr/local/bin:")
+    assert "EXPOSE 9" in final.steps, "PORT was declared in the other stage only"
+    assert final.runtime_command() == (["python", "-m", "pkg_writer"], True), "no build arg at run time"
+    assert resolve(text, {"SERVICE": "writer", "BASE": "python:3.12"})[0].base == "python:3.12"
+    assert resolve("FROM x\nCMD python -m y", {})[0].runtime_command() == (["python", "-m", "y"], False)
+
+
+def test_shared_dockerfile_hard_codes_no_service() -> None:
+    """SERVICE alone picks the service: no instruction names one, and the arg has no default, so a
+    build that forgets it fails instead of producing some other service's image."""
+    steps = instructions(shared_dockerfile())
+    for name in SERVICES:
+        offending = [s for s in steps if re.search(rf"\b{name}\b", s)]
+        assert not offending, f"{SHARED_DOCKERFILE} hard-codes {name}: {offending}"
+    service_args = [s for s in steps if re.fullmatch(r"ARG SERVICE(=.*)?", s)]
+    assert service_args and all(s == "ARG SERVICE" for s in service_args), "SERVICE must have no default"
+
+
 @pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_installs_from_the_hashed_lock(name: str) -> None:
-    steps = instructions(dockerfile(name))
+def test_dockerfile_installs_from_the_hashed_lock(name: str, services: dict[str, Any]) -> None:
+    steps = [s for stage in image(name, services) for s in stage.steps]
     lock = f"services/{name}/requirements.lock"
     install = f"pip install --no-cache-dir --require-hashes -r {lock}"
     copy_at = next(i for i, s in enumerate(steps) if s.startswith("COPY") and lock in s)
     lock_at = next(i for i, s in enumerate(steps) if s.startswith("RUN") and install in s)
-    own_at = next(
-        i
-        for i, s in enumerate(steps)
-        if s.startswith("RUN")
-        and f"pip install --no-cache-dir --no-deps libs/contracts libs/runtime services/{name}" in s
-    )
+    own = f"pip install --no-cache-dir --no-deps libs/contracts libs/runtime services/{name}"
+    own_at = next(i for i, s in enumerate(steps) if s.startswith("RUN") and s.endswith(own))
     assert copy_at < lock_at < own_at, "third-party dependencies come from the lock, before our packages"
+    for source in ("libs/contracts", "libs/runtime", f"services/{name}"):
+        assert any(s == f"COPY {source} {source}" for s in steps[lock_at:own_at]), f"{source} is not copied"
     assert not any("pip install" in s and "--require-hashes" not in s and "--no-deps" not in s for s in steps)
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_runtime_image(name: str) -> None:
-    steps = instructions(dockerfile(name))
-    froms = [s for s in steps if s.startswith("FROM")]
-    assert froms and all(s.split()[1] == "python:3.11-slim" for s in froms)
-    final = steps[max(i for i, s in enumerate(steps) if s.startswith("FROM")) :]
-    users = [s.split()[1] for s in final if s.startswith("USER")]
+def test_dockerfile_runtime_image(name: str, services: dict[str, Any]) -> None:
+    stages = image(name, services)
+    assert all(stage.base == "python:3.11-slim" for stage in stages)
+    final = stages[-1]
+    users = [s.split()[1] for s in final.steps if s.startswith("USER")]
     assert users and users[-1].split(":")[0] not in ("root", "0"), "the service must not run as root"
-    assert any(s.startswith("ENV") and "PYTHONUNBUFFERED=1" in s for s in final)
-    assert final[-1] == f'CMD ["python", "-m", "pressroom_{name}"]'
+    assert final.env.get("PYTHONUNBUFFERED") == "1"
+    assert final.env["PATH"].startswith("/opt/venv/bin:"), "the venv copied from the build stage comes first"
+    assert any(s == "COPY --from=build /opt/venv /opt/venv" for s in final.steps)
+    command, execs = final.runtime_command()
+    assert command == ["python", "-m", f"pressroom_{name}"], f"{name}'s image would run {command}"
+    assert execs, "a shell wrapper must exec Python, so that SIGTERM reaches it"
+    assert (ROOT / "services" / name / "src" / f"pressroom_{name}" / "__main__.py").is_file()
 
 
-def test_dockerfiles_share_one_shape() -> None:
-    def normalised(name: str) -> str:
-        return re.sub(
-            r"^EXPOSE \d+$", "EXPOSE <port>", dockerfile(name).replace(name, "<service>"), flags=re.M
-        )
-
-    reference = normalised(SERVICES[0])
-    for name in SERVICES[1:]:
-        assert normalised(name) == reference, f"services/{name}/Dockerfile drifted from the others"
+@pytest.mark.parametrize("name", SERVICES)
+def test_dockerfile_exposes_the_port_the_service_serves(name: str, services: dict[str, Any]) -> None:
+    env = environment(services[name])
+    port = env["PRESSROOM_GATEWAY_PORT"] if name == "gateway" else env["PRESSROOM_HEALTH_PORT"]
+    exposed = [s.split()[1:] for s in image(name, services)[-1].steps if s.startswith("EXPOSE")]
+    assert exposed == [[port]], f"{name}'s image exposes {exposed}, it serves on {port}"
 
 
 @pytest.mark.parametrize("name", SERVICES)

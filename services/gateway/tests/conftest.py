@@ -24,34 +24,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from pressroom_contracts import subjects
-from pressroom_contracts.events import (
-    BlogCompleted,
-    BlogCompletedEvent,
-    Envelope,
-    ImageCompleted,
-    ImageCompletedEvent,
-    JobCompleted,
-    JobCompletedEvent,
-    JobFailed,
-    JobFailedEvent,
-    JobRequested,
-    JobRequestedEvent,
-    Producer,
-    ResearchCompleted,
-    ResearchCompletedEvent,
-    SocialCompleted,
-    SocialCompletedEvent,
-    Stage,
-    StageProgress,
-    StageProgressEvent,
-    TokenUsage,
-    UsageRecorded,
-    UsageRecordedEvent,
-)
+from pressroom_contracts.events import Envelope, Producer
 from pressroom_contracts.ids import new_job_id
-from pressroom_contracts.jobs import JobRequest, Platform
+from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.nats import NatsServer
 from pressroom_devstack.ports import free_port
+from pressroom_devstack.testing.events import JobEvents
 from pressroom_gateway.app import create_app, server_config
 from pressroom_gateway.settings import GatewaySettings
 from pressroom_runtime.broker import Publisher, make_broker
@@ -202,101 +180,14 @@ class Pipeline:
         """
         await self.nc.jetstream().account_info()
 
-    def job(self, job_id: str, request: JobRequest | None = None) -> Job:
+    def job(self, job_id: str, request: JobRequest | None = None) -> JobEvents:
         """The event builder of a job (e.g. one the gateway started)."""
-        return Job(job_id, request or JobRequest(topic="Event-driven systems"), self.producer)
+        return JobEvents(job_id, request or JobRequest(topic="Event-driven systems"), self.producer)
 
-    async def new_job(self, request: JobRequest | None = None) -> tuple[Job, int]:
+    async def new_job(self, request: JobRequest | None = None) -> tuple[JobEvents, int]:
         """A job started as the gateway would start it; returns it with the job.requested sequence."""
         job = self.job(new_job_id(), request)
         return job, await self.publish(job.requested())
-
-
-class Job:
-    """Builds the events of one job."""
-
-    def __init__(self, job_id: str, request: JobRequest, producer: Producer) -> None:
-        self.id = job_id
-        self.request = request
-        self.producer = producer
-
-    def _make(self, cls: type[Envelope], data: Any) -> Envelope:
-        return cls(job_id=self.id, producer=self.producer, data=data)
-
-    def requested(self) -> Envelope:
-        return self._make(JobRequestedEvent, JobRequested(request=self.request))
-
-    def research(self, sources: int = 0) -> Envelope:
-        if not sources:
-            data = ResearchCompleted(
-                request=self.request, provider="none", skipped=True, reason="research off"
-            )
-        else:
-            data = ResearchCompleted(
-                request=self.request,
-                provider="knowledge-base",
-                sources=[
-                    {"title": f"S{i}", "location": f"notes/{i}.md", "snippet": "…", "score": 1.0}
-                    for i in range(sources)
-                ],
-            )
-        return self._make(ResearchCompletedEvent, data)
-
-    def progress(self, step: int, message: str, stage: Stage = Stage.research) -> Envelope:
-        return self._make(StageProgressEvent, StageProgress(stage=stage, step=step, message=message))
-
-    def blog(self, title: str = "A title", markdown: str = "# A title\n\nBody.") -> Envelope:
-        return self._make(
-            BlogCompletedEvent,
-            BlogCompleted(
-                request=self.request,
-                title=title,
-                markdown=markdown,
-                word_count=len(markdown.split()),
-                usage=TokenUsage(model="m", input_tokens=10, output_tokens=20),
-            ),
-        )
-
-    def social(self, platform: Platform | str, text: str | None = None) -> Envelope:
-        text = text or f"post for {platform}"
-        return self._make(
-            SocialCompletedEvent,
-            SocialCompleted(platform=Platform(platform), text=text, characters=len(text), limit=280),
-        )
-
-    def image(self) -> Envelope:
-        return self._make(
-            ImageCompletedEvent,
-            ImageCompleted(
-                object_key=f"{self.id}/cover.png",
-                prompt="a cover",
-                width=1200,
-                height=630,
-                content_type="image/png",
-                sha256="0" * 64,
-                size_bytes=1234,
-                provider="cover-card",
-            ),
-        )
-
-    def usage(self, call: str = "draft") -> Envelope:
-        return self._make(
-            UsageRecordedEvent,
-            UsageRecorded(stage=Stage.blog, call=call, provider="openai", model="m", cost_usd=0.01),
-        )
-
-    def completed(self, title: str = "A title") -> Envelope:
-        return self._make(
-            JobCompletedEvent,
-            JobCompleted(
-                blog_title=title, platforms=list(self.request.platforms), image_key=f"{self.id}/cover.png"
-            ),
-        )
-
-    def failed(self, message: str = "the model is unavailable") -> Envelope:
-        return self._make(
-            JobFailedEvent, JobFailed(stage=Stage.blog, code="provider_unavailable", message=message)
-        )
 
 
 @asynccontextmanager

@@ -42,7 +42,7 @@ async def test_content_streams_progress_then_results(gateway, ws_connect, pipeli
             job.social("linkedin", "A LinkedIn post"),
             job.social("x", "An X post"),
             job.image(),
-            job.completed(title="Sunny homes"),
+            job.job_completed(title="Sunny homes"),
         ):
             await pipeline.publish(event)
 
@@ -78,7 +78,7 @@ async def test_content_reports_a_failed_job(gateway, ws_connect, pipeline):
         await client.send({"topic": "Doomed topic", "research": False})
         job = pipeline.job(await next_job(jobs))
         await pipeline.publish(job.research())
-        await pipeline.publish(job.failed("the model is unavailable"))
+        await pipeline.publish(job.job_failed("the model is unavailable"))
 
         assert (await client.expect("progress_event"))["payload"].endswith("without research")
         assert (await client.expect("progress_event"))["payload"] == "Research skipped: research off"

@@ -57,7 +57,7 @@ async def test_start_publishes_job_requested_and_streams_it(gateway, ws_connect,
 async def test_events_arrive_in_stream_order_with_their_seq(gateway, ws_connect, pipeline):
     job, first_seq = await pipeline.new_job()
     async with ws_connect(gateway) as client:
-        await client.send({"type": "subscribe", "job_id": job.id})
+        await client.send({"type": "subscribe", "job_id": job.job_id})
         script = [
             job.progress(1, "Searching the knowledge base"),
             job.research(sources=2),
@@ -67,14 +67,14 @@ async def test_events_arrive_in_stream_order_with_their_seq(gateway, ws_connect,
             job.social("linkedin"),
             job.social("x"),
             job.image(),
-            job.completed(),
+            job.job_completed(),
         ]
         published = [await pipeline.publish(event) for event in script]
 
         frames = await client.events(1 + len(script))
         assert seqs(frames) == [first_seq, *published]
         assert types(frames) == ["job.requested", *[e.type for e in script]]
-        assert all(f["job_id"] == job.id for f in frames)
+        assert all(f["job_id"] == job.job_id for f in frames)
         # The envelope arrives as stored, as a JSON object.
         assert parse_event(json.dumps(frames[5]["event"])).data.title == "A title"
         await client.quiet()
@@ -151,18 +151,18 @@ async def test_resubscribing_never_sends_an_event_twice(gateway, ws_connect, pip
     job, first_seq = await pipeline.new_job()
     research_seq = await pipeline.publish(job.research())
     async with ws_connect(gateway) as client:
-        await client.send({"type": "subscribe", "job_id": job.id, "after_seq": 0})
+        await client.send({"type": "subscribe", "job_id": job.job_id, "after_seq": 0})
         assert seqs(await client.events(2)) == [first_seq, research_seq]
 
         # Again on the live subscription, asking for everything: nothing is resent.
-        await client.send({"type": "subscribe", "job_id": job.id, "after_seq": 0})
+        await client.send({"type": "subscribe", "job_id": job.job_id, "after_seq": 0})
         await client.quiet()
 
         # After an unsubscribe too, including what was published meanwhile: only what is new.
-        await client.send({"type": "unsubscribe", "job_id": job.id})
+        await client.send({"type": "unsubscribe", "job_id": job.job_id})
         await client.barrier()
         blog_seq = await pipeline.publish(job.blog())
-        await client.send({"type": "subscribe", "job_id": job.id, "after_seq": 0})
+        await client.send({"type": "subscribe", "job_id": job.job_id, "after_seq": 0})
         assert seqs(await client.events(1)) == [blog_seq]
         await client.quiet()
 
@@ -170,13 +170,13 @@ async def test_resubscribing_never_sends_an_event_twice(gateway, ws_connect, pip
 async def test_unsubscribe_stops_events_and_deltas(gateway, ws_connect, pipeline):
     job, first_seq = await pipeline.new_job()
     async with ws_connect(gateway) as client:
-        await client.send({"type": "subscribe", "job_id": job.id})
+        await client.send({"type": "subscribe", "job_id": job.job_id})
         assert seqs(await client.events(1)) == [first_seq]
-        await client.send({"type": "unsubscribe", "job_id": job.id, "ref": "u"})
+        await client.send({"type": "unsubscribe", "job_id": job.job_id, "ref": "u"})
         await client.barrier()
 
         await pipeline.publish(job.research())
-        await pipeline.delta(job.id, "blog", 0, "nobody listens")
+        await pipeline.delta(job.job_id, "blog", 0, "nobody listens")
         await client.quiet(0.5)
 
 
@@ -191,7 +191,7 @@ async def test_two_clients_watching_one_job_both_see_everything(gateway, ws_conn
         published = [await pipeline.publish(job.research())]
         await pipeline.delta(job_id, "blog", 0, "Once upon")
         published += [
-            await pipeline.publish(e) for e in (job.blog(), job.social("linkedin"), job.completed())
+            await pipeline.publish(e) for e in (job.blog(), job.social("linkedin"), job.job_completed())
         ]
 
         for client in (alice, bob):
@@ -257,7 +257,7 @@ async def test_disconnect_releases_every_subscription(gateway, ws_connect, pipel
     jobs = [(await pipeline.new_job())[0] for _ in range(3)]
     async with ws_connect(gateway) as client:
         for job in jobs:
-            await client.send({"type": "subscribe", "job_id": job.id})
+            await client.send({"type": "subscribe", "job_id": job.job_id})
         await client.events(3)
         # Per job: the ordered consumer's delivery subscription and the live deltas.
         assert gateway.feed_subscriptions() == 6
@@ -284,13 +284,13 @@ async def test_a_client_that_does_not_read_is_closed_as_too_slow(gateway_factory
 
 
 async def _too_slow(client, job, pipeline) -> None:
-    await client.send({"type": "subscribe", "job_id": job.id})
+    await client.send({"type": "subscribe", "job_id": job.job_id})
     await client.barrier()
     await client.expect("event")
     # ~18 MB of deltas: more than the socket buffers and the 4-frame outbox hold.
     chunk = "x" * 60_000
     for i in range(300):
-        await pipeline.publisher.delta(job.id, "blog", i * len(chunk), chunk)
+        await pipeline.publisher.delta(job.job_id, "blog", i * len(chunk), chunk)
     await pipeline.sync()
     await asyncio.sleep(2)  # the outbox stays full past its grace period
     closed = await client.closed(timeout=20)
@@ -312,9 +312,9 @@ async def test_history_expired_before_after_seq_gets_a_resync(isolated_stack, ws
         assert research_seq < kept[0]
 
         async with ws_connect(gateway) as client:
-            await client.send({"type": "subscribe", "job_id": job.id, "after_seq": requested_seq})
+            await client.send({"type": "subscribe", "job_id": job.job_id, "after_seq": requested_seq})
             resync = await client.expect("resync")
-            assert resync["job_id"] == job.id
+            assert resync["job_id"] == job.job_id
             assert resync["seq"] == kept[-1]
             assert [e["type"] for e in resync["state"]["events"]] == ["stage.progress", "blog.completed"]
             # Then live events, after the snapshot.
@@ -325,7 +325,7 @@ async def test_history_expired_before_after_seq_gets_a_resync(isolated_stack, ws
         # A job that started after the expired range replays normally, from any position.
         fresh, fresh_seq = await pipeline.new_job()
         async with ws_connect(gateway) as client:
-            await client.send({"type": "subscribe", "job_id": fresh.id, "after_seq": 0})
+            await client.send({"type": "subscribe", "job_id": fresh.job_id, "after_seq": 0})
             assert seqs(await client.events(1)) == [fresh_seq]
             await client.quiet()
 

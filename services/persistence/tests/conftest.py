@@ -13,31 +13,9 @@ import pytest
 from nats.aio.client import Client
 
 from pressroom_contracts import subjects
-from pressroom_contracts.events import (
-    BlogCompleted,
-    BlogCompletedEvent,
-    Envelope,
-    ImageCompleted,
-    ImageCompletedEvent,
-    JobRequested,
-    JobRequestedEvent,
-    Producer,
-    ResearchCompleted,
-    ResearchCompletedEvent,
-    SocialCompleted,
-    SocialCompletedEvent,
-    Stage,
-    StageFailed,
-    StageFailedEvent,
-    StageProgress,
-    StageProgressEvent,
-    TokenUsage,
-    UsageRecorded,
-    UsageRecordedEvent,
-    encode_event,
-)
-from pressroom_contracts.ids import new_job_id
-from pressroom_contracts.jobs import JobRequest, Platform
+from pressroom_contracts.events import Envelope, encode_event
+from pressroom_contracts.jobs import JobRequest
+from pressroom_devstack.testing.events import JobEvents
 from pressroom_persistence.app import create_app
 from pressroom_persistence.settings import PersistenceSettings
 from pressroom_runtime.history import recorded
@@ -52,109 +30,19 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.import_plugin(PLUGIN)
 
 
-class Events:
-    """Builds the events the stages would publish for one job."""
-
-    producer = Producer(service="test", replica="test-0")
-
-    def __init__(self, job_id: str, request: JobRequest) -> None:
-        self.job_id = job_id
-        self.request = request
-
-    def _make(self, cls: type[Envelope], data: Any) -> Envelope:
-        return cls(job_id=self.job_id, producer=self.producer, data=data)
-
-    def requested(self, owner: str | None = None) -> Envelope:
-        return self._make(JobRequestedEvent, JobRequested(request=self.request, owner=owner))
-
-    def research(self) -> Envelope:
-        return self._make(
-            ResearchCompletedEvent,
-            ResearchCompleted(request=self.request, provider="none", skipped=True, reason="research off"),
-        )
-
-    def blog(self, version: int = 1, title: str = "A title") -> Envelope:
-        return self._make(
-            BlogCompletedEvent,
-            BlogCompleted(
-                request=self.request,
-                version=version,
-                title=title,
-                markdown=f"# {title}\n\nBody.",
-                word_count=3,
-                usage=TokenUsage(model="m", input_tokens=10, output_tokens=20),
-            ),
-        )
-
-    def social(self, platform: Platform | str) -> Envelope:
-        return self._make(
-            SocialCompletedEvent,
-            SocialCompleted(
-                platform=Platform(platform), text=f"post for {platform}", characters=17, limit=280
-            ),
-        )
-
-    def image(self) -> Envelope:
-        return self._make(
-            ImageCompletedEvent,
-            ImageCompleted(
-                object_key=f"{self.job_id}/cover.png",
-                prompt="a cover",
-                width=1200,
-                height=630,
-                content_type="image/png",
-                sha256="0" * 64,
-                size_bytes=1234,
-                provider="cover-card",
-            ),
-        )
-
-    def progress(self, step: int = 1) -> Envelope:
-        return self._make(
-            StageProgressEvent, StageProgress(stage=Stage.research, step=step, message="working")
-        )
-
-    def usage(self, call: str, cost: float) -> Envelope:
-        return self._make(
-            UsageRecordedEvent,
-            UsageRecorded(
-                stage=Stage.blog, call=call, provider="openai", model="m", input_tokens=5, output_tokens=7,
-                cost_usd=cost,
-            ),
-        )  # fmt: skip
-
-    def failed(self, stage: Stage = Stage.blog, code: str = "provider_auth") -> Envelope:
-        return self._make(
-            StageFailedEvent,
-            StageFailed(stage=stage, code=code, message="no key", retryable=False, attempt=1),
-        )
-
-    def full_run(self) -> list[Envelope]:
-        """Every event of a successful job, in a plausible order."""
-        return [
-            self.requested(owner="alice"),
-            self.progress(1),
-            self.research(),
-            self.usage("draft", 0.0125),
-            self.blog(),
-            *[self.social(p) for p in self.request.platforms],
-            self.image(),
-        ]
-
-
 @pytest.fixture
-def new_events() -> Callable[..., Events]:
+def new_events() -> Callable[..., JobEvents]:
     """Events of a new job: new_events(topic=…, platforms=…, image=…)."""
 
-    def make(topic: str = "Testing event-driven systems", **options: Any) -> Events:
+    def make(topic: str = "Testing event-driven systems", **options: Any) -> JobEvents:
         options.setdefault("platforms", ["linkedin", "x"])
-        return Events(new_job_id(), JobRequest(topic=topic, **options))
+        return JobEvents.new(JobRequest(topic=topic, **options))
 
     return make
 
 
 @pytest.fixture
-def events(new_events: Callable[..., Events]) -> Events:
+def events(new_events: Callable[..., JobEvents]) -> JobEvents:
     return new_events()
 
 

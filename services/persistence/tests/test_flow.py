@@ -80,10 +80,10 @@ async def test_stage_failed_fails_the_job_once(bus, events, eventually, database
     job_id = events.job_id
     await bus.publish(events.requested())
     await bus.publish(events.research())
-    await bus.publish(events.failed(Stage.blog, "provider_auth"))
+    await bus.publish(events.stage_failed(Stage.blog, "provider_auth"))
     await eventually(lambda: bus.stored_count(job_id, "job.failed"))
     # Later news changes nothing: a second failure, a late artifact.
-    await bus.publish(events.failed(Stage.image, "other"), dedup=False)
+    await bus.publish(events.stage_failed(Stage.image, "other"), dedup=False)
     await bus.publish(events.blog())
     await eventually(lambda: _blog_recorded(bus, job_id))
 

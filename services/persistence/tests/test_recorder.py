@@ -54,9 +54,7 @@ async def test_crash_between_commit_and_publish_announces_on_redelivery(store, e
     assert cls is JobCompletedEvent and data.blog_title == "A title"
 
     # Once the announcement came back through the stream, a late duplicate announces nothing.
-    await recorder.record(
-        JobCompletedEvent(job_id=events.job_id, producer=events.producer, data=data), crashing
-    )
+    await recorder.record(events.envelope(JobCompletedEvent, data), crashing)
     await recorder.record(last, crashing)
     assert len(crashing.sent) == 1
 
@@ -104,32 +102,26 @@ async def test_state_machine(store, events) -> None:
     await recorder.record(events.progress(), out)
     assert (await store.job_detail(events.job_id))["job"]["status"] == "running"
 
-    failed = events.failed(Stage.social, "rate_limited")
+    failed = events.stage_failed(Stage.social, "rate_limited")
     await recorder.record(failed, out)
     await recorder.record(failed, out)  # redelivered before job.failed came back: announced again
     assert [cls for cls, _ in out.sent] == [JobFailedEvent, JobFailedEvent]
     assert out.sent[0][1] == out.sent[1][1]  # the same announcement, so the stream drops the copy
-    await recorder.record(
-        JobFailedEvent(job_id=events.job_id, producer=events.producer, data=out.sent[0][1]), out
-    )
-    await recorder.record(events.failed(Stage.image, "other"), out)
+    await recorder.record(events.envelope(JobFailedEvent, out.sent[0][1]), out)
+    await recorder.record(events.stage_failed(Stage.image, "other"), out)
     assert len(out.sent) == 2
     job = (await store.job_detail(events.job_id))["job"]
     assert (job["status"], job["failed_stage"], job["failure_code"]) == ("failed", "social", "rate_limited")
 
 
 async def test_cancelled_job_does_not_complete(store, events) -> None:
-    from pressroom_contracts.events import JobCancelled, JobCancelledEvent
-
     recorder = Recorder(store)
     out = Announcements()
     run = events.full_run()
     await recorder.record(run[0], out)
-    await recorder.record(
-        JobCancelledEvent(job_id=events.job_id, producer=events.producer, data=JobCancelled()), out
-    )
+    await recorder.record(events.job_cancelled(), out)
     for event in run[1:]:
         await recorder.record(event, out)
-    await recorder.record(events.failed(), out)
+    await recorder.record(events.stage_failed(), out)
     assert out.sent == []
     assert (await store.job_detail(events.job_id))["job"]["status"] == "cancelled"

@@ -1,5 +1,7 @@
-"""Test helpers: a scripted OpenAI-compatible server and the pytest fixtures (pressroom_devstack.testing.fixtures)."""
+"""Test helpers: a scripted OpenAI-compatible server, a builder of valid job events and the pytest
+fixtures (pressroom_devstack.testing.fixtures)."""
 
+from .events import JobEvents
 from .scripted_llm import RecordedRequest, ScriptedLLM
 
-__all__ = ["RecordedRequest", "ScriptedLLM"]
+__all__ = ["JobEvents", "RecordedRequest", "ScriptedLLM"]
