@@ -34,6 +34,10 @@ async def test_a_document_sharing_one_common_word_does_not_ride_along(tmp_path):
     (tmp_path / "solar.md").write_text(
         "# Solar\n\nSolar panels help households save energy and money on electricity bills every month.\n"
     )
-    (tmp_path / "teams.md").write_text("# Teams\n\nGood managers help remote teams communicate across time zones.\n")
-    sources = await KnowledgeBase(tmp_path, min_score=0.1).search("How solar panels help households save energy", 5)
+    (tmp_path / "teams.md").write_text(
+        "# Teams\n\nGood managers help remote teams communicate across time zones.\n"
+    )
+    sources = await KnowledgeBase(tmp_path, min_score=0.1).search(
+        "How solar panels help households save energy", 5
+    )
     assert [s.title for s in sources] == ["Solar"]

@@ -77,6 +77,9 @@ class TokenUsage(Payload):
 class BlogCompleted(Payload):
     request: JobRequest
     version: int = 1
+    regenerated: bool = Field(
+        default=False, description="Written again on request: posts and image are not redone from it."
+    )
     title: str
     markdown: str
     word_count: int
@@ -87,9 +90,38 @@ class BlogCompleted(Payload):
 class SocialCompleted(Payload):
     platform: Platform
     version: int = 1
-    text: str
-    characters: int = Field(description="Length as the platform counts it.")
+    text: str = Field(description="The post; a thread's posts joined by blank lines.")
+    parts: list[str] = Field(default=[], description="A thread's posts, each within the limit.")
+    characters: int = Field(description="Length as the platform counts it (a thread: its longest post).")
     limit: int
+
+
+class BlogEdited(Payload):
+    """A person replaced the blog post: stored as a new version, nothing is regenerated from it."""
+
+    version: int
+    title: str
+    markdown: str
+    word_count: int
+    editor: str | None = None
+
+
+class SocialEdited(Payload):
+    platform: Platform
+    version: int
+    text: str
+    characters: int
+    limit: int
+    editor: str | None = None
+
+
+class ImageVariant(Payload):
+    name: str = Field(description="e.g. square")
+    object_key: str
+    width: int
+    height: int
+    sha256: str
+    size_bytes: int
 
 
 class ImageCompleted(Payload):
@@ -102,6 +134,21 @@ class ImageCompleted(Payload):
     sha256: str
     size_bytes: int
     provider: str
+    variants: list[ImageVariant] = []
+
+
+class RegenerateRequested(Payload):
+    """Do one stage again (e.g. only the X post, or only the image) without redoing the others."""
+
+    stage: Stage
+    platform: Platform | None = Field(default=None, description="For the social stage: which post.")
+    instructions: str | None = Field(default=None, max_length=500)
+    requested_by: str | None = None
+
+
+class CancelRequested(Payload):
+    reason: str = "cancelled by the user"
+    requested_by: str | None = None
 
 
 class StageProgress(Payload):
@@ -210,6 +257,35 @@ class ImageCompletedEvent(Envelope):
         return str(self.data.version)
 
 
+class BlogEditedEvent(Envelope):
+    type: Literal["blog.edited"] = "blog.edited"  # type: ignore[misc]
+    data: BlogEdited
+
+    def dedup_qualifier(self) -> str:
+        return str(self.data.version)
+
+
+class SocialEditedEvent(Envelope):
+    type: Literal["social.edited"] = "social.edited"  # type: ignore[misc]
+    data: SocialEdited
+
+    def dedup_qualifier(self) -> str:
+        return f"{self.data.platform}:{self.data.version}"
+
+
+class RegenerateRequestedEvent(Envelope):
+    type: Literal["regenerate.requested"] = "regenerate.requested"  # type: ignore[misc]
+    data: RegenerateRequested
+
+    def dedup_qualifier(self) -> str:
+        return self.id  # every request is its own
+
+
+class CancelRequestedEvent(Envelope):
+    type: Literal["cancel.requested"] = "cancel.requested"  # type: ignore[misc]
+    data: CancelRequested
+
+
 class StageProgressEvent(Envelope):
     type: Literal["stage.progress"] = "stage.progress"  # type: ignore[misc]
     data: StageProgress
@@ -255,6 +331,10 @@ EVENT_CLASSES: tuple[type[Envelope], ...] = (
     BlogCompletedEvent,
     SocialCompletedEvent,
     ImageCompletedEvent,
+    BlogEditedEvent,
+    SocialEditedEvent,
+    RegenerateRequestedEvent,
+    CancelRequestedEvent,
     StageProgressEvent,
     StageFailedEvent,
     UsageRecordedEvent,
@@ -271,6 +351,10 @@ Event = Annotated[
     | BlogCompletedEvent
     | SocialCompletedEvent
     | ImageCompletedEvent
+    | BlogEditedEvent
+    | SocialEditedEvent
+    | RegenerateRequestedEvent
+    | CancelRequestedEvent
     | StageProgressEvent
     | StageFailedEvent
     | UsageRecordedEvent
@@ -283,6 +367,8 @@ Event = Annotated[
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 TERMINAL_TYPES = frozenset({"job.completed", "job.failed", "job.cancelled"})
+# After one of these no provider call starts for the job (a completed job may still be regenerated).
+STOPPED_TYPES = ("job.failed", "job.cancelled")
 
 
 def parse_event(raw: bytes | str) -> Event:

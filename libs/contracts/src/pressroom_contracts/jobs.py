@@ -45,7 +45,11 @@ class JobRequest(BaseModel):
     language: Annotated[str, Field(description="BCP 47 language tag of the output.")] = "en"
     length: Length = Length.medium
     image: bool = True
-    sources: Annotated[list[AnyHttpUrl], Field(max_length=10)] = []
+    sources: Annotated[list[AnyHttpUrl], Field(max_length=10, description="URLs research must include.")] = []
+    x_thread: Annotated[bool, Field(description="Write the X post as a thread of numbered posts.")] = False
+    budget_usd: Annotated[
+        float | None, Field(gt=0, le=1000, description="Stop the job when its estimated cost exceeds this.")
+    ] = None
 
     @field_validator("topic")
     @classmethod

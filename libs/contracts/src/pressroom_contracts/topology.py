@@ -28,7 +28,7 @@ class ConsumerSpec(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     durable: str
-    filter_subject: str
+    filter_subjects: tuple[str, ...]
     description: str
     ack_wait_seconds: float = 30.0
     # Bounded: a plain NAK redelivers at once and the server default is unlimited.
@@ -43,29 +43,31 @@ CONTENT_STREAM = StreamSpec(
     duplicate_window_seconds=15 * 60,
 )
 
+REGENERATE = subjects.content_of_type("regenerate.requested")
+
 RESEARCH = ConsumerSpec(
     durable="research",
-    filter_subject=subjects.content_of_type("job.requested"),
+    filter_subjects=(subjects.content_of_type("job.requested"),),
     description="research: turns a job request into sources and notes",
 )
 WRITER = ConsumerSpec(
     durable="writer",
-    filter_subject=subjects.content_of_type("research.completed"),
-    description="writer: writes the blog post from the research",
+    filter_subjects=(subjects.content_of_type("research.completed"), REGENERATE),
+    description="writer: writes the blog post from the research, or again on request",
 )
 SOCIAL = ConsumerSpec(
     durable="social",
-    filter_subject=subjects.content_of_type("blog.completed"),
-    description="social: derives one post per requested platform",
+    filter_subjects=(subjects.content_of_type("blog.completed"), REGENERATE),
+    description="social: derives one post per requested platform, or one again on request",
 )
 ILLUSTRATOR = ConsumerSpec(
     durable="illustrator",
-    filter_subject=subjects.content_of_type("blog.completed"),
-    description="illustrator: draws and stores the illustration",
+    filter_subjects=(subjects.content_of_type("blog.completed"), REGENERATE),
+    description="illustrator: draws and stores the illustration, or again on request",
 )
 PERSISTENCE = ConsumerSpec(
     durable="persistence",
-    filter_subject=subjects.all_content(),
+    filter_subjects=(subjects.all_content(),),
     description="persistence: records every event and decides completion",
     max_deliver=10,
     max_ack_pending=256,

@@ -17,10 +17,12 @@ import structlog
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
+from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
 
 from pressroom_contracts import subjects
 from pressroom_contracts.events import (
+    STOPPED_TYPES,
     Envelope,
     Producer,
     Stage,
@@ -36,9 +38,10 @@ from pressroom_contracts.protocol import describe_validation_error
 from pressroom_contracts.topology import ConsumerSpec
 
 from .broker import Publisher
-from .errors import Classified, InvalidInput, Verdict, classify, retry_delay
+from .errors import Classified, InvalidInput, JobStopped, Verdict, classify, retry_delay
 from .history import recorded
 from .logs import get_logger
+from .pricing import estimate_cost
 
 log = get_logger(__name__)
 
@@ -85,6 +88,22 @@ class StageContext:
         connection = await self.publisher.broker.connect()
         return await recorded(connection, self.job_id, event_cls.model_fields["type"].default)
 
+    async def ensure_active(self) -> None:
+        """Call before each provider call: raises JobStopped once the job was cancelled or failed."""
+        connection = await self.publisher.broker.connect()
+        js = connection.jetstream()
+        for event_type in STOPPED_TYPES:
+            try:
+                await js.get_last_msg(subjects.STREAM, subjects.content(self.job_id, event_type))
+            except NotFoundError:
+                continue
+            raise JobStopped(f"the job is {event_type.removeprefix('job.')}")
+
+    async def handled_before(self, event_cls: type[Envelope]) -> list[Envelope]:
+        """Events of one type this very input already produced (before a crash, say)."""
+        cause = self.cause.id if self.cause else None
+        return [e for e in await self.recorded(event_cls) if e.causation_id == cause]
+
     async def delta(self, offset: int, text: str) -> None:
         assert self.stage is not None
         await self.publisher.delta(self.job_id, self.stage, offset, text)
@@ -97,9 +116,11 @@ class StageContext:
         input_tokens: int = 0,
         output_tokens: int = 0,
         images: int = 0,
-        cost_usd: float = 0.0,
+        calls: int = 0,
     ) -> None:
+        """Records one provider call, its estimated cost from the price table included."""
         assert self.stage is not None
+        cost_usd = estimate_cost(model, input_tokens, output_tokens, images, calls)
         await self.emit(
             UsageRecordedEvent,
             UsageRecorded(
@@ -147,13 +168,14 @@ def bind_consumer(
     """
     runner = _Runner(consumer, accepts, handler, publisher, producer, stage)
 
+    # The subject only names the subscription: the durable's own filters decide what it receives.
     @broker.subscriber(
-        consumer.filter_subject,
+        consumer.filter_subjects[0],
         stream=JStream(name=subjects.STREAM, declare=False),
         durable=consumer.durable,
         pull_sub=PullSub(batch_size=1, timeout=5.0),
         ack_policy=AckPolicy.MANUAL,
-        title=f"{consumer.durable}:{consumer.filter_subject}",
+        title=f"{consumer.durable}:{','.join(consumer.filter_subjects)}",
         description=consumer.description,
     )
     async def on_message(msg: NatsMessage) -> None:
@@ -198,6 +220,8 @@ class _Runner:
                 keepalive = asyncio.create_task(self._keep_alive(msg))
                 try:
                     await self.handler(event, ctx)
+                except JobStopped as stopped:
+                    log.info("job no longer active: nothing more to do", reason=stopped.message)
                 except Exception as exc:
                     await self._settle_failure(msg, ctx, exc)
                     return

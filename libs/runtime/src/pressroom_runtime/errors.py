@@ -40,6 +40,12 @@ class InvalidInput(PermanentError):
     code = "invalid_event"
 
 
+class JobStopped(StageError):
+    """The job was cancelled or failed meanwhile: the input is acknowledged and nothing more is done."""
+
+    code = "job_stopped"
+
+
 class Verdict(StrEnum):
     retry = "retry"
     fail = "fail"

@@ -46,7 +46,7 @@ def consumer_config(spec: ConsumerSpec) -> ConsumerConfig:
     return ConsumerConfig(
         durable_name=spec.durable,
         description=spec.description,
-        filter_subject=spec.filter_subject,
+        filter_subjects=list(spec.filter_subjects),
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=spec.ack_wait_seconds,
@@ -56,8 +56,15 @@ def consumer_config(spec: ConsumerSpec) -> ConsumerConfig:
 
 
 def _drifted(current: ConsumerConfig, wanted: ConsumerConfig) -> list[str]:
-    fields = ("filter_subject", "ack_wait", "max_deliver", "max_ack_pending", "description")
-    return [f for f in fields if getattr(current, f) != getattr(wanted, f)]
+    fields = ("ack_wait", "max_deliver", "max_ack_pending", "description")
+    drift = [f for f in fields if getattr(current, f) != getattr(wanted, f)]
+    # The server reports a single filter in filter_subject, several in filter_subjects.
+    current_filters = list(
+        current.filter_subjects or ([current.filter_subject] if current.filter_subject else [])
+    )
+    if current_filters != list(wanted.filter_subjects or []):
+        drift.append("filter_subjects")
+    return drift
 
 
 async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:

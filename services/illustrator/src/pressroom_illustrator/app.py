@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from faststream.asgi import AsgiFastStream
 
-from pressroom_contracts.events import BlogCompletedEvent, Stage
+from pressroom_contracts.events import BlogCompletedEvent, RegenerateRequestedEvent, Stage
 from pressroom_contracts.topology import ILLUSTRATOR
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.objectstore import ObjectStore
@@ -25,7 +25,7 @@ def create_app(
         service="illustrator",
         settings=settings,
         consumer=ILLUSTRATOR,
-        accepts=(BlogCompletedEvent,),
+        accepts=(BlogCompletedEvent, RegenerateRequestedEvent),
         stage=Stage.image,
         handler=illustrator.on_blog,
         on_startup=[store.ensure_bucket],

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pressroom_contracts.events import BlogCompletedEvent, ImageCompleted, ImageCompletedEvent
+from pressroom_contracts.events import (
+    BlogCompletedEvent,
+    ImageCompleted,
+    ImageCompletedEvent,
+    RegenerateRequestedEvent,
+)
 from pressroom_runtime.consumer import StageContext
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.objectstore import ObjectStore
@@ -21,7 +26,9 @@ class Illustrator:
         self.store = store
         self.prompt_max_tokens = prompt_max_tokens
 
-    async def on_blog(self, event: BlogCompletedEvent, ctx: StageContext) -> None:
+    async def on_blog(self, event: BlogCompletedEvent | RegenerateRequestedEvent, ctx: StageContext) -> None:
+        if not isinstance(event, BlogCompletedEvent) or event.data.regenerated:
+            return  # regenerate requests: not yet; a regenerated blog does not redo the others
         blog = event.data
         if not blog.request.image:
             return

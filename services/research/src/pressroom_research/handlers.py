@@ -27,7 +27,9 @@ class Research:
         await ctx.progress(self.provider.describe(request.topic))
         sources = await self.provider.search(request.topic, self.max_sources)
         if self.provider.name != "knowledge-base":
-            await ctx.usage("research:1", provider=self.provider.name, model="search")
+            await ctx.usage(
+                "research:1", provider=self.provider.name, model=f"{self.provider.name}-search", calls=1
+            )
         if not sources:
             reason = f"{self.provider.name} found nothing relevant to the topic"
             await ctx.progress(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from faststream.asgi import AsgiFastStream
 
-from pressroom_contracts.events import BlogCompletedEvent, Stage
+from pressroom_contracts.events import BlogCompletedEvent, RegenerateRequestedEvent, Stage
 from pressroom_contracts.topology import SOCIAL
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.service import stage_app
@@ -19,7 +19,7 @@ def create_app(settings: SocialSettings | None = None, model: TextModel | None =
         service="social",
         settings=settings,
         consumer=SOCIAL,
-        accepts=(BlogCompletedEvent,),
+        accepts=(BlogCompletedEvent, RegenerateRequestedEvent),
         stage=Stage.social,
         handler=social.on_blog,
     )

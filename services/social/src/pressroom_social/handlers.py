@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pressroom_contracts.events import BlogCompletedEvent, SocialCompleted, SocialCompletedEvent
+from pressroom_contracts.events import (
+    BlogCompletedEvent,
+    RegenerateRequestedEvent,
+    SocialCompleted,
+    SocialCompletedEvent,
+)
 from pressroom_runtime.consumer import StageContext
 from pressroom_runtime.llm import TextModel
 
@@ -16,7 +21,9 @@ class Social:
         self.model = model
         self.max_tokens = max_tokens
 
-    async def on_blog(self, event: BlogCompletedEvent, ctx: StageContext) -> None:
+    async def on_blog(self, event: BlogCompletedEvent | RegenerateRequestedEvent, ctx: StageContext) -> None:
+        if not isinstance(event, BlogCompletedEvent) or event.data.regenerated:
+            return  # regenerate requests: not yet; a regenerated blog does not redo the others
         blog = event.data
         done = {
             e.data.platform: e

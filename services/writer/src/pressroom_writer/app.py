@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from faststream.asgi import AsgiFastStream
 
-from pressroom_contracts.events import ResearchCompletedEvent, Stage
+from pressroom_contracts.events import RegenerateRequestedEvent, ResearchCompletedEvent, Stage
 from pressroom_contracts.topology import WRITER
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.service import stage_app
@@ -19,8 +19,8 @@ def create_app(settings: WriterSettings | None = None, model: TextModel | None =
         service="writer",
         settings=settings,
         consumer=WRITER,
-        accepts=(ResearchCompletedEvent,),
+        accepts=(ResearchCompletedEvent, RegenerateRequestedEvent),
         stage=Stage.blog,
-        handler=writer.on_research,
+        handler=writer.on_event,
     )
     return app

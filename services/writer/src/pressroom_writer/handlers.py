@@ -1,14 +1,20 @@
-"""writer: research.completed → live.<job>.blog.delta (while writing) → blog.completed."""
+"""writer: research.completed → live.<job>.blog.delta (while writing) → blog.completed.
+regenerate.requested (stage blog) → a new version of the blog from the same research."""
 
 from __future__ import annotations
 
 from pressroom_contracts.events import (
     BlogCompleted,
     BlogCompletedEvent,
+    BlogEditedEvent,
+    RegenerateRequestedEvent,
+    ResearchCompleted,
     ResearchCompletedEvent,
+    Stage,
     TokenUsage,
 )
 from pressroom_runtime.consumer import StageContext
+from pressroom_runtime.errors import PermanentError
 from pressroom_runtime.llm import TextModel
 
 from .drafting import draft
@@ -21,13 +27,43 @@ class Writer:
         self.model = model
         self.max_tokens = max_tokens
 
+    async def on_event(
+        self, event: ResearchCompletedEvent | RegenerateRequestedEvent, ctx: StageContext
+    ) -> None:
+        if isinstance(event, ResearchCompletedEvent):
+            await self.on_research(event, ctx)
+        elif event.data.stage is Stage.blog:
+            await self.on_regenerate(event, ctx)
+
     async def on_research(self, event: ResearchCompletedEvent, ctx: StageContext) -> None:
-        done = await ctx.recorded(BlogCompletedEvent)
-        if done:  # written before a crash: publish again (deduplicated), do not pay twice
-            await ctx.publisher.publish(done[0])
+        if await self._republished(ctx):
             return
-        research = event.data
+        await self.write(event.data, ctx, version=1, regenerated=False)
+
+    async def on_regenerate(self, event: RegenerateRequestedEvent, ctx: StageContext) -> None:
+        if await self._republished(ctx):
+            return
+        research = await ctx.recorded(ResearchCompletedEvent)
+        if not research:
+            raise PermanentError(
+                "the blog cannot be written again before research completed", code="not_ready"
+            )
+        versions = [e.data.version for e in await ctx.recorded(BlogCompletedEvent)]
+        versions += [e.data.version for e in await ctx.recorded(BlogEditedEvent)]
+        await self.write(research[-1].data, ctx, version=max(versions, default=0) + 1, regenerated=True)
+
+    async def _republished(self, ctx: StageContext) -> bool:
+        """Written before a crash: publish it again (the stream drops the duplicate); do not pay twice."""
+        done = await ctx.handled_before(BlogCompletedEvent)
+        for event in done:
+            await ctx.publisher.publish(event)
+        return bool(done)
+
+    async def write(
+        self, research: ResearchCompleted, ctx: StageContext, version: int, regenerated: bool
+    ) -> None:
         request = research.request
+        await ctx.ensure_active()
         await ctx.progress(f"Writing a {request.length} blog post with {self.model.model}")
         text, usage = await draft(
             self.model,
@@ -40,7 +76,7 @@ class Writer:
         body, cited = citations(body, research.sources)
         markdown = assemble(title, body, cited)
         await ctx.usage(
-            "blog:1",
+            f"blog:{version}",
             provider="openai-compatible",
             model=usage.model,
             input_tokens=usage.input_tokens,
@@ -51,6 +87,8 @@ class Writer:
             BlogCompletedEvent,
             BlogCompleted(
                 request=request,
+                version=version,
+                regenerated=regenerated,
                 title=title,
                 markdown=markdown,
                 word_count=words,
