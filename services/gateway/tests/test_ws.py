@@ -231,7 +231,7 @@ async def test_protocol_errors_are_answered_and_the_connection_stays_usable(gate
 
         await client.send({"type": "cancel", "job_id": new_job_id(), "ref": "k1"})
         error = await client.expect("error")
-        assert (error["code"], error["ref"]) == ("not_implemented", "k1")
+        assert (error["code"], error["ref"]) == ("not_found", "k1")
 
         # auth is accepted silently for now; binary frames are read like text ones.
         await client.send({"type": "auth", "token": "anything", "ref": "a1"})
@@ -332,3 +332,17 @@ async def test_history_expired_before_after_seq_gets_a_resync(isolated_stack, ws
 
 async def _none_left(current, ours: set[str]) -> bool:
     return not (await current) & ours
+
+
+async def test_cancel_puts_a_cancel_request_on_the_job(gateway, ws_connect, pipeline):
+    async with ws_connect(gateway) as client:
+        await client.send({"type": "start", "request": {"topic": "Cancel me please"}, "ref": "s1"})
+        job_id = (await client.expect("accepted"))["job_id"]
+        assert (await client.expect("event"))["event"]["type"] == "job.requested"
+        await client.send({"type": "cancel", "job_id": job_id, "ref": "k1"})
+        frames = [await client.recv() for _ in range(2)]  # the acknowledgement and the request's own event
+        assert {"type": "accepted", "job_id": job_id, "ref": "k1"} in frames
+        assert any(f["type"] == "event" and f["event"]["type"] == "cancel.requested" for f in frames)
+        events = await pipeline.nc.jetstream().subscribe(f"content.{job_id}.cancel.requested", ordered_consumer=True)
+        request = json.loads((await events.next_msg(timeout=5)).data)
+        assert request["type"] == "cancel.requested" and request["producer"]["service"] == "gateway"

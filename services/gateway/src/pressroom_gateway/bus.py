@@ -9,8 +9,16 @@ import nats.errors
 from faststream.exceptions import IncorrectState
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
-from pressroom_contracts.events import JobRequested, JobRequestedEvent, Producer
+from pressroom_contracts import subjects
+from pressroom_contracts.events import (
+    CancelRequested,
+    CancelRequestedEvent,
+    JobRequested,
+    JobRequestedEvent,
+    Producer,
+)
 from pressroom_contracts.ids import new_job_id
 from pressroom_contracts.jobs import JobRequest
 from pressroom_runtime.broker import Publisher, make_broker
@@ -74,3 +82,19 @@ class Bus:
         seq = await self.publisher.publish(event)
         log.info("job requested", job_id=job_id, seq=seq)
         return job_id, seq
+
+    async def job_exists(self, job_id: str) -> bool:
+        try:
+            await self.js.get_last_msg(subjects.STREAM, subjects.content(job_id, "job.requested"))
+        except NotFoundError:
+            return False
+        return True
+
+    async def cancel_job(self, job_id: str, reason: str) -> int:
+        """Asks persistence to cancel; it answers with job.cancelled on the job's subjects."""
+        event = CancelRequestedEvent(
+            job_id=job_id, producer=self.producer(), data=CancelRequested(reason=reason)
+        )
+        seq = await self.publisher.publish(event)
+        log.info("cancel requested", job_id=job_id, seq=seq)
+        return seq

@@ -173,7 +173,11 @@ async def on_unsubscribe(conn: Connection, frame: UnsubscribeFrame) -> None:
 
 
 async def on_cancel(conn: Connection, frame: CancelFrame) -> None:
-    raise ProtocolError("not_implemented", "cancel is not implemented yet", frame.ref)
+    if not await conn.bus.job_exists(frame.job_id):
+        raise ProtocolError("not_found", f"no job {frame.job_id}", frame.ref)
+    await conn.bus.cancel_job(frame.job_id, reason="cancelled by the user")
+    # The request is on the stream; the job's own `job.cancelled` event follows when it takes effect.
+    await conn.send(AcceptedFrame(job_id=frame.job_id, ref=frame.ref))
 
 
 Handler = Callable[[Connection, Any], Awaitable[None]]
