@@ -10,6 +10,8 @@ from typing import Any
 import asyncpg
 import websockets
 
+from pressroom_contracts.events import TERMINAL_TYPES
+
 BLOG_ANSWER = (
     "# Rooftop solar for everyone\n\n"
     "Solar panels on the roof turn sunlight into electricity [1]. Costs fell sharply over a decade [1], "
@@ -65,7 +67,7 @@ async def run_job(gateway_url: str, request: dict[str, Any], timeout: float = 12
                     watch.job_id = frame["job_id"]
                 if frame["type"] == "error":
                     raise AssertionError(f"gateway error: {frame}")
-                if frame["type"] == "event" and frame["event"]["type"] in ("job.completed", "job.failed"):
+                if frame["type"] == "event" and frame["event"]["type"] in TERMINAL_TYPES:
                     return watch
 
 

@@ -1,7 +1,7 @@
 from pressroom_contracts.events import ResearchCompleted, Source
 from pressroom_contracts.jobs import JobRequest
 from pressroom_writer.prompts import blog_prompt
-from pressroom_writer.writing import assemble, citations, split_title, word_count
+from pressroom_writer.writing import assemble, citations, limit_words, split_title, word_count
 
 SOURCES = [
     Source(title="Solar basics", location="kb/solar.md", snippet="Panels convert light.", score=2.0),
@@ -37,3 +37,10 @@ def test_prompt_carries_options_and_numbered_sources_in_both_shapes():
     assert "[2] Grid storage" in prompt.user
     assert prompt.document.endswith("# Solar power at home\n\n")
     assert "[1] Solar basics" in prompt.document
+
+
+def test_length_is_capped_at_paragraph_boundaries():
+    text = "one two three\n\nfour five six\n\nseven eight nine"
+    assert limit_words(text, 7) == "one two three\n\nfour five six"
+    assert limit_words(text, 100) == text
+    assert limit_words("a b c d e f", 3) == "a b c…"

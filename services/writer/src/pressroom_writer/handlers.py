@@ -19,7 +19,9 @@ from pressroom_runtime.llm import TextModel
 
 from .drafting import draft
 from .prompts import blog_prompt, title_for
-from .writing import assemble, citations, split_title, word_count
+from .writing import assemble, citations, limit_words, split_title, word_count
+
+MAX_LENGTH_FACTOR = 2
 
 
 class Writer:
@@ -73,6 +75,8 @@ class Writer:
             on_piece=ctx.delta,
         )
         title, body = split_title(text, fallback=title_for(request.topic))
+        # The token cap bounds the cost; this bounds what a reader gets: at most twice the target length.
+        body = limit_words(body, MAX_LENGTH_FACTOR * request.target_words)
         body, cited = citations(body, research.sources)
         markdown = assemble(title, body, cited)
         await ctx.usage(

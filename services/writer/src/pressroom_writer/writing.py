@@ -43,3 +43,18 @@ def assemble(title: str, body: str, cited: list[Citation]) -> str:
     if cited:
         parts.append("## Sources\n\n" + "\n".join(f"[{c.number}] {c.title}: {c.location}" for c in cited))
     return "\n\n".join(parts) + "\n"
+
+
+def limit_words(markdown: str, max_words: int) -> str:
+    """Keeps whole paragraphs while they fit in `max_words`; the first paragraph is cut if it alone is longer."""
+    kept: list[str] = []
+    total = 0
+    for paragraph in markdown.split("\n\n"):
+        words = word_count(paragraph)
+        if total + words > max_words:
+            if not kept:
+                kept.append(" ".join(paragraph.split()[:max_words]) + "…")
+            break
+        kept.append(paragraph)
+        total += words
+    return "\n\n".join(kept)
