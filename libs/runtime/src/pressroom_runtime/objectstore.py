@@ -6,9 +6,10 @@ import asyncio
 import hashlib
 import io
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from minio import Minio
+from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
 from .settings import S3Settings
@@ -20,6 +21,13 @@ class StoredObject:
     sha256: str
     size_bytes: int
     content_type: str
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    last_modified: datetime  # timezone-aware (UTC)
+    size_bytes: int
 
 
 class ObjectStore:
@@ -79,3 +87,35 @@ class ObjectStore:
 
     async def presign(self, key: str, expires: timedelta = timedelta(hours=1)) -> str:
         return await asyncio.to_thread(self.client.presigned_get_object, self.bucket, key, expires)
+
+    async def list_objects(self, prefix: str = "") -> list[ListedObject]:
+        """Every object whose key starts with `prefix` (recursively), with its upload time."""
+
+        def listing() -> list[ListedObject]:
+            found = []
+            for item in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+                if item.is_dir or item.object_name is None:
+                    continue
+                modified = item.last_modified or datetime.now(UTC)
+                if modified.tzinfo is None:
+                    modified = modified.replace(tzinfo=UTC)
+                found.append(ListedObject(item.object_name, modified, item.size or 0))
+            return found
+
+        return await asyncio.to_thread(listing)
+
+    async def delete(self, *keys: str) -> None:
+        """Removes the objects; keys that do not exist are fine (S3 deletes are idempotent)."""
+        if not keys:
+            return
+
+        def remove() -> None:
+            errors = list(self.client.remove_objects(self.bucket, [DeleteObject(k) for k in keys]))
+            failed = [e for e in errors if e.code not in ("NoSuchKey", "NoSuchObject", "NotFound")]
+            if failed:
+                first = failed[0]
+                raise RuntimeError(
+                    f"could not delete {len(failed)} object(s), e.g. {first.name}: {first.message}"
+                )
+
+        await asyncio.to_thread(remove)

@@ -32,6 +32,7 @@ DEFAULT_PRICES: dict[str, Price] = {
     "dall-e-3": Price(per_image=0.04),
     "gpt-image-1": Price(per_image=0.042),
     "tavily-search": Price(per_call=0.008),
+    "tavily-extract": Price(per_call=0.008),  # one credit covers up to five URLs
 }
 
 

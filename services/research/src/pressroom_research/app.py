@@ -16,7 +16,11 @@ from .sources import ResearchProvider
 def choose_provider(settings: ResearchSettings) -> ResearchProvider:
     """Tavily when a key is set, otherwise the local knowledge base."""
     if settings.tavily_api_key is not None and settings.tavily_api_key.get_secret_value():
-        return TavilySearch(settings.tavily_api_key.get_secret_value())
+        return TavilySearch(
+            settings.tavily_api_key.get_secret_value(),
+            base_url=settings.tavily_base_url,
+            timeout=settings.tavily_timeout,
+        )
     return KnowledgeBase(settings.knowledge_dir, settings.min_score)
 
 
@@ -24,7 +28,8 @@ def create_app(
     settings: ResearchSettings | None = None, provider: ResearchProvider | None = None
 ) -> AsgiFastStream:
     settings = settings or ResearchSettings()
-    research = Research(provider or choose_provider(settings), settings.max_sources)
+    provider = provider or choose_provider(settings)
+    research = Research(provider, settings.max_sources)
     app, _ = stage_app(
         service="research",
         settings=settings,
@@ -32,5 +37,6 @@ def create_app(
         accepts=(JobRequestedEvent,),
         stage=Stage.research,
         handler=research.on_job,
+        on_shutdown=[provider.close],
     )
     return app

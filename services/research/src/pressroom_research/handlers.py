@@ -1,11 +1,21 @@
-"""research: job.requested → research.completed (sources and notes, or skipped with the reason)."""
+"""research: job.requested → research.completed (sources and notes, or skipped with the reason).
+
+The sources the user supplied come first and are always kept; found sources fill the rest up to
+`max_sources`. Every paid provider call is preceded by ensure_active() (no call after a cancel) and
+followed by a usage.recorded. A redelivered input whose result was already published re-publishes it
+instead of paying for the searches again.
+"""
 
 from __future__ import annotations
 
-from pressroom_contracts.events import JobRequestedEvent, ResearchCompleted, ResearchCompletedEvent
+from pressroom_contracts.events import JobRequestedEvent, ResearchCompleted, ResearchCompletedEvent, Source
 from pressroom_runtime.consumer import StageContext
 
-from .sources import ResearchProvider
+from .sources import ResearchProvider, same_location, unread_user_sources
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 class Research:
@@ -14,40 +24,85 @@ class Research:
         self.max_sources = max_sources
 
     async def on_job(self, event: JobRequestedEvent, ctx: StageContext) -> None:
+        if await self._republished(ctx):
+            return
         request = event.data.request
+        urls = [str(url) for url in request.sources]
         if not request.research:
-            await ctx.progress("Research is off for this job: writing from the topic alone")
+            await self._research_off(event, ctx, urls)
+            return
+
+        supplied: list[Source] = []
+        if urls:
+            await ctx.ensure_active()
+            await ctx.progress(f"Reading the {_plural(len(urls), 'source')} you supplied")
+            supplied = await self.provider.include(urls)
+            await self._usage(ctx, "include", self.provider.include_model)
+
+        room = self.max_sources - len(supplied)
+        found: list[Source] = []
+        if room > 0:
+            await ctx.ensure_active()
+            await ctx.progress(self.provider.describe(request.topic))
+            results = await self.provider.search(request.topic, self.max_sources)
+            await self._usage(ctx, "search", self.provider.search_model)
+            found = [s for s in results if not any(same_location(s.location, u.location) for u in supplied)]
+            found = found[:room]
+
+        provider = self.provider.name
+        if not supplied and not found:
+            reason = f"{provider} found nothing relevant to the topic"
+            await ctx.progress(f"No relevant sources found ({provider}): writing from the topic alone")
             await ctx.emit(
                 ResearchCompletedEvent,
-                ResearchCompleted(
-                    request=request, skipped=True, reason="research was turned off", provider="none"
-                ),
+                ResearchCompleted(request=request, skipped=True, reason=reason, provider=provider),
             )
             return
-        await ctx.progress(self.provider.describe(request.topic))
-        sources = await self.provider.search(request.topic, self.max_sources)
-        if self.provider.name != "knowledge-base":
-            await ctx.usage(
-                "research:1", provider=self.provider.name, model=f"{self.provider.name}-search", calls=1
-            )
-        if not sources:
-            reason = f"{self.provider.name} found nothing relevant to the topic"
-            await ctx.progress(
-                f"No relevant sources found ({self.provider.name}): writing from the topic alone"
-            )
-            await ctx.emit(
-                ResearchCompletedEvent,
-                ResearchCompleted(request=request, skipped=True, reason=reason, provider=self.provider.name),
-            )
-            return
+
+        notes = []
+        if supplied:
+            notes.append(f"{_plural(len(supplied), 'source')} supplied by the user")
+        if found:
+            notes.append(f"{_plural(len(found), 'source')} found by {provider} for “{request.topic}”")
+        elif room > 0:
+            notes.append(f"{provider} found nothing more relevant to the topic")
+        else:
+            notes.append(f"no search: the supplied sources fill all {self.max_sources} places")
+        sources = supplied + found
         titles = "; ".join(s.title for s in sources[:3])
-        await ctx.progress(f"Found {len(sources)} sources: {titles}")
+        await ctx.progress(f"Found {_plural(len(sources), 'source')}: {titles}")
         await ctx.emit(
             ResearchCompletedEvent,
-            ResearchCompleted(
-                request=request,
-                sources=sources,
-                provider=self.provider.name,
-                notes=f"{len(sources)} sources from {self.provider.name}",
-            ),
+            ResearchCompleted(request=request, sources=sources, provider=provider, notes="; ".join(notes)),
         )
+
+    async def _research_off(self, event: JobRequestedEvent, ctx: StageContext, urls: list[str]) -> None:
+        """No provider call at all; the user's own URLs are still passed on, unread."""
+        request = event.data.request
+        reason = "research was turned off"
+        sources = unread_user_sources(urls, "not read, as research was turned off")
+        if sources:
+            reason += f": only the {_plural(len(sources), 'source')} you supplied, unread"
+            await ctx.progress(
+                f"Research is off for this job: writing from the topic and the "
+                f"{_plural(len(sources), 'source')} you supplied"
+            )
+        else:
+            await ctx.progress("Research is off for this job: writing from the topic alone")
+        await ctx.emit(
+            ResearchCompletedEvent,
+            ResearchCompleted(request=request, sources=sources, skipped=True, reason=reason, provider="none"),
+        )
+
+    async def _usage(self, ctx: StageContext, call: str, model: str | None) -> None:
+        if model is None:  # a free, local call
+            return
+        # One record per paid call: a redelivery that calls again pays again, so it is counted again.
+        await ctx.usage(f"{call}:{ctx.attempt}", provider=self.provider.name, model=model, calls=1)
+
+    async def _republished(self, ctx: StageContext) -> bool:
+        """Published before a crash: publish it again (the stream drops the duplicate); do not pay twice."""
+        done = await ctx.handled_before(ResearchCompletedEvent)
+        for previous in done:
+            await ctx.publisher.publish(previous)
+        return bool(done)

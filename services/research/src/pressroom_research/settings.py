@@ -12,6 +12,9 @@ class ResearchSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PRESSROOM_RESEARCH_", extra="ignore", populate_by_name=True)
 
     tavily_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("TAVILY_API_KEY"))
+    # PRESSROOM_RESEARCH_TAVILY_BASE_URL: a proxy or a stand-in for https://api.tavily.com.
+    tavily_base_url: str | None = Field(None, description="Tavily API base URL (default: Tavily's own).")
+    tavily_timeout: float = Field(30.0, gt=0, le=120, description="Seconds per Tavily request.")
     knowledge_dir: Path = Field(
         Path("deploy/knowledge-sample"), validation_alias=AliasChoices("PRESSROOM_KNOWLEDGE_DIR")
     )

@@ -1,4 +1,9 @@
-"""The embedded research provider: BM25 (bm25s) over a folder of the user's markdown and text files."""
+"""The embedded research provider: BM25 (bm25s) over a folder of the user's markdown, text and PDF files.
+
+Markdown and text files are split into paragraphs, PDFs into pages (pypdf's text extraction): each is
+a passage that can become a source. A file that cannot be read (a broken or encrypted PDF, say) is
+skipped with a warning; it never fails the stage.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bm25s
+from pypdf import PdfReader
 
 from pressroom_contracts.events import Source
+from pressroom_runtime.logs import get_logger
 
-SUFFIXES = {".md", ".markdown", ".txt"}
+from ..sources import SNIPPET_CHARS, snippet, unread_user_sources
+
+log = get_logger(__name__)
+
+TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
+PDF_SUFFIXES = {".pdf"}
+SUFFIXES = TEXT_SUFFIXES | PDF_SUFFIXES
 RELATIVE_FLOOR = 0.4
+MIN_PASSAGE_CHARS = 40
+_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -20,47 +35,121 @@ class Passage:
     path: Path
     title: str
     text: str
+    page: int | None = None  # 1-based, for PDFs
+
+    @property
+    def location(self) -> str:
+        return f"{self.path}#page={self.page}" if self.page else str(self.path)
+
+
+def _title_from_name(path: Path) -> str:
+    return path.stem.replace("-", " ").replace("_", " ").title()
 
 
 def _title(path: Path, text: str) -> str:
     heading = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
-    return heading.group(1).strip() if heading else path.stem.replace("-", " ").replace("_", " ").title()
+    return heading.group(1).strip() if heading else _title_from_name(path)
+
+
+def _text_passages(path: Path) -> list[Passage]:
+    """Paragraph-sized passages, so a snippet is the part of a document that matched."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    title = _title(path, text)
+    passages = []
+    for block in re.split(r"\n\s*\n", text):
+        block = " ".join(block.split())
+        if len(block) >= MIN_PASSAGE_CHARS and not block.startswith("#"):
+            passages.append(Passage(path=path, title=title, text=block))
+    return passages
+
+
+def _pdf_passages(path: Path) -> list[Passage]:
+    """One passage per page with text. Scanned pages (images only) have none and are left out."""
+    reader = PdfReader(path)
+    if reader.is_encrypted and not reader.decrypt(""):
+        raise ValueError("the PDF is encrypted")
+    meta_title = reader.metadata.title if reader.metadata else None
+    title = meta_title.strip() if isinstance(meta_title, str) and meta_title.strip() else None
+    passages = []
+    for number, page in enumerate(reader.pages, 1):
+        try:
+            text = " ".join((page.extract_text() or "").split())
+        except Exception as exc:  # one bad page does not lose the rest of the document
+            log.warning("skipped an unreadable PDF page", path=str(path), page=number, error=repr(exc))
+            continue
+        if len(text) >= MIN_PASSAGE_CHARS:
+            passages.append(Passage(path=path, title=title or _title_from_name(path), text=text, page=number))
+    if not passages:
+        log.warning("no text found in PDF (scanned images need OCR first)", path=str(path))
+    return passages
 
 
 def load_passages(folder: Path) -> list[Passage]:
-    """Paragraph-sized passages, so a snippet is the part of a document that matched."""
-    passages = []
+    passages: list[Passage] = []
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        title = _title(path, text)
-        for block in re.split(r"\n\s*\n", text):
-            block = " ".join(block.split())
-            if len(block) >= 40 and not block.startswith("#"):
-                passages.append(Passage(path=path, title=title, text=block))
+        try:
+            if path.suffix.lower() in PDF_SUFFIXES:
+                passages.extend(_pdf_passages(path))
+            else:
+                passages.extend(_text_passages(path))
+        except Exception as exc:
+            log.warning("skipped an unreadable knowledge-base file", path=str(path), error=repr(exc))
     return passages
+
+
+def best_excerpt(text: str, query: str, size: int = SNIPPET_CHARS) -> str:
+    """The part of a long passage (a PDF page) holding most of the query's words, from a sentence start
+    near the first of them."""
+    if len(text) <= size:
+        return text
+    terms = {w.lower() for w in _WORD.findall(query) if len(w) > 2}
+    starts = [0] + [m.end() for m in re.finditer(r"[.!?]\s+", text)]
+    best, best_key = 0, (-1, 0)
+    for start in starts:
+        words = [(m.start(), m.group().lower()) for m in _WORD.finditer(text, start, start + size)]
+        found = {w for _, w in words if w in terms}
+        first = min((pos for pos, w in words if w in terms), default=start + size)
+        key = (len(found), start - first)  # most query words, then the least lead-in before them
+        if key > best_key:
+            best, best_key = start, key
+    excerpt = snippet(text[best:], size - (1 if best else 0))
+    return excerpt if best == 0 else "…" + excerpt
 
 
 class KnowledgeBase:
     name = "knowledge-base"
+    search_model: str | None = None
+    include_model: str | None = None
 
     def __init__(self, folder: Path, min_score: float) -> None:
         self.folder = folder
         self.min_score = min_score
         self._passages: list[Passage] = []
         self._retriever: bm25s.BM25 | None = None
-        self._signature: tuple[tuple[str, float], ...] = ()
+        self._signature: tuple[tuple[str, float, int], ...] = ()
 
     def describe(self, query: str) -> str:
         return f"Searching the knowledge base ({self.folder}) for “{query}”"
 
-    def _current_signature(self) -> tuple[tuple[str, float], ...]:
+    async def close(self) -> None:
+        return None
+
+    async def include(self, urls: list[str]) -> list[Source]:
+        """No web access here: the URLs are kept as the user gave them, unread."""
+        return unread_user_sources(urls, "its content was not fetched (no web research provider is set up)")
+
+    def _current_signature(self) -> tuple[tuple[str, float, int], ...]:
         if not self.folder.is_dir():
             return ()
-        return tuple(
-            sorted(
-                (str(p), p.stat().st_mtime) for p in self.folder.rglob("*") if p.suffix.lower() in SUFFIXES
-            )
-        )
+        signature = []
+        for path in self.folder.rglob("*"):
+            if path.suffix.lower() in SUFFIXES:
+                try:
+                    stat = path.stat()
+                except OSError:
+                    continue
+                signature.append((str(path), stat.st_mtime, stat.st_size))
+        return tuple(sorted(signature))
 
     def _index(self) -> None:
         """(Re)builds the index when the folder changed, so new documents are found without a restart."""
@@ -83,23 +172,26 @@ class KnowledgeBase:
         if self._retriever is None:
             return []
         tokens = bm25s.tokenize([query], show_progress=False)
+        if not tokens.vocab:  # only stopwords: nothing to look for
+            return []
         k = min(limit * 3, len(self._passages))
         ids, scores = self._retriever.retrieve(tokens, k=k, show_progress=False)
         sources: list[Source] = []
-        seen: set[Path] = set()
+        seen: set[str] = set()
         # BM25 scores are not comparable across queries: besides the absolute floor, a passage must
         # score near the best one, or a document matching one common word rides along.
         floor = max(self.min_score, RELATIVE_FLOOR * float(scores[0][0]))
         for index, score in zip(ids[0], scores[0], strict=True):
             passage = self._passages[int(index)]
-            if float(score) < floor or passage.path in seen:
+            # One source per text document (its best paragraph) and per PDF page.
+            if float(score) < floor or passage.location in seen:
                 continue
-            seen.add(passage.path)  # one passage per document: the best one
+            seen.add(passage.location)
             sources.append(
                 Source(
-                    title=passage.title,
-                    location=str(passage.path),
-                    snippet=passage.text[:500],
+                    title=f"{passage.title} (page {passage.page})" if passage.page else passage.title,
+                    location=passage.location,
+                    snippet=best_excerpt(passage.text, query),
                     score=round(float(score), 4),
                 )
             )
