@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from pressroom_contracts.events import JobCompletedEvent, JobFailedEvent, Stage
+from pressroom_contracts.events import (
+    BlogCompleted,
+    BlogCompletedEvent,
+    Citation,
+    JobCancelledEvent,
+    JobCompletedEvent,
+    JobFailedEvent,
+    Stage,
+    TokenUsage,
+)
 from pressroom_persistence import migrate
 from pressroom_persistence.recorder import Recorder
 from pressroom_persistence.store import Store
@@ -125,3 +135,156 @@ async def test_cancelled_job_does_not_complete(store, events) -> None:
     await recorder.record(events.stage_failed(), out)
     assert out.sent == []
     assert (await store.job_detail(events.job_id))["job"]["status"] == "cancelled"
+
+
+async def _history(store: Store, job_id: str) -> dict[str, Any]:
+    detail = await store.job_detail(job_id)
+    assert detail is not None
+    return detail
+
+
+async def test_versions_after_completion_keep_the_job_completed_and_announce_nothing(store, events) -> None:
+    recorder = Recorder(store)
+    out = Announcements()
+    for event in events.full_run():
+        await recorder.record(event, out)
+    assert [cls for cls, _ in out.sent] == [JobCompletedEvent]
+    # job.completed has not come back through the stream yet: still, new versions announce nothing.
+    later = [
+        events.blog_edited(2, editor="bob"),
+        events.blog_regenerated(3),
+        events.social_regenerated("x", 2, parts=["1/2 first", "2/2 second"]),
+        events.social_edited("linkedin", 2),
+        events.image_regenerated(2),
+    ]
+    for event in later + later:  # each one twice
+        await recorder.record(event, out)
+    assert len(out.sent) == 1
+
+    detail = await _history(store, events.job_id)
+    assert detail["job"]["status"] == "completed"
+    history = detail["history"]
+    assert [(v["version"], v["origin"], v["editor"]) for v in history["blog"]] == [
+        (1, "generated", None), (2, "edited", "bob"), (3, "regenerated", None),
+    ]  # fmt: skip
+    assert [(v["version"], v["origin"]) for v in history["social"]["x"]] == [
+        (1, "generated"),
+        (2, "regenerated"),
+    ]
+    assert [(v["version"], v["origin"]) for v in history["social"]["linkedin"]] == [
+        (1, "generated"),
+        (2, "edited"),
+    ]
+    assert [(v["version"], v["origin"]) for v in history["image"]] == [(1, "generated"), (2, "regenerated")]
+    assert (detail["blog"]["version"], detail["blog"]["title"]) == (3, "A new title")
+    assert detail["social"]["x"]["parts"] == ["1/2 first", "2/2 second"]
+    assert detail["image"]["variants"][0]["name"] == "square"
+
+
+async def test_an_edit_keeps_the_citations_its_markdown_still_uses(store, events) -> None:
+    recorder = Recorder(store)
+    out = Announcements()
+    await recorder.record(events.requested(), out)
+    cited = [Citation(number=n, title=f"S{n}", location=f"https://example.com/{n}") for n in (1, 2)]
+    blog = BlogCompleted(
+        request=events.request, title="T", markdown="# T\n\nA [1] and B [2].", word_count=6,
+        citations=cited, usage=TokenUsage(model="m"),
+    )  # fmt: skip
+    await recorder.record(events.envelope(BlogCompletedEvent, blog), out)
+    await recorder.record(events.blog_edited(2, markdown="# T\n\nOnly B [2]."), out)
+    edited = (await _history(store, events.job_id))["blog"]
+    assert (edited["version"], edited["origin"], edited["model"]) == (2, "edited", None)
+    assert [c["number"] for c in edited["citations"]] == [2]
+
+
+async def test_a_version_taken_by_another_event_is_not_overwritten(store, events) -> None:
+    recorder = Recorder(store)
+    out = Announcements()
+    await recorder.record(events.requested(), out)
+    await recorder.record(events.blog(), out)
+    await recorder.record(events.blog_edited(2, title="Edited first"), out)
+    await recorder.record(events.blog_regenerated(2, title="Regenerated second"), out)
+    detail = await _history(store, events.job_id)
+    assert (detail["blog"]["title"], detail["blog"]["origin"]) == ("Edited first", "edited")
+    assert len(detail["history"]["blog"]) == 2
+
+
+async def test_cancel_announces_once_even_across_a_crash(store, events) -> None:
+    recorder = Recorder(store)
+    await recorder.record(events.requested(), Announcements())
+    cancel = events.cancel_requested("changed my mind")
+    crashing = Announcements(failures=1)
+    with pytest.raises(ConnectionError):
+        await recorder.record(cancel, crashing)
+    await recorder.record(cancel, crashing)  # the redelivery announces what was committed
+    await recorder.record(events.cancel_requested("second click"), crashing)  # the same news again
+    assert [(cls, data.reason) for cls, data in crashing.sent] == [
+        (JobCancelledEvent, "changed my mind"), (JobCancelledEvent, "changed my mind"),
+    ]  # fmt: skip
+    # Once job.cancelled came back, nothing more; artifacts are still stored, the status stays.
+    await recorder.record(events.envelope(JobCancelledEvent, crashing.sent[0][1]), crashing)
+    await recorder.record(cancel, crashing)
+    for event in events.full_run()[1:]:
+        await recorder.record(event, crashing)
+    await recorder.record(events.usage("late", 5.0), crashing)
+    assert len(crashing.sent) == 2
+    detail = await _history(store, events.job_id)
+    assert (detail["job"]["status"], detail["job"]["cancel_reason"]) == ("cancelled", "changed my mind")
+    assert detail["blog"] is not None and len(detail["social"]) == 2
+
+
+@pytest.mark.parametrize("finished_by", ["completed", "failed"])
+async def test_cancel_of_a_finished_job_is_a_no_op(store, new_events, finished_by) -> None:
+    events = new_events()
+    recorder = Recorder(store)
+    out = Announcements()
+    run = events.full_run() if finished_by == "completed" else [events.requested(), events.stage_failed()]
+    for event in run:
+        await recorder.record(event, out)
+    sent = len(out.sent)
+    await recorder.record(events.cancel_requested(), out)
+    assert len(out.sent) == sent
+    assert (await _history(store, events.job_id))["job"]["status"] == finished_by
+
+
+async def test_budget_from_the_request_else_the_default(store, new_events) -> None:
+    recorder = Recorder(store, default_budget_usd=0.02)
+    out = Announcements()
+    own, default, unlimited = new_events(budget_usd=0.05), new_events(), new_events()
+    await recorder.record(own.requested(), out)
+    await recorder.record(default.requested(), out)
+    await Recorder(store).record(unlimited.requested(), out)  # recorded where no default was set
+    for job in (own, default, unlimited):
+        await recorder.record(job.usage("a", 0.015), out)
+        await recorder.record(job.usage("b", 0.01), out)
+    # Only `default` went over its budget (0.025 > 0.02); `own` has 0.05, `unlimited` none.
+    [(cls, failure)] = out.sent
+    assert cls is JobFailedEvent
+    assert (failure.stage, failure.code) == (Stage.blog, "budget_exceeded")
+    assert failure.message == "estimated cost $0.0250 exceeded the job's budget of $0.0200"
+    statuses = [(await _history(store, job.job_id))["job"] for job in (own, default, unlimited)]
+    assert [(j["status"], j["budget_usd"]) for j in statuses] == [
+        ("requested", Decimal("0.05")), ("failed", Decimal("0.02")), ("requested", None),
+    ]  # fmt: skip
+
+
+async def test_budget_failure_is_announced_again_after_a_crash_and_only_then(store, new_events) -> None:
+    events = new_events(budget_usd=0.01)
+    recorder = Recorder(store)
+    await recorder.record(events.requested(), Announcements())
+    over = events.usage("a", 0.0123)
+    crashing = Announcements(failures=1)
+    with pytest.raises(ConnectionError):
+        await recorder.record(over, crashing)
+    await recorder.record(over, crashing)
+    await recorder.record(events.usage("b", 0.01), crashing)  # more cost on a failed job: no new failure
+    assert [cls for cls, _ in crashing.sent] == [JobFailedEvent]
+    await recorder.record(events.envelope(JobFailedEvent, crashing.sent[0][1]), crashing)
+    await recorder.record(over, crashing)
+    assert len(crashing.sent) == 1
+    job = (await _history(store, events.job_id))["job"]
+    assert (job["status"], job["failure_code"], float(job["cost_usd"])) == (
+        "failed",
+        "budget_exceeded",
+        0.0223,
+    )

@@ -34,6 +34,7 @@ def create_app(
         publisher=Publisher(broker, timeout=settings.publish_timeout),
         producer=Producer(service=SERVICE, replica=settings.replica),
         query_workers=settings.query_workers,
+        default_budget_usd=settings.default_budget_usd,
     )
 
     async def start_store() -> None:

@@ -1,7 +1,8 @@
 """What persistence listens to and answers. Thin: the logic is in recorder.py and queries.py.
 
-content.>      durable `persistence` (every stored event)  → records it; may publish job.completed / job.failed
-query.job      request/reply, queue group `persistence`     → one job with its latest artifacts
+content.>      durable `persistence` (every stored event)  → records it; may publish job.completed / job.failed /
+                                                             job.cancelled
+query.job      request/reply, queue group `persistence`     → one job, its latest artifacts and their versions
 query.jobs     request/reply, queue group `persistence`     → a page of jobs, newest first
 """
 
@@ -25,9 +26,15 @@ QUEUE = "persistence"  # one replica answers each query
 
 
 def register(
-    broker: NatsBroker, *, store: Store, publisher: Publisher, producer: Producer, query_workers: int = 8
+    broker: NatsBroker,
+    *,
+    store: Store,
+    publisher: Publisher,
+    producer: Producer,
+    query_workers: int = 8,
+    default_budget_usd: float | None = None,
 ) -> None:
-    recorder = Recorder(store)
+    recorder = Recorder(store, default_budget_usd=default_budget_usd)
 
     async def on_event(event: Envelope, ctx: StageContext) -> None:
         await recorder.record(event, ctx.emit)

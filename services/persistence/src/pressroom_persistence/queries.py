@@ -27,6 +27,12 @@ log = get_logger(__name__)
 MAX_LIMIT = 100
 
 
+class Origin(StrEnum):
+    generated = "generated"
+    regenerated = "regenerated"
+    edited = "edited"
+
+
 class JobStatus(StrEnum):
     requested = "requested"
     running = "running"
@@ -74,6 +80,10 @@ class JobSummary(BaseModel):
     completed_at: datetime | None
     failure: Failure | None
     cost_usd: float
+    budget_usd: float | None = Field(
+        None, description="The job fails once cost_usd exceeds it; None: unlimited."
+    )
+    cancel_reason: str | None = None
 
 
 class JobDetail(JobSummary):
@@ -90,25 +100,39 @@ class ResearchView(BaseModel):
     created_at: datetime
 
 
+class ArtifactVersion(BaseModel):
+    version: int
+    origin: Origin
+    created_at: datetime
+    editor: str | None = Field(None, description="Who wrote an edited version.")
+
+
 class BlogView(BaseModel):
     version: int
+    origin: Origin = Origin.generated
+    editor: str | None = None
     title: str
     markdown: str
     word_count: int
     citations: list[dict[str, Any]]
-    model: str
+    model: str | None = Field(description="None for an edited version.")
     input_tokens: int
     output_tokens: int
     created_at: datetime
+    versions: list[ArtifactVersion] = Field([], description="Every version, oldest first.")
 
 
 class SocialView(BaseModel):
     platform: str
     version: int
+    origin: Origin = Origin.generated
+    editor: str | None = None
     text: str
+    parts: list[str] = Field([], description="A thread's posts; empty for a single post.")
     characters: int
     limit: int
     created_at: datetime
+    versions: list[ArtifactVersion] = Field([], description="Every version, oldest first.")
 
 
 class ImageView(BaseModel):
@@ -121,7 +145,10 @@ class ImageView(BaseModel):
     sha256: str
     size_bytes: int
     provider: str
+    origin: Origin = Origin.generated
+    variants: list[dict[str, Any]] = Field([], description="Other renditions, e.g. square.")
     created_at: datetime
+    versions: list[ArtifactVersion] = Field([], description="Every version, oldest first.")
 
 
 class UsageTotal(BaseModel):
@@ -173,13 +200,18 @@ async def _job(store: Store, body: bytes) -> BaseModel:
     # Someone else's job is reported exactly like a missing one: ids are not secrets, jobs are.
     if found is None or (query.owner is not None and found["job"]["owner"] != query.owner):
         raise QueryError("not_found", f"no job {query.job_id}")
-    social = {p: {**row, "limit": row["char_limit"]} for p, row in found["social"].items()}
+    history = found["history"]
+    blog, image = found["blog"], found["image"]
+    social = {
+        p: {**row, "limit": row["char_limit"], "versions": history["social"].get(p, [])}
+        for p, row in found["social"].items()
+    }
     return JobReply(
         job=JobDetail.model_validate(_summary(found["job"])),
         research=found["research"],
-        blog=found["blog"],
+        blog={**blog, "versions": history["blog"]} if blog else None,
         social=social,
-        images=found["image"],
+        images={**image, "versions": history["image"]} if image else None,
         usage_total=found["usage"],
     )
 

@@ -5,6 +5,9 @@ At-least-once rules: every write is idempotent; an announcement is published onl
 transaction that decided it committed; and a redelivered input re-announces a job's end until that
 announcement has come back through the stream (its de-duplication key makes the stream drop the
 copy), which covers a crash between the commit and the publish.
+
+Status changes: requested → running → completed | failed | cancelled. A finished job keeps its status:
+later artifacts (regenerations, edits, late arrivals) are stored as versions and announce nothing.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from pydantic import BaseModel
 
 from pressroom_contracts.events import (
     BlogCompletedEvent,
+    BlogEditedEvent,
+    CancelRequestedEvent,
     Envelope,
     ImageCompletedEvent,
+    JobCancelled,
     JobCancelledEvent,
     JobCompleted,
     JobCompletedEvent,
@@ -27,6 +33,7 @@ from pressroom_contracts.events import (
     JobRequestedEvent,
     ResearchCompletedEvent,
     SocialCompletedEvent,
+    SocialEditedEvent,
     StageFailedEvent,
     StageProgressEvent,
     UsageRecordedEvent,
@@ -42,16 +49,27 @@ log = get_logger(__name__)
 
 Emit = Callable[[type[Envelope], BaseModel], Awaitable[Any]]
 
-_ARTIFACTS = (ResearchCompletedEvent, BlogCompletedEvent, SocialCompletedEvent, ImageCompletedEvent)
+BUDGET_EXCEEDED = "budget_exceeded"
+
+# Stored as versions; while the job runs, each may be the one that completes it.
+_ARTIFACTS = (
+    ResearchCompletedEvent,
+    BlogCompletedEvent,
+    BlogEditedEvent,
+    SocialCompletedEvent,
+    SocialEditedEvent,
+    ImageCompletedEvent,
+)
 
 
 class Recorder:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, default_budget_usd: float | None = None) -> None:
         self.store = store
+        self.default_budget_usd = default_budget_usd
 
     async def record(self, event: Envelope, emit: Emit) -> None:
         if isinstance(event, JobRequestedEvent):
-            await self.store.add_job(event)
+            await self.store.add_job(event, self.default_budget_usd)
         elif isinstance(event, _ARTIFACTS):
             await self._artifact(event, emit)
         elif isinstance(event, StageProgressEvent):
@@ -59,17 +77,19 @@ class Recorder:
                 await job.log(event)
                 await job.move("running", ("requested",))
         elif isinstance(event, UsageRecordedEvent):
-            async with self._job(event) as job:
-                await job.log(event)
-                await job.add_usage(event)
+            await self._usage(event, emit)
         elif isinstance(event, StageFailedEvent):
             await self._stage_failed(event, emit)
+        elif isinstance(event, CancelRequestedEvent):
+            await self._cancel(event, emit)
         elif isinstance(event, JobCancelledEvent):
+            # Our own announcement coming back (or one published directly): the job is cancelled.
             async with self._job(event) as job:
                 await job.log(event)
-                await job.move("cancelled", ACTIVE)
+                await job.move("cancelled", ACTIVE, cancel_reason=event.data.reason, by=event)
         else:
-            # job.completed / job.failed: our own announcements, logged so we know they were published.
+            # job.completed / job.failed: our own announcements, logged so we know they were published;
+            # regenerate.requested: for the stages, logged for the record.
             await self.store.log_event(event)
 
     @asynccontextmanager
@@ -82,23 +102,76 @@ class Recorder:
             raise TransientError(f"job {event.job_id} is not recorded yet", code="unknown_job") from None
 
     async def _artifact(self, event: Envelope, emit: Emit) -> None:
+        """Stores the artifact as a new version. Only a running job can complete: on a finished job
+        (a regeneration or an edit after completion, or anything after a cancel or a failure) the
+        version is stored and the status stays as it is."""
         announce: JobCompleted | None = None
         async with self._job(event) as job:
-            await job.log(event)
-            await _ADD[type(event)](job, event)
+            logged = await job.log(event)
+            inserted = await _ADD[type(event)](job, event)
+            if logged and not inserted:
+                # A different event claimed the same version first; this one stays in the event log only.
+                log.warning("artifact version already recorded by another event", type=event.type)
             request = JobRequest.model_validate(job.request)
-            artifacts = await job.artifacts()
-            done = completion(request, artifacts)
-            if done is None:
-                await job.move("running", ("requested",))
-                log.debug("job waits", waiting=missing(request, artifacts))
+            if job.status in ACTIVE:
+                artifacts = await job.artifacts()
+                done = completion(request, artifacts)
+                if done is None:
+                    await job.move("running", ("requested",))
+                    log.debug("job waits", waiting=missing(request, artifacts))
+                elif await job.move("completed", ACTIVE, by=event):
+                    announce = done
             elif (
-                await job.move("completed", ACTIVE) or job.status == "completed"
-            ) and not await job.announced("job.completed"):
-                announce = done
+                job.status == "completed"
+                and await job.ended_by() == event.id
+                and not await job.announced("job.completed")
+            ):
+                # The redelivery of the artifact that completed the job, after a crash between the
+                # commit and the publish. Any other version on a completed job announces nothing.
+                announce = completion(request, await job.artifacts())
+            elif inserted and job.status != "completed":
+                log.info("artifact of a finished job stored; its status stays", status=job.status)
         if announce is not None:  # after the commit
             await emit(JobCompletedEvent, announce)
             log.info("job completed", title=announce.blog_title)
+
+    async def _usage(self, event: UsageRecordedEvent, emit: Emit) -> None:
+        """Adds the call's cost; a running job whose cost goes over its budget fails, at the usage's stage."""
+        announce: JobFailed | None = None
+        async with self._job(event) as job:
+            await job.log(event)
+            if await job.add_usage(event):
+                if job.status in ACTIVE and job.over_budget():
+                    failure = JobFailed(
+                        stage=event.data.stage,
+                        code=BUDGET_EXCEEDED,
+                        message=f"estimated cost ${job.cost_usd:.4f} exceeded the job's budget "
+                        f"of ${job.budget_usd:.4f}",
+                    )
+                    if await job.move("failed", ACTIVE, failure=failure, by=event):
+                        announce = failure
+            elif job.status == "failed" and not await job.announced("job.failed"):
+                # A redelivery after a crash: announce the failure that was recorded.
+                announce = await job.failure()
+        if announce is not None:
+            await emit(JobFailedEvent, announce)
+            log.warning("job failed", stage=announce.stage, code=announce.code, reason=announce.message)
+
+    async def _cancel(self, event: CancelRequestedEvent, emit: Emit) -> None:
+        announce: JobCancelled | None = None
+        async with self._job(event) as job:
+            await job.log(event)
+            if await job.move("cancelled", ACTIVE, cancel_reason=event.data.reason, by=event):
+                announce = JobCancelled(reason=event.data.reason)
+            elif job.status == "cancelled":
+                if not await job.announced("job.cancelled"):
+                    # A redelivery, or a second request, before job.cancelled came back: the same news.
+                    announce = JobCancelled(reason=await job.cancel_reason() or event.data.reason)
+            else:
+                log.info("cancel of a finished job ignored", status=job.status)
+        if announce is not None:
+            await emit(JobCancelledEvent, announce)
+            log.info("job cancelled", reason=announce.reason, by=event.data.requested_by)
 
     async def _stage_failed(self, event: StageFailedEvent, emit: Emit) -> None:
         announce: JobFailed | None = None
@@ -106,7 +179,7 @@ class Recorder:
         async with self._job(event) as job:
             await job.log(event)
             failure = JobFailed(stage=d.stage, code=d.code, message=d.message)
-            if await job.move("failed", ACTIVE, failure=failure):
+            if await job.move("failed", ACTIVE, failure=failure, by=event):
                 announce = failure
             elif job.status == "failed" and not await job.announced("job.failed"):
                 # A redelivery after a crash: announce the failure that was recorded first.
@@ -121,6 +194,8 @@ class Recorder:
 _ADD: dict[type[Envelope], Callable[[JobTx, Any], Awaitable[bool]]] = {
     ResearchCompletedEvent: JobTx.add_research,
     BlogCompletedEvent: JobTx.add_blog,
+    BlogEditedEvent: JobTx.add_blog_edit,
     SocialCompletedEvent: JobTx.add_social,
+    SocialEditedEvent: JobTx.add_social_edit,
     ImageCompletedEvent: JobTx.add_image,
 }

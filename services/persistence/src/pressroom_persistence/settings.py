@@ -24,3 +24,5 @@ class PersistenceSettings(ServiceSettings):
     migrate_on_start: bool = True
     # Queries are answered concurrently; events are handled one at a time per replica (DESIGN §6).
     query_workers: int = 8
+    # The budget of a job whose request sets none, fixed when the job is recorded; None: unlimited.
+    default_budget_usd: float | None = Field(None, gt=0)

@@ -19,18 +19,23 @@ import asyncpg
 
 from pressroom_contracts.events import (
     BlogCompletedEvent,
+    BlogEditedEvent,
     Envelope,
     ImageCompletedEvent,
     JobFailed,
     JobRequestedEvent,
     ResearchCompletedEvent,
     SocialCompletedEvent,
+    SocialEditedEvent,
     UsageRecordedEvent,
 )
 
 from .completion import Artifacts
 
 ACTIVE = ("requested", "running")
+
+# Where a version of an artifact came from (the `origin` column).
+GENERATED, REGENERATED, EDITED = "generated", "regenerated", "edited"
 
 
 class UnknownJob(LookupError):
@@ -81,14 +86,17 @@ class Store:
         async with self.pool.acquire() as conn:
             return await _log(conn, event)
 
-    async def add_job(self, event: JobRequestedEvent) -> bool:
+    async def add_job(self, event: JobRequestedEvent, default_budget_usd: float | None = None) -> bool:
+        """The budget is fixed here: the request's own, else `default_budget_usd` (None: unlimited)."""
+        request = event.data.request
+        budget = request.budget_usd if request.budget_usd is not None else default_budget_usd
         async with self.pool.acquire() as conn, conn.transaction():
             await _log(conn, event)
             inserted = await conn.fetchval(
-                """INSERT INTO jobs (id, status, request, owner, created_at)
-                   VALUES ($1, 'requested', $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",
-                event.job_id, event.data.request.model_dump(mode="json"), event.data.owner,
-                event.occurred_at,
+                """INSERT INTO jobs (id, status, request, owner, created_at, budget_usd)
+                   VALUES ($1, 'requested', $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true""",
+                event.job_id, request.model_dump(mode="json"), event.data.owner, event.occurred_at,
+                _decimal(budget) if budget is not None else None,
             )  # fmt: skip
             return bool(inserted)
 
@@ -97,7 +105,8 @@ class Store:
         """A transaction on one job, its row locked until commit; UnknownJob if it is not recorded."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                "SELECT id, status, request, owner FROM jobs WHERE id = $1 FOR UPDATE", job_id
+                "SELECT id, status, request, owner, cost_usd, budget_usd FROM jobs WHERE id = $1 FOR UPDATE",
+                job_id,
             )
             if row is None:
                 raise UnknownJob(job_id)
@@ -106,7 +115,8 @@ class Store:
     # ---- reads -------------------------------------------------------------------------------------------
 
     async def job_detail(self, job_id: str) -> dict[str, Any] | None:
-        """The job and the latest version of each artifact, from one consistent snapshot."""
+        """The job, the latest version of each artifact and every artifact's version history (oldest
+        first, under "history"), from one consistent snapshot."""
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             job = await conn.fetchrow(f"{_SUMMARY} WHERE j.id = $1", job_id)
             if job is None:
@@ -132,6 +142,22 @@ class Store:
                    FROM usage WHERE job_id = $1""",
                 job_id,
             )
+            blog_versions = await conn.fetch(
+                "SELECT version, origin, editor, created_at FROM blog_posts WHERE job_id = $1 ORDER BY version",
+                job_id,
+            )
+            social_versions = await conn.fetch(
+                """SELECT platform, version, origin, editor, created_at FROM social_posts WHERE job_id = $1
+                   ORDER BY platform, version""",
+                job_id,
+            )
+            image_versions = await conn.fetch(
+                "SELECT version, origin, created_at FROM images WHERE job_id = $1 ORDER BY version", job_id
+            )
+        social_history: dict[str, list[dict[str, Any]]] = {}
+        for row in social_versions:
+            version = dict(row)
+            social_history.setdefault(version.pop("platform"), []).append(version)
         return {
             "job": dict(job),
             "research": _maybe(research),
@@ -139,6 +165,11 @@ class Store:
             "social": {row["platform"]: dict(row) for row in social},
             "image": _maybe(image),
             "usage": dict(usage),
+            "history": {
+                "blog": [dict(row) for row in blog_versions],
+                "social": social_history,
+                "image": [dict(row) for row in image_versions],
+            },
         }
 
     async def list_jobs(
@@ -168,22 +199,37 @@ class JobTx:
         self.status: str = row["status"]
         self.request: dict[str, Any] = row["request"]
         self.owner: str | None = row["owner"]
+        self.cost_usd: Decimal = row["cost_usd"]
+        self.budget_usd: Decimal | None = row["budget_usd"]
 
     async def log(self, event: Envelope) -> bool:
         return await _log(self.conn, event)
 
-    async def move(self, to: str, from_: Iterable[str], *, failure: JobFailed | None = None) -> bool:
-        """Compare-and-set of the status; False when the job is not in one of `from_`."""
+    async def move(
+        self,
+        to: str,
+        from_: Iterable[str],
+        *,
+        failure: JobFailed | None = None,
+        cancel_reason: str | None = None,
+        by: Envelope | None = None,
+    ) -> bool:
+        """Compare-and-set of the status; False when the job is not in one of `from_`.
+
+        `by`: the event whose handling makes this move, remembered as the one that ended the job.
+        """
         moved = await self.conn.fetchval(
             """UPDATE jobs SET status = $2, updated_at = now(),
                    completed_at = CASE WHEN $2 = 'completed' THEN now() ELSE completed_at END,
                    failed_stage = coalesce($4, failed_stage),
                    failure_code = coalesce($5, failure_code),
-                   failure_message = coalesce($6, failure_message)
+                   failure_message = coalesce($6, failure_message),
+                   cancel_reason = coalesce($7, cancel_reason),
+                   ended_by = coalesce($8, ended_by)
                WHERE id = $1 AND status = ANY($3::text[]) RETURNING true""",
             self.id, to, list(from_),
             failure.stage.value if failure else None, failure.code if failure else None,
-            failure.message if failure else None,
+            failure.message if failure else None, cancel_reason, by.id if by else None,
         )  # fmt: skip
         if moved:
             self.status = to
@@ -196,6 +242,15 @@ class JobTx:
         if row is None or row["failed_stage"] is None:
             return None
         return JobFailed(stage=row["failed_stage"], code=row["failure_code"], message=row["failure_message"])
+
+    async def ended_by(self) -> str | None:
+        return await self.conn.fetchval("SELECT ended_by FROM jobs WHERE id = $1", self.id)
+
+    async def cancel_reason(self) -> str | None:
+        return await self.conn.fetchval("SELECT cancel_reason FROM jobs WHERE id = $1", self.id)
+
+    def over_budget(self) -> bool:
+        return self.budget_usd is not None and self.cost_usd > self.budget_usd
 
     async def announced(self, event_type: str) -> bool:
         """Has an event of this type come back through the stream, i.e. was it surely published?"""
@@ -230,37 +285,65 @@ class JobTx:
 
     async def add_blog(self, event: BlogCompletedEvent) -> bool:
         d = event.data
+        origin = REGENERATED if d.regenerated or d.version > 1 else GENERATED
         return await self._insert(
-            """INSERT INTO blog_posts (job_id, version, title, markdown, word_count, citations, model,
+            """INSERT INTO blog_posts (job_id, version, origin, title, markdown, word_count, citations, model,
                                        input_tokens, output_tokens)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-            self.id, d.version, d.title, d.markdown, d.word_count,
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+            self.id, d.version, origin, d.title, d.markdown, d.word_count,
             [c.model_dump(mode="json") for c in d.citations], d.usage.model,
             d.usage.input_tokens, d.usage.output_tokens,
+        )  # fmt: skip
+
+    async def add_blog_edit(self, event: BlogEditedEvent) -> bool:
+        """An edited version keeps the citations of the version before it that its markdown still cites."""
+        d = event.data
+        before = await self.conn.fetchval(
+            """SELECT citations FROM blog_posts WHERE job_id = $1 AND version < $2
+               ORDER BY version DESC LIMIT 1""",
+            self.id, d.version,
+        )  # fmt: skip
+        citations = [c for c in before or [] if f"[{c.get('number')}]" in d.markdown]
+        return await self._insert(
+            """INSERT INTO blog_posts (job_id, version, origin, editor, title, markdown, word_count, citations,
+                                       model, input_tokens, output_tokens)
+               VALUES ($1, $2, 'edited', $3, $4, $5, $6, $7, NULL, 0, 0)""",
+            self.id, d.version, d.editor, d.title, d.markdown, d.word_count, citations,
         )  # fmt: skip
 
     async def add_social(self, event: SocialCompletedEvent) -> bool:
         d = event.data
         return await self._insert(
-            """INSERT INTO social_posts (job_id, platform, version, text, characters, char_limit)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            self.id, d.platform.value, d.version, d.text, d.characters, d.limit,
+            """INSERT INTO social_posts (job_id, platform, version, origin, text, parts, characters, char_limit)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            self.id, d.platform.value, d.version, REGENERATED if d.version > 1 else GENERATED, d.text,
+            d.parts, d.characters, d.limit,
+        )  # fmt: skip
+
+    async def add_social_edit(self, event: SocialEditedEvent) -> bool:
+        d = event.data
+        return await self._insert(
+            """INSERT INTO social_posts (job_id, platform, version, origin, editor, text, characters,
+                                         char_limit)
+               VALUES ($1, $2, $3, 'edited', $4, $5, $6, $7)""",
+            self.id, d.platform.value, d.version, d.editor, d.text, d.characters, d.limit,
         )  # fmt: skip
 
     async def add_image(self, event: ImageCompletedEvent) -> bool:
         d = event.data
         return await self._insert(
-            """INSERT INTO images (job_id, version, object_key, prompt, width, height, content_type, sha256,
-                                   size_bytes, provider)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-            self.id, d.version, d.object_key, d.prompt, d.width, d.height, d.content_type, d.sha256,
-            d.size_bytes, d.provider,
+            """INSERT INTO images (job_id, version, origin, object_key, prompt, width, height, content_type,
+                                   sha256, size_bytes, provider, variants)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+            self.id, d.version, REGENERATED if d.version > 1 else GENERATED, d.object_key, d.prompt,
+            d.width, d.height, d.content_type, d.sha256, d.size_bytes, d.provider,
+            [v.model_dump(mode="json") for v in d.variants],
         )  # fmt: skip
 
     async def add_usage(self, event: UsageRecordedEvent) -> bool:
-        """The cost is added to the job only by the delivery that inserted the row."""
+        """The cost is added to the job (and to `cost_usd`) only by the delivery that inserted the row."""
         d = event.data
-        cost = Decimal(str(d.cost_usd))  # via str: the float's shortest repr, not its binary expansion
+        cost = _decimal(d.cost_usd)
         inserted = await self._insert(
             """INSERT INTO usage (job_id, stage, call, provider, model, input_tokens, output_tokens, images,
                                   cost_usd)
@@ -269,17 +352,23 @@ class JobTx:
             cost,
         )  # fmt: skip
         if inserted:
-            await self.conn.execute("UPDATE jobs SET cost_usd = cost_usd + $2 WHERE id = $1", self.id, cost)
+            self.cost_usd = await self.conn.fetchval(
+                "UPDATE jobs SET cost_usd = cost_usd + $2 WHERE id = $1 RETURNING cost_usd", self.id, cost
+            )
         return inserted
 
 
 # One row per job as listings show it: the latest blog title stands for the job.
 _SUMMARY = """
 SELECT j.id, j.status, j.owner, j.request, j.created_at, j.updated_at, j.completed_at,
-       j.failed_stage, j.failure_code, j.failure_message, j.cost_usd,
+       j.failed_stage, j.failure_code, j.failure_message, j.cost_usd, j.budget_usd, j.cancel_reason,
        (SELECT b.title FROM blog_posts b WHERE b.job_id = j.id ORDER BY b.version DESC LIMIT 1) AS title
 FROM jobs j"""
 
 
 def _maybe(row: asyncpg.Record | None) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
+
+
+def _decimal(usd: float) -> Decimal:
+    return Decimal(str(usd))  # via str: the float's shortest repr, not its binary expansion

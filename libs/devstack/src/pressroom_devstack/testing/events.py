@@ -14,9 +14,14 @@ from typing import Any
 from pressroom_contracts.events import (
     BlogCompleted,
     BlogCompletedEvent,
+    BlogEdited,
+    BlogEditedEvent,
+    CancelRequested,
+    CancelRequestedEvent,
     Envelope,
     ImageCompleted,
     ImageCompletedEvent,
+    ImageVariant,
     JobCancelled,
     JobCancelledEvent,
     JobCompleted,
@@ -30,6 +35,8 @@ from pressroom_contracts.events import (
     ResearchCompletedEvent,
     SocialCompleted,
     SocialCompletedEvent,
+    SocialEdited,
+    SocialEditedEvent,
     Source,
     Stage,
     StageFailed,
@@ -130,6 +137,111 @@ class JobEvents:
                 provider="cover-card",
             ),
         )
+
+    def blog_regenerated(self, version: int = 2, title: str = "A new title") -> Envelope:
+        """blog.completed written again on request: `version`, flagged regenerated."""
+        markdown = f"# {title}\n\nBody again."
+        return self.envelope(
+            BlogCompletedEvent,
+            BlogCompleted(
+                request=self.request,
+                version=version,
+                regenerated=True,
+                title=title,
+                markdown=markdown,
+                word_count=len(markdown.split()),
+                usage=TokenUsage(model="m", input_tokens=10, output_tokens=20),
+            ),
+        )
+
+    def blog_edited(
+        self,
+        version: int = 2,
+        title: str = "An edited title",
+        markdown: str | None = None,
+        editor: str = "alice",
+    ) -> Envelope:
+        """blog.edited: `editor` replaced the post as `version`."""
+        markdown = f"# {title}\n\nEdited body." if markdown is None else markdown
+        return self.envelope(
+            BlogEditedEvent,
+            BlogEdited(
+                version=version,
+                title=title,
+                markdown=markdown,
+                word_count=len(markdown.split()),
+                editor=editor,
+            ),
+        )
+
+    def social_regenerated(
+        self,
+        platform: Platform | str,
+        version: int = 2,
+        text: str | None = None,
+        parts: list[str] | None = None,
+    ) -> Envelope:
+        """social.completed for `platform` at `version` (an X thread when `parts` are given)."""
+        parts = parts or []
+        text = text or ("\n\n".join(parts) if parts else f"post {version} for {platform}")
+        longest = max((len(p) for p in parts), default=len(text))
+        return self.envelope(
+            SocialCompletedEvent,
+            SocialCompleted(
+                platform=Platform(platform),
+                version=version,
+                text=text,
+                parts=parts,
+                characters=longest,
+                limit=280,
+            ),
+        )
+
+    def social_edited(
+        self, platform: Platform | str, version: int = 2, text: str | None = None, editor: str = "alice"
+    ) -> Envelope:
+        """social.edited: `editor` replaced the post for `platform` as `version`."""
+        text = text or f"edited post for {platform}"
+        return self.envelope(
+            SocialEditedEvent,
+            SocialEdited(
+                platform=Platform(platform), version=version, text=text, characters=len(text), limit=280,
+                editor=editor,
+            ),
+        )  # fmt: skip
+
+    def image_regenerated(self, version: int = 2) -> Envelope:
+        """image.completed at `version`: a cover at `<job_id>/cover-<version>.png` and its square variant."""
+        return self.envelope(
+            ImageCompletedEvent,
+            ImageCompleted(
+                version=version,
+                object_key=f"{self.job_id}/cover-{version}.png",
+                prompt="another cover",
+                width=1200,
+                height=630,
+                content_type="image/png",
+                sha256="1" * 64,
+                size_bytes=2345,
+                provider="cover-card",
+                variants=[
+                    ImageVariant(
+                        name="square",
+                        object_key=f"{self.job_id}/cover-{version}-square.png",
+                        width=1080,
+                        height=1080,
+                        sha256="2" * 64,
+                        size_bytes=3456,
+                    )
+                ],
+            ),
+        )
+
+    def cancel_requested(
+        self, reason: str = "cancelled by the user", requested_by: str = "alice"
+    ) -> Envelope:
+        """cancel.requested, as the gateway publishes it."""
+        return self.envelope(CancelRequestedEvent, CancelRequested(reason=reason, requested_by=requested_by))
 
     def usage(
         self, call: str = "draft", cost: float = 0.01, input_tokens: int = 5, output_tokens: int = 7
