@@ -82,12 +82,12 @@ class TextStream:
 class TextModel:
     def __init__(self, settings: LLMSettings, client: AsyncOpenAI | None = None) -> None:
         self.settings = settings
-        # Retries of transient failures are left to the message's redelivery, paced by the stage runner.
+        # No SDK retries: a retry is a redelivery, paced by the stage runner and checked against cancels.
         self.client = client or AsyncOpenAI(
             base_url=settings.base_url,
             api_key=settings.api_key.get_secret_value(),
             timeout=settings.timeout,
-            max_retries=1,
+            max_retries=0,
         )
 
     @property
