@@ -8,11 +8,12 @@ from __future__ import annotations
 import hashlib
 import io
 import random
-import textwrap
 
 from PIL import Image, ImageDraw, ImageFont
+from PIL.ImageFont import FreeTypeFont
 
 WIDTH, HEIGHT = 1200, 630  # the size link previews use
+SQUARE = 1080  # the square variant (Instagram, avatars, grids)
 
 
 def _palette(rng: random.Random) -> list[tuple[int, int, int]]:
@@ -30,6 +31,50 @@ def _hsv(h: float, s: float, v: float) -> tuple[int, int, int]:
     p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
     r, g, b = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
     return int(r * 255), int(g * 255), int(b * 255)
+
+
+MAX_LINES = 5
+
+
+def _wrap(words: list[str], font: FreeTypeFont, max_width: int) -> list[str]:
+    lines: list[str] = []
+    for word in words:
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and font.getlength(candidate) <= max_width:
+            lines[-1] = candidate
+        else:
+            lines.append(word)
+    return lines
+
+
+def _fit_title(title: str, max_width: int, height: int) -> tuple[FreeTypeFont, list[str]]:
+    """The largest font (from height/10 down) at which the title fits in MAX_LINES lines of max_width;
+    at the smallest size, the lines that fit, the last one ending in an ellipsis."""
+    words = title.split() or ["Untitled"]
+    size = max(28, height // 10)
+    while True:
+        font = ImageFont.load_default(size=size)
+        assert isinstance(font, FreeTypeFont)  # Pillow ≥ 10.1 ships a scalable default font
+        lines = _wrap(words, font, max_width)
+        fits = len(lines) <= MAX_LINES and all(font.getlength(line) <= max_width for line in lines)
+        if fits or size <= 28:
+            break
+        size -= 4
+    if len(lines) > MAX_LINES:
+        last = lines[MAX_LINES - 1]
+        while last and font.getlength(last + " …") > max_width:
+            last = last.rsplit(" ", 1)[0] if " " in last else last[:-1]
+        lines = [*lines[: MAX_LINES - 1], f"{last} …"]
+    return font, [_clip(line, font, max_width) for line in lines]
+
+
+def _clip(line: str, font: FreeTypeFont, max_width: int) -> str:
+    """A single word longer than the band: cut it with an ellipsis rather than overflow."""
+    if font.getlength(line) <= max_width:
+        return line
+    while len(line) > 1 and font.getlength(line + "…") > max_width:
+        line = line[:-1]
+    return line + "…"
 
 
 def render_cover(title: str, seed_text: str, width: int = WIDTH, height: int = HEIGHT) -> bytes:
@@ -50,10 +95,9 @@ def render_cover(title: str, seed_text: str, width: int = WIDTH, height: int = H
             draw.rectangle(box, fill=(*colour, 90))
     image.paste(overlay, mask=overlay)
     text_layer = ImageDraw.Draw(image)
-    font_size = max(28, height // 10)
-    font = ImageFont.load_default(size=font_size)
-    lines = textwrap.wrap(title, width=max(12, width // (height // 18)))[:4]
-    line_height = int(font_size * 1.25)
+    text_width = int(width * 0.8)  # inside the band, with a margin of 0.04 of the width each side
+    font, lines = _fit_title(title, text_width, height)
+    line_height = int(font.size * 1.25)
     top = (height - line_height * len(lines)) // 2
     band = (int(width * 0.06), top - 30, int(width * 0.94), top + line_height * len(lines) + 30)
     text_layer.rounded_rectangle(band, radius=24, fill=(15, 15, 20))

@@ -14,13 +14,17 @@ from .settings import SocialSettings
 
 def create_app(settings: SocialSettings | None = None, model: TextModel | None = None) -> AsgiFastStream:
     settings = settings or SocialSettings()
-    social = Social(model or TextModel(LLMSettings()), max_tokens=settings.max_tokens)
+    social = Social(
+        model or TextModel(LLMSettings()),
+        max_tokens=settings.max_tokens,
+        thread_max_tokens=settings.thread_max_tokens,
+    )
     app, _ = stage_app(
         service="social",
         settings=settings,
         consumer=SOCIAL,
         accepts=(BlogCompletedEvent, RegenerateRequestedEvent),
         stage=Stage.social,
-        handler=social.on_blog,
+        handler=social.on_event,
     )
     return app

@@ -4,6 +4,8 @@ wire format the `openai` SDK parses, with injectable failures and a record of ev
     llm = ScriptedLLM(default="A post about {topic}.").start()
     llm.when("social", "Short post #tag")          # prompt contains "social" -> this answer
     llm.fail(500, times=2)                          # the next two requests answer HTTP 500
+    await client.images.generate(model="dall-e-3", prompt="…", response_format="b64_json")
+                                                    # a solid-colour PNG of the requested size
     client = AsyncOpenAI(base_url=llm.base_url, api_key="test", max_retries=0)
     ...
     assert llm.requests[-1].stream
@@ -14,14 +16,17 @@ Note: the SDK retries 429/5xx/timeouts itself (max_retries=2 by default); each r
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import math
 import re
 import socket
+import struct
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,13 +62,15 @@ def _not_a_scripted_cut(record: logging.LogRecord) -> bool:
 
 @dataclass
 class RecordedRequest:
-    path: str  # /v1/completions or /v1/chat/completions
+    path: str  # /v1/completions, /v1/chat/completions or /v1/images/generations
     body: dict[str, Any]
     headers: dict[str, str]
     received_at: float = field(default_factory=time.time)
 
     @property
     def kind(self) -> str:
+        if self.path.endswith("/images/generations"):
+            return "image"
         return "chat" if self.path.endswith("/chat/completions") else "completion"
 
     @property
@@ -76,8 +83,8 @@ class RecordedRequest:
 
     @property
     def prompt(self) -> str:
-        """The text sent: the completion prompt, or the chat messages' text joined by newlines."""
-        if self.kind == "completion":
+        """The text sent: the completion or image prompt, or the chat messages' text joined by newlines."""
+        if self.kind in ("completion", "image"):
             prompt = self.body.get("prompt", "")
             return "\n".join(map(str, prompt)) if isinstance(prompt, list) else str(prompt)
         parts: list[str] = []
@@ -245,6 +252,7 @@ class ScriptedLLM:
             routes=[
                 Route("/v1/completions", self._handle, methods=["POST"]),
                 Route("/v1/chat/completions", self._handle, methods=["POST"]),
+                Route("/v1/images/generations", self._handle, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
                 Route("/health", lambda _: JSONResponse({"status": "ok"}), methods=["GET"]),
             ]
@@ -274,6 +282,8 @@ class ScriptedLLM:
         if failure is not None and failure.kind == "hang":
             await self._hang(failure.seconds)
             return _error(504, "Scripted hang ended")
+        if recorded.kind == "image":
+            return JSONResponse(await asyncio.to_thread(_image_response, recorded))
         text = self._answer(recorded)
         if recorded.stream:
             cut_after = failure.after_chunks if failure is not None and failure.kind == "cut" else None
@@ -374,6 +384,53 @@ def _full_response(request: RecordedRequest, text: str) -> dict[str, Any]:
         return {**common, "object": "chat.completion", "choices": [choice]}
     choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": "stop"}
     return {**common, "object": "text_completion", "choices": [choice]}
+
+
+_DEFAULT_IMAGE_SIZE = (1024, 1024)
+_MAX_IMAGE_SIDE = 4096
+
+
+def _image_size(size: object) -> tuple[int, int]:
+    """ "1792x1024" -> (1792, 1024); "auto", absent or odd sizes -> 1024x1024."""
+    match = re.fullmatch(r"(\d+)x(\d+)", str(size or ""))
+    if not match:
+        return _DEFAULT_IMAGE_SIZE
+    width, height = int(match[1]), int(match[2])
+    if not (0 < width <= _MAX_IMAGE_SIDE and 0 < height <= _MAX_IMAGE_SIDE):
+        return _DEFAULT_IMAGE_SIZE
+    return width, height
+
+
+def solid_png(width: int, height: int, rgb: tuple[int, int, int] = (64, 128, 192)) -> bytes:
+    """A valid RGB PNG of one colour; a few kilobytes even at 1792x1024 (it compresses to nothing)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + bytes(rgb) * width  # filter type 0, then the pixels
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    pixels = zlib.compress(row * height, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def _image_response(request: RecordedRequest) -> dict[str, Any]:
+    """What images.generate returns: base64 PNGs (the scripted server never hands out URLs)."""
+    width, height = _image_size(request.body.get("size"))
+    count = max(1, min(10, int(request.body.get("n") or 1)))
+    encoded = base64.b64encode(solid_png(width, height)).decode()
+    response: dict[str, Any] = {
+        "created": int(time.time()),
+        "data": [{"b64_json": encoded, "revised_prompt": None} for _ in range(count)],
+    }
+    if request.model.startswith("gpt-image"):  # gpt-image-1 reports token usage
+        tokens = _tokens(request.prompt)
+        response["usage"] = {
+            "input_tokens": tokens,
+            "output_tokens": 0,
+            "total_tokens": tokens,
+            "input_tokens_details": {"text_tokens": tokens, "image_tokens": 0},
+        }
+    return response
 
 
 def _error(status: int, message: str | None = None) -> JSONResponse:

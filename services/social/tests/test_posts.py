@@ -1,0 +1,77 @@
+"""A model's answer shaped into a post: clean text, one link placeholder, hashtags, within the limit."""
+
+import pytest
+
+from pressroom_contracts.jobs import Platform
+from pressroom_social.handlers import ask_for
+from pressroom_social.platforms import LINK_PLACEHOLDER, RULES, count
+from pressroom_social.posts import clean, complete_sentences, compose, hashtags, prepare
+
+X = Platform.x
+
+
+@pytest.mark.parametrize("platform", list(Platform))
+def test_an_overlong_answer_is_cut_within_the_limit(platform):
+    answer = "Remote work changes everything about teams. " * 2000
+    draft = prepare(platform, answer, "The future of remote work")
+    assert draft.over
+    post = draft.fitted().text
+    assert count(platform, post) <= RULES[platform].limit
+    assert post.count(LINK_PLACEHOLDER) == 1
+    assert "#" in post
+
+
+def test_a_short_answer_is_kept_and_gets_link_and_hashtags():
+    draft = prepare(X, "Why remote teams win.", "Remote work")
+    assert not draft.over
+    assert draft.text == "Why remote teams win. {link} #RemoteWork #Remote"
+
+
+def test_the_models_link_placement_and_hashtags_are_kept():
+    post = compose(X, "Solar is cheap now: {link} #Solar", "Rooftop solar")
+    assert post == "Solar is cheap now: {link} #Solar #RooftopSolar"
+
+
+def test_an_invented_address_becomes_the_placeholder_and_there_is_one_link():
+    post = compose(X, "Read it at https://made.up/blog. Or here: {link} or [link]", "Solar")
+    assert post.startswith("Read it at {link}. Or here:")
+    assert post.count(LINK_PLACEHOLDER) == 1
+    assert "made.up" not in post
+
+
+def test_a_cut_that_would_lose_the_link_moves_it_to_the_end():
+    answer = "Read {link} now. " + "Solar panels are cheaper every single year. " * 20
+    post = compose(X, answer, "Solar")
+    assert post.count(LINK_PLACEHOLDER) == 1 and count(X, post) <= 280
+
+
+def test_preamble_markdown_and_quotes_are_removed():
+    answer = 'Here\'s a post for X:\n\n"**Solar** is [cheap](https://x.y/z) now. ## not a heading"'
+    assert clean(answer) == "Solar is cheap now. ## not a heading"
+    assert clean("```\nSolar.\n```") == "Solar."
+    assert clean("One.\n\n\n\nTwo.  Three") == "One.\n\nTwo. Three"
+
+
+def test_paragraphs_are_kept_and_the_suffix_follows_a_blank_line():
+    post = compose(Platform.linkedin, "A hook.\n\nA second paragraph.", "Heat pumps")
+    assert post == "A hook.\n\nA second paragraph.\n\n{link} #HeatPumps #Pumps #Heat"
+
+
+def test_hashtags_from_the_topic():
+    assert hashtags("The future of remote work", 3) == ["#FutureRemoteWork", "#Future", "#Remote"]
+    assert hashtags("Künstliche Intelligenz im Alltag", 2) == ["#Intelligenz", "#Künstliche"]
+    assert hashtags("AI", 2) == []
+
+
+def test_an_answer_cut_by_the_token_cap_ends_at_its_last_sentence():
+    assert (
+        complete_sentences("One sentence. Two sentences here. And a thi")
+        == "One sentence. Two sentences here."
+    )
+    assert complete_sentences("Nothing ends here") == "Nothing ends here"
+
+
+def test_the_model_is_asked_for_plain_characters_that_fit_the_weighted_room():
+    assert ask_for(X, "plain text", 200) == 180
+    assert ask_for(X, "日本語" * 100, 200) == 90  # CJK weighs 2 on X: half as many characters
+    assert ask_for(Platform.linkedin, "日本語" * 100, 200) == 180
