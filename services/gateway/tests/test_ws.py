@@ -343,6 +343,8 @@ async def test_cancel_puts_a_cancel_request_on_the_job(gateway, ws_connect, pipe
         frames = [await client.recv() for _ in range(2)]  # the acknowledgement and the request's own event
         assert {"type": "accepted", "job_id": job_id, "ref": "k1"} in frames
         assert any(f["type"] == "event" and f["event"]["type"] == "cancel.requested" for f in frames)
-        events = await pipeline.nc.jetstream().subscribe(f"content.{job_id}.cancel.requested", ordered_consumer=True)
+        events = await pipeline.nc.jetstream().subscribe(
+            f"content.{job_id}.cancel.requested", ordered_consumer=True
+        )
         request = json.loads((await events.next_msg(timeout=5)).data)
         assert request["type"] == "cancel.requested" and request["producer"]["service"] == "gateway"

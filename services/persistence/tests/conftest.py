@@ -15,11 +15,11 @@ from nats.aio.client import Client
 from pressroom_contracts import subjects
 from pressroom_contracts.events import Envelope, encode_event
 from pressroom_contracts.jobs import JobRequest
+from pressroom_devstack.provisioning import reset_nats
 from pressroom_devstack.testing.events import JobEvents
 from pressroom_persistence.app import create_app
 from pressroom_persistence.settings import PersistenceSettings
 from pressroom_runtime.history import recorded
-from pressroom_runtime.provisioning import provision
 
 PLUGIN = "pressroom_devstack.testing.fixtures"
 
@@ -46,13 +46,14 @@ def events(new_events: Callable[..., JobEvents]) -> JobEvents:
     return new_events()
 
 
-@pytest.fixture(scope="session")
-async def provisioned(nats_url: str) -> str:
-    await provision(nats_url)
+@pytest.fixture(scope="module")
+def provisioned(nats_url: str) -> str:
+    """An empty stream per test module: no messages left over from other suites on the session's NATS."""
+    reset_nats(nats_url)
     return nats_url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def nc(provisioned: str) -> AsyncIterator[Client]:
     client = await nats.connect(provisioned)
     yield client
