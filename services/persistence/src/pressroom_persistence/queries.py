@@ -1,7 +1,7 @@
 """The request/reply reads (`query.job`, `query.jobs`): their bodies, their answers, their errors.
 
 A query never crashes the handler: a malformed body gets {"error": {"code": "invalid_request", …}}.
-These models are the contract with the gateway; they belong in pressroom_contracts once it settles.
+The models are the contract with the gateway, in pressroom_contracts.queries.
 """
 
 from __future__ import annotations
@@ -11,166 +11,24 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from pressroom_contracts.protocol import describe_validation_error
-from pressroom_contracts.subjects import JOB_ID_PATTERN
+from pressroom_contracts.queries import (
+    JobDetail,
+    JobQuery,
+    JobReply,
+    JobsQuery,
+    JobsReply,
+    JobSummary,
+)
 from pressroom_runtime.logs import get_logger
 
 from .store import Store
 
 log = get_logger(__name__)
-
-MAX_LIMIT = 100
-
-
-class Origin(StrEnum):
-    generated = "generated"
-    regenerated = "regenerated"
-    edited = "edited"
-
-
-class JobStatus(StrEnum):
-    requested = "requested"
-    running = "running"
-    completed = "completed"
-    failed = "failed"
-    cancelled = "cancelled"
-
-
-# ---- requests -----------------------------------------------------------------------------------------
-
-
-class _Query(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class JobQuery(_Query):
-    job_id: Annotated[str, Field(pattern=JOB_ID_PATTERN)]
-    owner: str | None = Field(None, description="When given, another owner's job is reported not found.")
-
-
-class JobsQuery(_Query):
-    owner: str | None = None
-    status: JobStatus | None = None
-    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 20
-    cursor: str | None = Field(None, description="next_cursor of the previous page.")
-
-
-# ---- answers ------------------------------------------------------------------------------------------
-
-
-class Failure(BaseModel):
-    stage: str
-    code: str
-    message: str
-
-
-class JobSummary(BaseModel):
-    id: str
-    status: JobStatus
-    owner: str | None
-    topic: str
-    title: str | None = Field(description="Title of the latest blog post, once there is one.")
-    created_at: datetime
-    updated_at: datetime
-    completed_at: datetime | None
-    failure: Failure | None
-    cost_usd: float
-    budget_usd: float | None = Field(
-        None, description="The job fails once cost_usd exceeds it; None: unlimited."
-    )
-    cancel_reason: str | None = None
-
-
-class JobDetail(JobSummary):
-    request: dict[str, Any]
-
-
-class ResearchView(BaseModel):
-    version: int
-    provider: str
-    skipped: bool
-    reason: str | None
-    notes: str
-    sources: list[dict[str, Any]]
-    created_at: datetime
-
-
-class ArtifactVersion(BaseModel):
-    version: int
-    origin: Origin
-    created_at: datetime
-    editor: str | None = Field(None, description="Who wrote an edited version.")
-
-
-class BlogView(BaseModel):
-    version: int
-    origin: Origin = Origin.generated
-    editor: str | None = None
-    title: str
-    markdown: str
-    word_count: int
-    citations: list[dict[str, Any]]
-    model: str | None = Field(description="None for an edited version.")
-    input_tokens: int
-    output_tokens: int
-    created_at: datetime
-    versions: list[ArtifactVersion] = Field([], description="Every version, oldest first.")
-
-
-class SocialView(BaseModel):
-    platform: str
-    version: int
-    origin: Origin = Origin.generated
-    editor: str | None = None
-    text: str
-    parts: list[str] = Field([], description="A thread's posts; empty for a single post.")
-    characters: int
-    limit: int
-    created_at: datetime
-    versions: list[ArtifactVersion] = Field([], description="Every version, oldest first.")
-
-
-class ImageView(BaseModel):
-    version: int
-    object_key: str
-    prompt: str
-    width: int
-    height: int
-    content_type: str
-    sha256: str
-    size_bytes: int
-    provider: str
-    origin: Origin = Origin.generated
-    variants: list[dict[str, Any]] = Field([], description="Other renditions, e.g. square.")
-    created_at: datetime
-    versions: list[ArtifactVersion] = Field([], description="Every version, oldest first.")
-
-
-class UsageTotal(BaseModel):
-    calls: int
-    input_tokens: int
-    output_tokens: int
-    images: int
-    cost_usd: float
-
-
-class JobReply(BaseModel):
-    job: JobDetail
-    research: ResearchView | None
-    blog: BlogView | None = Field(description="The latest version.")
-    social: dict[str, SocialView] = Field(description="The latest post per platform.")
-    images: ImageView | None = Field(description="The latest illustration.")
-    usage_total: UsageTotal
-
-
-class JobsReply(BaseModel):
-    jobs: list[JobSummary]
-    next_cursor: str | None
 
 
 class QueryError(Exception):
