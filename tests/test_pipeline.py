@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+import httpx
+
 from pipeline import run_job, script_pipeline, stored
 
 REQUEST = {"topic": "Rooftop solar panels for homes", "research": True, "platforms": ["linkedin", "x"]}
@@ -46,3 +48,15 @@ async def test_a_job_travels_every_stage_and_is_stored(service_runner, scripted_
     assert hashlib.sha256(data).hexdigest() == image["sha256"]
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert {u["stage"] for u in rows["usage"]} >= {"blog", "social", "image"}
+
+
+async def test_each_service_serves_its_metrics(service_runner, scripted_llm):
+    script_pipeline(scripted_llm)
+    service_runner.start()
+    await run_job(service_runner.gateway_url, {**REQUEST, "image": False})
+
+    async with httpx.AsyncClient() as client:
+        writer = service_runner.replica("writer")
+        text = (await client.get(f"http://127.0.0.1:{writer.health_port}/metrics")).text
+    assert 'pressroom_messages_total{consumer="writer",outcome="acked"} 1.0' in text
+    assert 'pressroom_events_published_total{type="blog.completed"} 1.0' in text

@@ -3,28 +3,23 @@ server for the text (and images) API; the illustrator runs in-process in the tes
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import nats
 import pytest
 from nats.aio.client import Client
 
-from pressroom_contracts import subjects
-from pressroom_contracts.events import Envelope, encode_event
 from pressroom_contracts.jobs import JobRequest
+from pressroom_contracts.topology import ILLUSTRATOR
 from pressroom_devstack.objectstore import S3Info
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing import ScriptedLLM
-from pressroom_devstack.testing.events import JobEvents
+from pressroom_devstack.testing import JobEvents, ScriptedLLM, TestBus
 from pressroom_illustrator.adapters import ImageProvider
 from pressroom_illustrator.app import create_app
 from pressroom_illustrator.settings import IllustratorSettings
-from pressroom_runtime.history import recorded
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.objectstore import ObjectStore
 from pressroom_runtime.settings import LLMSettings, S3Settings
@@ -110,59 +105,11 @@ def illustrator(
     return run
 
 
-class Bus:
-    """The test's own NATS connection: stores events and reads them back."""
-
-    def __init__(self, nc: Client) -> None:
-        self.nc = nc
-
-    async def publish(self, event: Envelope, *, dedup: bool = True) -> int:
-        """dedup=False stores every copy, so the consumer gets the event twice (as after a redelivery)."""
-        headers = {"Nats-Msg-Id": event.dedup_key()} if dedup else None
-        ack = await self.nc.jetstream().publish(
-            subjects.content(event.job_id, event.type), encode_event(event), headers=headers,
-            stream=subjects.STREAM,
-        )  # fmt: skip
-        return ack.seq
-
-    async def stored(self, job_id: str, event_type: str) -> list[Any]:
-        return await recorded(self.nc, job_id, event_type)
-
-    async def wait_for(
-        self, job_id: str, event_type: str, count: int = 1, timeout: float = 20.0
-    ) -> list[Any]:
-        return await eventually(lambda: self._at_least(job_id, event_type, count), timeout=timeout)
-
-    async def _at_least(self, job_id: str, event_type: str, count: int) -> list[Any]:
-        events = await self.stored(job_id, event_type)
-        return events if len(events) >= count else []
-
-    async def settled(self, seq: int, timeout: float = 20.0) -> None:
-        """Waits until the illustrator acknowledged (or terminated) everything up to stream sequence `seq`."""
-
-        async def done() -> bool:
-            info = await self.nc.jetstream().consumer_info(subjects.STREAM, "illustrator")
-            return info.ack_floor.stream_seq >= seq and not info.num_ack_pending
-
-        await eventually(done, timeout=timeout)
-
-
 @pytest.fixture
-def bus(nc: Client) -> Bus:
-    return Bus(nc)
+def bus(nc: Client) -> TestBus:
+    return TestBus(nc, durable=ILLUSTRATOR.durable)
 
 
 @pytest.fixture
 def job() -> JobEvents:
     return JobEvents.new(JobRequest(topic="Lighthouses and the history of signal technology"))
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    """Polls until `check` returns something truthy; its last value otherwise fails the test."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value or time.monotonic() > deadline:
-            assert value, f"condition not met within {timeout}s: {value!r}"
-            return value
-        await asyncio.sleep(0.1)

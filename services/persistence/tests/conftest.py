@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import nats
 import pytest
 from nats.aio.client import Client
 
-from pressroom_contracts import subjects
-from pressroom_contracts.events import Envelope, encode_event
 from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing.events import JobEvents
+from pressroom_devstack.testing import JobEvents, TestBus
 from pressroom_persistence.app import create_app
 from pressroom_persistence.settings import PersistenceSettings
-from pressroom_runtime.history import recorded
 
 PLUGIN = "pressroom_devstack.testing.fixtures"
 
@@ -74,56 +68,6 @@ async def service(provisioned: str, database_url: str) -> AsyncIterator[Any]:
         await app.stop()
 
 
-class Bus:
-    """The test's own NATS connection: stores events, counts them, asks queries."""
-
-    def __init__(self, nc: Client) -> None:
-        self.nc = nc
-
-    async def publish(self, event: Envelope, *, dedup: bool = True) -> int:
-        """dedup=False stores every copy, so the consumer gets the event twice (as after a redelivery)."""
-        headers = {"Nats-Msg-Id": event.dedup_key()} if dedup else None
-        ack = await self.nc.jetstream().publish(
-            subjects.content(event.job_id, event.type),
-            encode_event(event),
-            headers=headers,
-            stream=subjects.STREAM,
-        )
-        return ack.seq
-
-    async def publish_raw(self, subject: str, data: bytes) -> None:
-        await self.nc.jetstream().publish(subject, data, stream=subjects.STREAM)
-
-    async def stored_count(self, job_id: str, event_type: str) -> int:
-        subject = subjects.content(job_id, event_type)
-        info = await self.nc.jetstream().stream_info(subjects.STREAM, subjects_filter=subject)
-        return (info.state.subjects or {}).get(subject, 0)
-
-    async def stored(self, job_id: str, event_type: str) -> list[Envelope]:
-        return await recorded(self.nc, job_id, event_type)
-
-    async def ask(self, subject: str, body: Any) -> dict[str, Any]:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        reply = await self.nc.request(subject, data, timeout=5)
-        return json.loads(reply.data)
-
-
 @pytest.fixture
-def bus(nc: Client) -> Bus:
-    return Bus(nc)
-
-
-async def _eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    """Polls until `check` returns something truthy; its last value otherwise fails the test."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value or time.monotonic() > deadline:
-            assert value, f"condition not met within {timeout}s: {value!r}"
-            return value
-        await asyncio.sleep(0.1)
-
-
-@pytest.fixture
-def eventually() -> Callable[..., Awaitable[Any]]:
-    return _eventually
+def bus(nc: Client) -> TestBus:
+    return TestBus(nc)

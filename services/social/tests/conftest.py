@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import nats
 import pytest
-from nats.aio.client import Client
 from pydantic import SecretStr
 
-from pressroom_contracts import subjects
-from pressroom_contracts.events import Envelope, encode_event
 from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.topology import SOCIAL
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing.events import JobEvents
-from pressroom_runtime.history import recorded
+from pressroom_devstack.testing import JobEvents, TestBus
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.settings import LLMProfile, LLMSettings
 from pressroom_social.app import create_app
@@ -33,55 +27,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.import_plugin(PLUGIN)
 
 
-class Bus:
-    """The test's own NATS connection: publishes inputs, reads what the stage stored."""
-
-    def __init__(self, nc: Client) -> None:
-        self.nc = nc
-
-    async def publish(self, event: Envelope, *, dedup: bool = True) -> None:
-        """dedup=False stores every copy, so the stage gets the event twice (as after a redelivery)."""
-        headers = {"Nats-Msg-Id": event.dedup_key()} if dedup else None
-        await self.nc.jetstream().publish(
-            subjects.content(event.job_id, event.type),
-            encode_event(event),
-            headers=headers,
-            stream=subjects.STREAM,
-        )
-
-    async def stored(self, job_id: str, event_type: str) -> list[Any]:
-        return await recorded(self.nc, job_id, event_type)
-
-    async def wait_for(
-        self, job_id: str, event_type: str, count: int = 1, timeout: float = 20.0
-    ) -> list[Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            events = await self.stored(job_id, event_type)
-            if len(events) >= count:
-                return events
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(events)} {event_type} within {timeout}s, expected {count}")
-            await asyncio.sleep(0.1)
-
-    async def settled(self, timeout: float = 20.0) -> None:
-        """Every message the social consumer has was handled and acknowledged."""
-        js = self.nc.jetstream()
-        deadline = time.monotonic() + timeout
-        while True:
-            info = await js.consumer_info(subjects.STREAM, SOCIAL.durable)
-            if not info.num_pending and not info.num_ack_pending:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"social consumer not settled: {info}")
-            await asyncio.sleep(0.1)
-
-
 @pytest.fixture
-async def bus(nats_url: str) -> AsyncIterator[Bus]:
+async def bus(nats_url: str) -> AsyncIterator[TestBus]:
     client = await nats.connect(nats_url)
     try:
-        yield Bus(client)
+        yield TestBus(client, durable=SOCIAL.durable)
     finally:
         await client.drain()
 

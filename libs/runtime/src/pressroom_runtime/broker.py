@@ -14,6 +14,7 @@ from pressroom_contracts.events import Envelope, encode_event
 from pressroom_contracts.protocol import DeltaMessage
 
 from .logs import get_logger
+from .observability import PUBLISHED, broker_middlewares
 
 log = get_logger(__name__)
 
@@ -29,10 +30,12 @@ _publish_retry = retry(
 
 
 def make_broker(nats_url: str, name: str) -> NatsBroker:
+    """`name` is "<service>:<replica>"; the service part labels metrics and traces."""
     # Reconnect forever: a service outlives a NATS restart instead of exiting.
     return NatsBroker(
         nats_url,
         name=name,
+        middlewares=broker_middlewares(name.split(":", 1)[0]),
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         connect_timeout=5,
@@ -61,6 +64,7 @@ class Publisher:
         )
         if ack is None:  # pragma: no cover - publish with stream= always acknowledges
             raise RuntimeError("publish was not acknowledged")
+        PUBLISHED.labels(event.type).inc()
         return ack.seq
 
     async def delta(self, job_id: str, stage: str, offset: int, text: str) -> None:

@@ -41,6 +41,7 @@ from .broker import Publisher
 from .errors import Classified, InvalidInput, JobStopped, Verdict, classify, retry_delay
 from .history import recorded
 from .logs import get_logger
+from .observability import HANDLER_SECONDS, MESSAGES
 from .pricing import estimate_cost
 
 log = get_logger(__name__)
@@ -202,34 +203,43 @@ class _Runner:
     async def process(self, msg: NatsMessage) -> None:
         raw = msg.raw_message
         attempt = raw.metadata.num_delivered or 1
-        with structlog.contextvars.bound_contextvars(subject=raw.subject, attempt=attempt):
+        with (
+            structlog.contextvars.bound_contextvars(subject=raw.subject, attempt=attempt),
+            HANDLER_SECONDS.labels(self.consumer.durable).time(),
+        ):
+            outcome = await self._settle(msg, raw.subject, raw.data, attempt)
+        MESSAGES.labels(self.consumer.durable, outcome).inc()
+
+    async def _settle(self, msg: NatsMessage, subject: str, data: bytes, attempt: int) -> str:
+        """Runs the handler and settles the message; returns the outcome for the metrics."""
+        try:
+            job_id, _ = subjects.parse_content(subject)
+        except subjects.SubjectError as exc:
+            log.error("rejected message", reason=str(exc))
+            await msg.reject()
+            return "rejected"
+        with structlog.contextvars.bound_contextvars(job_id=job_id):
+            ctx = StageContext(self.publisher, self.producer, self.stage, job_id, None, attempt)
             try:
-                job_id, _ = subjects.parse_content(raw.subject)
-            except subjects.SubjectError as exc:
-                log.error("rejected message", reason=str(exc))
-                await msg.reject()
-                return
-            with structlog.contextvars.bound_contextvars(job_id=job_id):
-                ctx = StageContext(self.publisher, self.producer, self.stage, job_id, None, attempt)
-                try:
-                    event = self._parse(raw.data, job_id)
-                except InvalidInput as exc:
-                    await self._settle_failure(msg, ctx, exc)
-                    return
-                ctx.cause = event
-                keepalive = asyncio.create_task(self._keep_alive(msg))
-                try:
-                    await self.handler(event, ctx)
-                except JobStopped as stopped:
-                    log.info("job no longer active: nothing more to do", reason=stopped.message)
-                except Exception as exc:
-                    await self._settle_failure(msg, ctx, exc)
-                    return
-                finally:
-                    keepalive.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await keepalive
+                event = self._parse(data, job_id)
+            except InvalidInput as exc:
+                return await self._settle_failure(msg, ctx, exc)
+            ctx.cause = event
+            keepalive = asyncio.create_task(self._keep_alive(msg))
+            try:
+                await self.handler(event, ctx)
+            except JobStopped as stopped:
+                log.info("job no longer active: nothing more to do", reason=stopped.message)
                 await msg.ack()
+                return "stopped"
+            except Exception as exc:
+                return await self._settle_failure(msg, ctx, exc)
+            finally:
+                keepalive.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keepalive
+            await msg.ack()
+            return "acked"
 
     def _parse(self, data: bytes, job_id: str) -> Envelope:
         try:
@@ -248,7 +258,7 @@ class _Runner:
             await asyncio.sleep(interval)
             await msg.in_progress()
 
-    async def _settle_failure(self, msg: NatsMessage, ctx: StageContext, exc: Exception) -> None:
+    async def _settle_failure(self, msg: NatsMessage, ctx: StageContext, exc: Exception) -> str:
         failure = classify(exc)
         last = ctx.attempt >= self.consumer.max_deliver
         if failure.verdict is Verdict.retry and not last:
@@ -261,7 +271,7 @@ class _Runner:
                 exc_info=failure.code == "internal_error",
             )
             await msg.nack(delay=delay)
-            return
+            return "retried"
         log.error(
             "giving up",
             code=failure.code,
@@ -276,5 +286,6 @@ class _Runner:
                 # Could not tell anyone: keep the message so a later delivery can try again.
                 log.exception("could not publish stage.failed")
                 await msg.nack(delay=retry_delay(ctx.attempt))
-                return
+                return "retried"
         await msg.reject()
+        return "failed"

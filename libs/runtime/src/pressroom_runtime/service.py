@@ -15,6 +15,7 @@ from pressroom_contracts.topology import ConsumerSpec
 from .broker import Publisher, make_broker
 from .consumer import StageContext, bind_consumer
 from .logs import configure_logging
+from .observability import metrics_app
 from .provisioning import check_bound
 from .settings import ServiceSettings
 
@@ -28,7 +29,7 @@ def build_asgi(
 ) -> AsgiFastStream:
     return AsgiFastStream(
         broker,
-        asgi_routes=[("/healthz", make_ping_asgi(broker, timeout=5.0))],
+        asgi_routes=[("/healthz", make_ping_asgi(broker, timeout=5.0)), ("/metrics", metrics_app())],
         on_startup=on_startup,
         after_startup=after_startup,
         on_shutdown=on_shutdown,

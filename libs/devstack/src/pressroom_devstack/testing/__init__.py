@@ -1,7 +1,9 @@
-"""Test helpers: a scripted OpenAI-compatible server, a builder of valid job events and the pytest
-fixtures (pressroom_devstack.testing.fixtures)."""
+"""Test helpers: a scripted OpenAI-compatible server, a builder of valid job events, the test's own NATS
+connection (TestBus), polling (eventually) and the pytest fixtures (pressroom_devstack.testing.fixtures)."""
 
+from .bus import TestBus
 from .events import JobEvents
 from .scripted_llm import RecordedRequest, ScriptedLLM
+from .waiting import eventually
 
-__all__ = ["JobEvents", "RecordedRequest", "ScriptedLLM"]
+__all__ = ["JobEvents", "RecordedRequest", "ScriptedLLM", "TestBus", "eventually"]

@@ -5,7 +5,8 @@ Load with `pytest_plugins = ["pressroom_devstack.testing.fixtures"]` in the root
 
 Session-scoped (started once, on first use): nats_server/nats_url, postgres_server/database_url,
 s3_store/s3, scripted_llm_server, local_model/local_model_url.
-Function-scoped: scripted_llm (reset before each test), fresh_database_url, service_env, service_runner.
+Function-scoped: scripted_llm (reset before each test), fresh_database_url, service_env, service_runner,
+eventually (the polling helper of .waiting).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import shutil
 import signal
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +33,7 @@ from ..postgres import Postgres, reap_orphans
 from ..provisioning import reset_nats
 from .runner import ServiceRunner
 from .scripted_llm import ScriptedLLM
+from .waiting import eventually as _eventually
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -183,3 +186,9 @@ def service_runner(service_env: dict[str, str], tmp_path: Path) -> Iterator[Serv
         yield runner
     finally:
         runner.stop()
+
+
+@pytest.fixture
+def eventually() -> Callable[..., Awaitable[Any]]:
+    """`await eventually(check, timeout=…, interval=…)`: polls `check` until it returns something truthy."""
+    return _eventually
