@@ -11,6 +11,7 @@ import asyncpg
 import websockets
 
 from pressroom_contracts.events import TERMINAL_TYPES
+from pressroom_devstack.testing.runner import ServiceRunner
 
 BLOG_ANSWER = (
     "# Rooftop solar for everyone\n\n"
@@ -54,10 +55,15 @@ class JobWatch:
         return [f for f in self.frames if f["type"] == "delta"]
 
 
-async def run_job(gateway_url: str, request: dict[str, Any], timeout: float = 120.0) -> JobWatch:
+def ws_url(runner: ServiceRunner) -> str:
+    """The gateway's /v1/ws for the services `runner` started, with a key of its test client."""
+    return f"{(runner.gateway_url or '').replace('http', 'ws', 1)}/v1/ws?token={runner.api_token}"
+
+
+async def run_job(runner: ServiceRunner, request: dict[str, Any], timeout: float = 120.0) -> JobWatch:
     """Starts a job on /v1/ws and collects every frame until the job ends."""
     watch = JobWatch()
-    async with websockets.connect(gateway_url.replace("http", "ws", 1) + "/v1/ws") as ws:
+    async with websockets.connect(ws_url(runner)) as ws:
         await ws.send(json.dumps({"type": "start", "request": request, "ref": "r1"}))
         async with asyncio.timeout(timeout):
             while True:

@@ -9,7 +9,7 @@ import nats
 import websockets
 from nats.js.api import DeliverPolicy
 
-from pipeline import SOCIAL_ANSWER, run_job, script_pipeline, stored
+from pipeline import SOCIAL_ANSWER, run_job, script_pipeline, stored, ws_url
 from pressroom_contracts import subjects
 from pressroom_contracts.events import Producer, RegenerateRequested, RegenerateRequestedEvent, encode_event
 
@@ -30,7 +30,7 @@ async def test_a_full_job_stores_every_artifact_within_limits_with_its_cost(
     script_pipeline(scripted_llm)
     service_runner.start(env=PRICES)
 
-    watch = await run_job(service_runner.gateway_url, FULL)
+    watch = await run_job(service_runner, FULL)
 
     assert watch.types[-1] == "job.completed"
     rows = await stored(database_url, watch.job_id)
@@ -56,7 +56,7 @@ async def test_a_permanent_failure_ends_the_job_with_the_reason_visible(
     scripted_llm.fail(401, times=50)  # a bad key: never worth retrying
     service_runner.start()
 
-    watch = await run_job(service_runner.gateway_url, {**FULL, "platforms": ["x"]})
+    watch = await run_job(service_runner, {**FULL, "platforms": ["x"]})
 
     assert watch.types[-1] == "job.failed"
     failed = watch.events[-1]["data"]
@@ -71,7 +71,7 @@ async def test_a_transient_failure_is_retried_and_the_job_completes(service_runn
     scripted_llm.fail(500, times=2)  # the first two deliveries fail; the third succeeds
     service_runner.start()
 
-    watch = await run_job(service_runner.gateway_url, {**FULL, "platforms": ["x"]})
+    watch = await run_job(service_runner, {**FULL, "platforms": ["x"]})
 
     assert watch.types[-1] == "job.completed"
     writer_calls = [r for r in scripted_llm.requests if "blog post of about" in r.prompt]
@@ -84,7 +84,7 @@ async def test_an_event_delivered_twice_creates_nothing_twice(
 ):
     script_pipeline(scripted_llm)
     service_runner.start()
-    watch = await run_job(service_runner.gateway_url, {**FULL, "platforms": ["linkedin", "x"]})
+    watch = await run_job(service_runner, {**FULL, "platforms": ["linkedin", "x"]})
     calls = len(scripted_llm.requests)
 
     # Deliver the stored blog.completed again, as a redelivery past the stream's duplicate window would.
@@ -107,7 +107,7 @@ async def test_regenerating_only_the_x_post_bumps_its_version_and_leaves_the_res
 ):
     script_pipeline(scripted_llm)
     service_runner.start()
-    watch = await run_job(service_runner.gateway_url, {**FULL, "platforms": ["linkedin", "x"]})
+    watch = await run_job(service_runner, {**FULL, "platforms": ["linkedin", "x"]})
     before = await stored(database_url, watch.job_id)
     scripted_llm.when("post promoting this blog post", "A fresh take on rooftop solar. " + SOCIAL_ANSWER[:40])
 
@@ -147,8 +147,7 @@ async def test_after_a_cancel_no_provider_call_starts(service_runner, scripted_l
     scripted_llm.hang(times=1)  # the writer's first call hangs: the job is mid-flight
     service_runner.start()
 
-    url = service_runner.gateway_url.replace("http", "ws", 1) + "/v1/ws"
-    async with websockets.connect(url) as ws:
+    async with websockets.connect(ws_url(service_runner)) as ws:
         await ws.send(json.dumps({"type": "start", "request": {**FULL, "platforms": ["x"]}}))
         job_id = json.loads(await ws.recv())["job_id"]
         await asyncio.to_thread(scripted_llm.wait_for_requests, 1, 30)

@@ -22,7 +22,7 @@ async def test_two_writer_replicas_share_the_work(service_runner, scripted_llm):
     script_pipeline(scripted_llm)
     service_runner.start(replicas={"writer": 2})
 
-    watches = await asyncio.gather(*(run_job(service_runner.gateway_url, REQUEST) for _ in range(6)))
+    watches = await asyncio.gather(*(run_job(service_runner, REQUEST) for _ in range(6)))
 
     writers = set()
     for watch in watches:
@@ -46,7 +46,7 @@ async def test_a_job_completes_when_the_busy_writer_replica_is_killed(service_ru
             ordered_consumer=True,
             deliver_policy=DeliverPolicy.NEW,
         )
-        job = asyncio.create_task(run_job(service_runner.gateway_url, REQUEST, timeout=150))
+        job = asyncio.create_task(run_job(service_runner, REQUEST, timeout=150))
         busy = await _first_writer(progress)
     finally:
         await nc.close()
@@ -96,7 +96,7 @@ async def test_malformed_messages_are_rejected_and_every_service_keeps_serving(
     assert all(r["code"] == "invalid_event" and not r["retryable"] for r in reasons.values())
     assert "invalid event" in reasons["blog"]["message"]
 
-    watch = await run_job(service_runner.gateway_url, {**REQUEST, "image": True})
+    watch = await run_job(service_runner, {**REQUEST, "image": True})
     assert watch.types[-1] == "job.completed"
     assert all(
         service_runner.replica(name).process.alive()

@@ -26,7 +26,7 @@ async def test_a_job_completes_with_the_local_model(service_runner, local_model_
         "platforms": ["linkedin", "x"],
     }
 
-    watch = await run_job(service_runner.gateway_url, request, timeout=240)
+    watch = await run_job(service_runner, request, timeout=240)
 
     assert watch.types[-1] == "job.completed", watch.types
     assert len("".join(d["text"] for d in watch.deltas if d["stage"] == "blog")) > 200

@@ -15,7 +15,7 @@ async def test_a_job_travels_every_stage_and_is_stored(service_runner, scripted_
     script_pipeline(scripted_llm)
     service_runner.start()
 
-    watch = await run_job(service_runner.gateway_url, REQUEST)
+    watch = await run_job(service_runner, REQUEST)
 
     assert watch.types[0] == "job.requested"
     assert watch.types[-1] == "job.completed"
@@ -53,7 +53,7 @@ async def test_a_job_travels_every_stage_and_is_stored(service_runner, scripted_
 async def test_each_service_serves_its_metrics(service_runner, scripted_llm):
     script_pipeline(scripted_llm)
     service_runner.start()
-    await run_job(service_runner.gateway_url, {**REQUEST, "image": False})
+    await run_job(service_runner, {**REQUEST, "image": False})
 
     async with httpx.AsyncClient() as client:
         writer = service_runner.replica("writer")

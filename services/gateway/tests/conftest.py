@@ -3,6 +3,10 @@ uvicorn in the test's event loop on a free port, and the `websockets` client lib
 
 No stage service runs here: each test plays the pipeline itself, publishing stored events through the
 runtime's Publisher and live deltas on core NATS.
+
+Auth: each nats-server gets one test client (an API key in its key bucket). Gateways carry its token and
+`ws_connect` sends it as `Authorization: Bearer …` unless told otherwise (`token=None` connects
+anonymously, `token="…"` with another); the pipeline's jobs belong to that client.
 """
 
 from __future__ import annotations
@@ -10,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
 import uvicorn
 from faststream.nats import NatsBroker
@@ -32,6 +37,7 @@ from pressroom_devstack.ports import free_port
 from pressroom_devstack.testing.events import JobEvents
 from pressroom_gateway.app import create_app, server_config
 from pressroom_gateway.settings import GatewaySettings
+from pressroom_runtime.apikeys import ClientRecord, create_key
 from pressroom_runtime.broker import Publisher, make_broker
 from pressroom_runtime.provisioning import provision
 
@@ -45,14 +51,42 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.import_plugin(PLUGIN)
 
 
+# ---- auth ---------------------------------------------------------------------------------------------
+
+
+class TestKey:
+    """An API key and the client it authenticates."""
+
+    __test__ = False
+
+    def __init__(self, token: str, record: ClientRecord) -> None:
+        self.token = token
+        self.record = record
+
+    @property
+    def client_id(self) -> str:
+        return self.record.client_id
+
+
+async def new_key(nats_url: str, name: str = "gateway tests") -> TestKey:
+    nc = await nats.connect(nats_url)
+    try:
+        return TestKey(*await create_key(nc, name))
+    finally:
+        await nc.close()
+
+
 # ---- the gateway --------------------------------------------------------------------------------------
 
 
 class Gateway:
-    """A gateway served by uvicorn in this event loop."""
+    """A gateway served by uvicorn in this event loop, and the test client's key."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, key: TestKey) -> None:
         self.settings = settings
+        self.key = key
+        self.token = key.token
+        self.client_id = key.client_id
         self.app = create_app(settings)
         self.server = uvicorn.Server(server_config(self.app, settings))
         self._task: asyncio.Task[None] | None = None
@@ -91,16 +125,28 @@ class Gateway:
             await self._task
 
     async def healthz(self) -> httpx.Response:
+        return await self.get("/healthz")
+
+    async def get(self, path: str, **options: Any) -> httpx.Response:
         async with httpx.AsyncClient(base_url=self.http_url, timeout=5) as client:
-            return await client.get("/healthz")
+            return await client.get(path, **options)
+
+
+# The whole suite connects from 127.0.0.1 as one client: the production limits would throttle it.
+# Tests of the limits set their own.
+GENEROUS_LIMITS = {"job_rate": "10000/minute", "connect_rate": "10000/minute", "max_connections": 1000}
 
 
 @asynccontextmanager
-async def running_gateway(nats_url: str, **overrides: Any) -> AsyncIterator[Gateway]:
+async def running_gateway(nats_url: str, key: TestKey, **overrides: Any) -> AsyncIterator[Gateway]:
     settings = GatewaySettings(
-        nats_url=nats_url, host="127.0.0.1", port=free_port(), replica="gateway-test", **overrides
+        nats_url=nats_url,
+        host="127.0.0.1",
+        port=free_port(),
+        replica="gateway-test",
+        **{**GENEROUS_LIMITS, **overrides},
     )
-    gateway = Gateway(settings)
+    gateway = Gateway(settings, key)
     await gateway.start()
     try:
         yield gateway
@@ -115,15 +161,27 @@ async def provisioned(nats_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-async def gateway(provisioned: str) -> AsyncIterator[Gateway]:
-    async with running_gateway(provisioned) as gw:
+async def test_key(provisioned: str) -> TestKey:
+    """The session's test client: owns the pipeline's jobs, used by ws_connect by default."""
+    return await new_key(provisioned)
+
+
+@pytest.fixture(scope="session")
+async def other_key(provisioned: str) -> TestKey:
+    """Another client, for isolation tests."""
+    return await new_key(provisioned, "someone else")
+
+
+@pytest.fixture(scope="session")
+async def gateway(provisioned: str, test_key: TestKey) -> AsyncIterator[Gateway]:
+    async with running_gateway(provisioned, test_key) as gw:
         yield gw
 
 
 @pytest.fixture
-def gateway_factory(provisioned: str) -> Callable[..., Any]:
+def gateway_factory(provisioned: str, test_key: TestKey) -> Callable[..., Any]:
     """A second gateway with other settings: `async with gateway_factory(send_queue=4) as gw`."""
-    return lambda **overrides: running_gateway(provisioned, **overrides)
+    return lambda **overrides: running_gateway(provisioned, test_key, **overrides)
 
 
 class IsolatedStack:
@@ -137,7 +195,8 @@ class IsolatedStack:
         url = self.nats.start()
         try:
             await provision(url)
-            async with running_gateway(url) as gw, pipeline_on(url) as pipe:
+            key = await new_key(url)
+            async with running_gateway(url, key) as gw, pipeline_on(url, key.client_id) as pipe:
                 yield gw, pipe
         finally:
             self.nats.stop()
@@ -152,13 +211,15 @@ def isolated_stack(tmp_path: Path) -> IsolatedStack:
 
 
 class Pipeline:
-    """Publishes what the stage services would: stored events (Publisher: ack + dedup) and live deltas."""
+    """Publishes what the stage services would: stored events (Publisher: ack + dedup) and live deltas.
+    Jobs it starts belong to `owner` (the test client) unless told otherwise."""
 
     producer = Producer(service="test-pipeline", replica="test-0")
 
-    def __init__(self, broker: NatsBroker) -> None:
+    def __init__(self, broker: NatsBroker, owner: str | None) -> None:
         self.broker = broker
         self.publisher = Publisher(broker)
+        self.owner = owner
 
     @property
     def nc(self) -> Client:
@@ -184,25 +245,49 @@ class Pipeline:
         """The event builder of a job (e.g. one the gateway started)."""
         return JobEvents(job_id, request or JobRequest(topic="Event-driven systems"), self.producer)
 
-    async def new_job(self, request: JobRequest | None = None) -> tuple[JobEvents, int]:
-        """A job started as the gateway would start it; returns it with the job.requested sequence."""
+    async def new_job(
+        self, request: JobRequest | None = None, owner: str | Any | None = ...
+    ) -> tuple[JobEvents, int]:
+        """A job started as the gateway would start it for `owner` (default: the test client); returns it
+        with the job.requested sequence."""
         job = self.job(new_job_id(), request)
-        return job, await self.publish(job.requested())
+        return job, await self.publish(job.requested(owner=self.owner if owner is ... else owner))
 
 
 @asynccontextmanager
-async def pipeline_on(nats_url: str) -> AsyncIterator[Pipeline]:
+async def persistence_answering(nc: Client, owners: dict[str, str]) -> AsyncIterator[None]:
+    """Plays persistence's `query.job` for the jobs in `owners` (job id -> owner): the part of its answer
+    the gateway's owner check reads; not_found for any other job."""
+
+    async def answer(msg: Any) -> None:
+        job_id = json.loads(msg.data)["job_id"]
+        if job_id in owners:
+            body = {"job": {"id": job_id, "owner": owners[job_id]}}
+        else:
+            body = {"error": {"code": "not_found", "message": f"no job {job_id}"}}
+        await msg.respond(json.dumps(body).encode())
+
+    sub = await nc.subscribe(subjects.QUERY_JOB, cb=answer)
+    await nc.flush()
+    try:
+        yield
+    finally:
+        await sub.unsubscribe()
+
+
+@asynccontextmanager
+async def pipeline_on(nats_url: str, owner: str | None) -> AsyncIterator[Pipeline]:
     broker = make_broker(nats_url, name="test-pipeline")
     await broker.connect()
     try:
-        yield Pipeline(broker)
+        yield Pipeline(broker, owner)
     finally:
         await broker.stop()
 
 
 @pytest.fixture(scope="session")
-async def pipeline(provisioned: str) -> AsyncIterator[Pipeline]:
-    async with pipeline_on(provisioned) as pipe:
+async def pipeline(provisioned: str, test_key: TestKey) -> AsyncIterator[Pipeline]:
+    async with pipeline_on(provisioned, test_key.client_id) as pipe:
         yield pipe
 
 
@@ -252,33 +337,25 @@ class WsClient:
         raise AssertionError("unreachable")
 
 
+DEFAULT_TOKEN: Any = object()
+
+
 @pytest.fixture
 def ws_connect() -> Callable[..., Any]:
-    """`async with ws_connect(gateway, "/v1/ws") as client`."""
+    """`async with ws_connect(gateway, "/v1/ws") as client`: authenticated as the gateway's test client
+    with an Authorization header; `token=None` sends no token, `token="…"` another one."""
 
     @asynccontextmanager
-    async def _connect(gw: Gateway, path: str = "/v1/ws", **options: Any) -> AsyncIterator[WsClient]:
+    async def _connect(
+        gw: Gateway, path: str = "/v1/ws", *, token: str | None = DEFAULT_TOKEN, **options: Any
+    ) -> AsyncIterator[WsClient]:
+        token = gw.token if token is DEFAULT_TOKEN else token
+        if token is not None:
+            options.setdefault("additional_headers", {"Authorization": f"Bearer {token}"})
         async with connect(gw.ws_url + path, open_timeout=5, close_timeout=2, **options) as ws:
             yield WsClient(ws)
 
     return _connect
-
-
-async def _eventually(check: Callable[[], Awaitable[Any] | Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value or time.monotonic() > deadline:
-            assert value, f"condition not met within {timeout}s: {value!r}"
-            return value
-        await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-def eventually() -> Callable[..., Awaitable[Any]]:
-    return _eventually
 
 
 def stored_subject(job_id: str, event_type: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import asynccontextmanager
 
 from pressroom_contracts import subjects
@@ -103,10 +104,52 @@ async def test_content_refuses_invalid_requests(gateway, ws_connect):
 
 
 async def test_content_client_leaving_early_releases_its_feed(gateway, ws_connect, pipeline, eventually):
-    await eventually(lambda: gateway.feed_subscriptions() == 0)
+    await eventually(lambda: gateway.feed_subscriptions() == 0, timeout=10, interval=0.05)
     async with started_jobs(pipeline) as jobs, ws_connect(gateway, "/content") as client:
         await client.send({"topic": "Walking away", "research": False})
         await next_job(jobs)
         assert (await client.expect("progress_event"))["payload"].startswith("Started writing")
         assert gateway.feed_subscriptions() == 1  # stored events only: /content shows no deltas
-    await eventually(lambda: gateway.feed_subscriptions() == 0)
+    await eventually(lambda: gateway.feed_subscriptions() == 0, timeout=10, interval=0.05)
+
+
+async def test_content_without_a_token_is_refused_unless_anonymous_is_allowed(gateway, ws_connect):
+    async with ws_connect(gateway, "/content", token=None) as client:
+        message = await client.recv()
+        assert message["type"] == "error"
+        assert message["payload"].startswith("unauthenticated")
+        assert (await client.closed()).rcvd.code == 1008
+    async with ws_connect(gateway, "/content", token="prk_wrong") as client:
+        assert (await client.recv())["payload"].startswith("unauthenticated")
+
+
+async def test_content_anonymous_clients_work_unchanged_when_allowed(gateway_factory, ws_connect, pipeline):
+    async with (
+        gateway_factory(allow_anonymous_legacy=True) as gw,
+        started_jobs(pipeline) as jobs,
+        ws_connect(gw, "/content", token=None) as client,
+    ):
+        await client.send({"topic": "The old way", "research": False})
+        job_id = await next_job(jobs)
+        assert (await client.expect("progress_event"))["payload"].startswith("Started writing")
+        job = pipeline.job(job_id)
+        await pipeline.publish(job.job_completed())
+        assert (await client.expect("results"))["payload"]["job_id"] == job_id
+    stored = await pipeline.nc.jetstream().get_last_msg(
+        subjects.STREAM, subjects.content(job_id, "job.requested")
+    )
+    assert json.loads(stored.data)["data"]["owner"] == "anonymous"
+
+
+async def test_content_token_in_the_query_string(gateway, ws_connect, pipeline):
+    async with (
+        started_jobs(pipeline) as jobs,
+        ws_connect(gateway, f"/content?token={gateway.token}", token=None) as client,
+    ):
+        await client.send({"topic": "Keyed the old way", "research": False})
+        job_id = await next_job(jobs)
+        assert (await client.expect("progress_event"))["payload"].startswith("Started writing")
+    stored = await pipeline.nc.jetstream().get_last_msg(
+        subjects.STREAM, subjects.content(job_id, "job.requested")
+    )
+    assert json.loads(stored.data)["data"]["owner"] == gateway.client_id

@@ -11,6 +11,8 @@ from pressroom_contracts.events import parse_event
 from pressroom_contracts.ids import new_job_id
 from pressroom_contracts.jobs import JobRequest
 
+from .conftest import persistence_answering
+
 
 def types(frames: list[dict]) -> list[str]:
     return [f["event"]["type"] for f in frames]
@@ -51,7 +53,7 @@ async def test_start_publishes_job_requested_and_streams_it(gateway, ws_connect,
     assert stored.headers["Nats-Msg-Id"] == f"{job_id}:job.requested:1"
     event = parse_event(stored.data)
     assert event.data.request == JobRequest.model_validate(request)
-    assert event.data.owner is None
+    assert event.data.owner == gateway.client_id
 
 
 async def test_events_arrive_in_stream_order_with_their_seq(gateway, ws_connect, pipeline):
@@ -233,16 +235,23 @@ async def test_protocol_errors_are_answered_and_the_connection_stays_usable(gate
         error = await client.expect("error")
         assert (error["code"], error["ref"]) == ("not_found", "k1")
 
-        # auth is accepted silently for now; binary frames are read like text ones.
+        # Authenticated already: the same token again is accepted silently, another one refused.
+        await client.send({"type": "auth", "token": gateway.token, "ref": "a0"})
         await client.send({"type": "auth", "token": "anything", "ref": "a1"})
+        error = await client.expect("error")
+        assert (error["code"], error["ref"]) == ("invalid_frame", "a1")
+
+        # Binary frames are read like text ones.
         await client.send(json.dumps({"type": "ping", "ref": "bin"}).encode())
         assert await client.recv() == {"type": "pong", "ref": "bin"}
         await client.barrier()
 
 
-async def test_unknown_job_is_a_subscription_that_sees_nothing(gateway, ws_connect):
+async def test_unknown_job_answers_not_found(gateway, ws_connect):
     async with ws_connect(gateway) as client:
-        await client.send({"type": "subscribe", "job_id": new_job_id(), "after_seq": 3})
+        await client.send({"type": "subscribe", "job_id": new_job_id(), "after_seq": 3, "ref": "s"})
+        error = await client.expect("error")
+        assert (error["code"], error["ref"]) == ("not_found", "s")
         await client.quiet()
 
 
@@ -252,7 +261,8 @@ async def test_disconnect_releases_every_subscription(gateway, ws_connect, pipel
     async def consumers() -> set[str]:
         return {info.name for info in await js.consumers_info(subjects.STREAM)}
 
-    await eventually(lambda: gateway.feed_subscriptions() == 0)  # earlier tests' connections are gone
+    # Earlier tests' connections are gone.
+    await eventually(lambda: gateway.feed_subscriptions() == 0, timeout=10, interval=0.05)
     before = await consumers()
     jobs = [(await pipeline.new_job())[0] for _ in range(3)]
     async with ws_connect(gateway) as client:
@@ -264,8 +274,8 @@ async def test_disconnect_releases_every_subscription(gateway, ws_connect, pipel
         ours = await consumers() - before
         assert len(ours) == 3
 
-    await eventually(lambda: gateway.feed_subscriptions() == 0)
-    await eventually(lambda: _none_left(consumers(), ours))
+    await eventually(lambda: gateway.feed_subscriptions() == 0, timeout=10, interval=0.05)
+    await eventually(lambda: _none_left(consumers(), ours), timeout=10, interval=0.05)
 
 
 async def test_a_client_that_does_not_read_is_closed_as_too_slow(gateway_factory, ws_connect, pipeline):
@@ -311,7 +321,11 @@ async def test_history_expired_before_after_seq_gets_a_resync(isolated_stack, ws
         await js.purge_stream(subjects.STREAM, seq=kept[0])
         assert research_seq < kept[0]
 
-        async with ws_connect(gateway) as client:
+        # The job's owner is now known only to persistence.
+        async with (
+            persistence_answering(pipeline.nc, {job.job_id: gateway.client_id}),
+            ws_connect(gateway) as client,
+        ):
             await client.send({"type": "subscribe", "job_id": job.job_id, "after_seq": requested_seq})
             resync = await client.expect("resync")
             assert resync["job_id"] == job.job_id

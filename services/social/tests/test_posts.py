@@ -3,8 +3,9 @@
 import pytest
 
 from pressroom_contracts.jobs import Platform
+from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
 from pressroom_social.handlers import ask_for
-from pressroom_social.platforms import LINK_PLACEHOLDER, RULES, count
+from pressroom_social.platforms import RULES
 from pressroom_social.posts import clean, complete_sentences, compose, hashtags, prepare
 
 X = Platform.x

@@ -15,8 +15,9 @@ from pressroom_contracts.events import (
     Stage,
 )
 from pressroom_contracts.jobs import Platform
+from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
 from pressroom_social import posts
-from pressroom_social.platforms import LINK_PLACEHOLDER, RULES, count
+from pressroom_social.platforms import RULES
 
 LONG = "Rooftop solar is finally for everyone: cheaper panels, smarter batteries, lower bills. " * 8
 SHORT = "Rooftop solar pays off sooner than you think. #Solar"

@@ -1,7 +1,7 @@
 """An X thread: the model's posts split and numbered, each within 280 as X counts, at most six."""
 
 from pressroom_contracts.jobs import Platform
-from pressroom_social.platforms import LINK_PLACEHOLDER, count
+from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
 from pressroom_social.thread import MAX_PARTS, layout, split_posts
 
 X = Platform.x

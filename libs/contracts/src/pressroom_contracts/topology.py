@@ -1,4 +1,4 @@
-"""The JetStream topology as data: the CONTENT stream and every durable consumer.
+"""The JetStream topology as data: the CONTENT stream, every durable consumer and the key-value buckets.
 
 This is the single source of truth. The provisioning step (pressroom_runtime.provisioning) creates
 or reconciles exactly this on the server; services only bind to the durables named here, and
@@ -76,8 +76,34 @@ PERSISTENCE = ConsumerSpec(
 CONSUMERS: tuple[ConsumerSpec, ...] = (RESEARCH, WRITER, SOCIAL, ILLUSTRATOR, PERSISTENCE)
 
 
+class KeyValueSpec(BaseModel):
+    """A JetStream key-value bucket."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+    history: int = 1
+    storage: str = "file"
+
+    @property
+    def stream(self) -> str:
+        """The stream JetStream keeps the bucket in."""
+        return f"KV_{self.name}"
+
+
+# API keys: sha256(token) hex -> the client's record (pressroom_runtime.apikeys); the token is never stored.
+KEY_BUCKET = KeyValueSpec(
+    name="pressroom-api-keys",
+    description="Gateway API keys: sha256 of the token -> the client it authenticates",
+)
+
+KEY_VALUE_BUCKETS: tuple[KeyValueSpec, ...] = (KEY_BUCKET,)
+
+
 def topology_document() -> dict[str, object]:
     return {
         "stream": CONTENT_STREAM.model_dump(),
         "consumers": [consumer.model_dump() for consumer in CONSUMERS],
+        "key_value": [bucket.model_dump() for bucket in KEY_VALUE_BUCKETS],
     }

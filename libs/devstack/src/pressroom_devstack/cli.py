@@ -19,6 +19,7 @@ from rich.text import Text
 
 from pressroom_runtime.logs import configure_logging
 
+from . import client
 from .config import StackConfig
 from .errors import StartupError
 from .health import http_ok
@@ -28,6 +29,7 @@ from .stack import Stack, StackInfo, read_state
 app = typer.Typer(help="Pressroom's embedded stack: no keys, no network.", no_args_is_help=True)
 console = Console()
 errors = Console(stderr=True)
+client.register(app)
 
 
 def parse_replicas(values: list[str]) -> dict[str, int]:
@@ -85,6 +87,7 @@ def info_table(info: StackInfo | dict[str, Any], *, check: bool = False) -> Tabl
             "model" in started,
         ),
         ("Gateway", data.get("gateway_url") or "-", "services" in started),
+        ("API key", data.get("api_key") or "-", False),
         ("Knowledge", data["knowledge_dir"], False),
         ("Logs", data["log_dir"], False),
     ]

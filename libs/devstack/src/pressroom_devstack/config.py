@@ -61,6 +61,11 @@ class StackPaths:
     def state_file(self) -> Path:
         return self.home / "stack.json"
 
+    @property
+    def api_key(self) -> Path:
+        """The local client's API key (0600), created by the first `pressroom up` and reused."""
+        return self.home / "api-key"
+
 
 @dataclass(frozen=True)
 class StackConfig:

@@ -16,8 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import nats
 import psutil
 import structlog
+from nats.errors import Error as NatsError
+
+from pressroom_runtime import apikeys
 
 from .config import StackConfig, ensure_knowledge_dir
 from .env import LLMEndpoint, service_env
@@ -27,10 +31,12 @@ from .nats import NatsServer
 from .objectstore import S3Credentials, SeaweedS3
 from .ports import is_free
 from .postgres import Postgres
-from .provisioning import provision_nats
+from .provisioning import provision_nats, run_sync
 from .services import SERVICES, ServiceSupervisor
 
 log = structlog.get_logger(__name__)
+
+LOCAL_CLIENT = "local"
 
 
 T = TypeVar("T", covariant=True)
@@ -58,6 +64,7 @@ class StackInfo:
     log_dir: str
     knowledge_dir: str
     gateway_url: str | None = None
+    api_key: str | None = None  # the local client's key (also in PRESSROOM_HOME/api-key)
     started: list[str] = field(default_factory=list)  # pieces this stack started (the rest are external)
     replicas: dict[str, int] = field(default_factory=dict)
 
@@ -134,6 +141,11 @@ class Stack:
         )
 
         provision_nats(nats_url)
+        api_key = ensure_local_key(nats_url, paths.api_key)
+        # The page served by the gateway starts with the local key, and the original /content clients
+        # (which know nothing of keys) keep working on this loopback-only stack.
+        self.env["PRESSROOM_GATEWAY_PAGE_TOKEN"] = api_key
+        self.env["PRESSROOM_GATEWAY_ALLOW_ANONYMOUS_LEGACY"] = "true"
 
         gateway_url: str | None = None
         if with_services:
@@ -153,6 +165,7 @@ class Stack:
             log_dir=str(paths.logs),
             knowledge_dir=str(knowledge_dir),
             gateway_url=gateway_url,
+            api_key=api_key,
             started=[name for name, _ in self._started],
             replicas={s: replicas.get(s, 1) for s in SERVICES} if with_services else {},
         )
@@ -211,6 +224,44 @@ def _stop_logged(name: str, piece: _Stoppable) -> None:
         log.info("stopped", piece=name)
     except Exception:
         log.exception("stop failed", piece=name)
+
+
+def ensure_local_key(nats_url: str, path: Path) -> str:
+    """The API key of the client "local": the one kept in `path` while NATS still knows it, else a new one
+    written there (0600). So every `pressroom up` on the same data prints the same key."""
+
+    async def ensure() -> str:
+        nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3, allow_reconnect=False)
+        try:
+            kept = _read_key(path)
+            if kept and await apikeys.lookup(nc, kept) is not None:
+                return kept
+            token, record = await apikeys.create_key(nc, LOCAL_CLIENT)
+            log.info("api key created", client=LOCAL_CLIENT, client_id=record.client_id, path=str(path))
+        finally:
+            await nc.close()
+        _write_secret(path, token + "\n")
+        return token
+
+    try:
+        return run_sync(ensure())
+    except (OSError, apikeys.KeyStoreMissing, NatsError) as exc:
+        raise StartupError("api key", f"could not ensure the local API key: {exc}") from exc
+
+
+def _read_key(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _write_secret(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
 
 
 def read_state(path: Path) -> dict[str, Any] | None:

@@ -1,4 +1,5 @@
-"""Creates or reconciles the CONTENT stream and every durable consumer from pressroom_contracts.topology.
+"""Creates or reconciles the CONTENT stream, every durable consumer and the key-value buckets from
+pressroom_contracts.topology.
 
 Run once at start-up or deploy (`python -m pressroom_runtime.provisioning`). Services only bind.
 A consumer whose configuration drifted is updated in place, or recreated when the server refuses the
@@ -16,6 +17,7 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -23,7 +25,14 @@ from nats.js.api import (
 from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError, NotFoundError
 
-from pressroom_contracts.topology import CONSUMERS, CONTENT_STREAM, ConsumerSpec, StreamSpec
+from pressroom_contracts.topology import (
+    CONSUMERS,
+    CONTENT_STREAM,
+    KEY_VALUE_BUCKETS,
+    ConsumerSpec,
+    KeyValueSpec,
+    StreamSpec,
+)
 
 from .logs import configure_logging, get_logger
 
@@ -106,13 +115,43 @@ async def ensure_consumer(js: JetStreamContext, stream: str, spec: ConsumerSpec)
     return "recreated"
 
 
+async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec) -> str:
+    """Creates the bucket, or reconciles its history and description; never touches its keys.
+    Returns what it did: created, unchanged or updated."""
+    try:
+        info = await js.stream_info(spec.stream)
+    except NotFoundError:
+        await js.create_key_value(
+            KeyValueConfig(
+                bucket=spec.name,
+                description=spec.description,
+                history=spec.history,
+                storage=StorageType(spec.storage),
+            )
+        )
+        log.info("key-value bucket created", bucket=spec.name)
+        return "created"
+    config = info.config
+    if config.max_msgs_per_subject == spec.history and config.description == spec.description:
+        return "unchanged"
+    config.max_msgs_per_subject = spec.history
+    config.description = spec.description
+    await js.update_stream(config)
+    log.info("key-value bucket reconciled", bucket=spec.name, history=spec.history)
+    return "updated"
+
+
 async def provision(nats_url: str) -> dict[str, str]:
+    """What it did, by durable consumer name and by `kv:<bucket>`."""
     # A one-shot step: fail within seconds when NATS is unreachable instead of reconnecting for minutes.
     nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=1)
     try:
         js = nc.jetstream()
         await ensure_stream(js, CONTENT_STREAM)
-        return {spec.durable: await ensure_consumer(js, CONTENT_STREAM.name, spec) for spec in CONSUMERS}
+        result = {spec.durable: await ensure_consumer(js, CONTENT_STREAM.name, spec) for spec in CONSUMERS}
+        for bucket in KEY_VALUE_BUCKETS:
+            result[f"kv:{bucket.name}"] = await ensure_key_value(js, bucket)
+        return result
     finally:
         await nc.close()
 

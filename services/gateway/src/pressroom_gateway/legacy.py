@@ -3,12 +3,18 @@
 The client sends one `{"topic": str, "research": bool}` message. The gateway starts a job with default
 options, describes each step in words as `progress_event` messages, then sends `results` (assembled from
 the events it saw) or `error`, and closes. The job itself does not depend on the client staying.
+
+Auth: a token as `?token=` or `Authorization: Bearer …`. Without one the connection is refused with an
+`error` message, unless PRESSROOM_GATEWAY_ALLOW_ANONYMOUS_LEGACY is set: then it runs as the client
+"anonymous", so clients written before authentication existed work unchanged. The limits and the topic
+moderation of /v1/ws apply; each refusal is an `error` message naming the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import AsyncExitStack
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -40,11 +46,24 @@ from pressroom_contracts.protocol import (
 )
 from pressroom_runtime.logs import get_logger
 
+from .auth import ANONYMOUS, Client, GatewayError, Unauthenticated
 from .bus import BUS_ERRORS, Bus
 from .fanout import JobFeed
+from .limits import Limiter
+from .metrics import ERRORS, WS_CONNECTIONS, WS_OPEN
+from .moderation import Moderator
 from .outbox import Outbox
 from .settings import GatewaySettings
-from .ws import CLOSE_TIMEOUT, CLOSE_TRY_AGAIN_LATER, TOO_SLOW_REASON, frame_size
+from .ws import (
+    CLOSE_GOING_AWAY,
+    CLOSE_TIMEOUT,
+    CLOSE_TRY_AGAIN_LATER,
+    IDLE_REASON,
+    TOO_SLOW_REASON,
+    admit,
+    close_code,
+    frame_size,
+)
 
 log = get_logger(__name__)
 
@@ -135,22 +154,66 @@ class LegacySession:
 
     async def serve(self) -> None:
         await self.websocket.accept()
+        WS_CONNECTIONS.labels("content").inc()
+        WS_OPEN.labels("content").inc()
         try:
-            request = parse_request(await self._receive_one(), self.settings.max_frame_bytes)
+            async with AsyncExitStack() as held:
+                try:
+                    client = await self._authenticate()
+                    await held.enter_async_context(self.bus.part(Limiter).connection_slot(client))
+                except GatewayError as exc:
+                    await self._refuse(exc)
+                    return
+                await self._serve(client)
+        finally:
+            WS_OPEN.labels("content").dec()
+
+    async def _authenticate(self) -> Client:
+        client = await admit(self.websocket, self.bus)
+        if client is not None:
+            return client
+        if self.settings.allow_anonymous_legacy:
+            return ANONYMOUS
+        raise Unauthenticated("authentication required: connect with ?token=<api key> or a bearer token")
+
+    async def _refuse(self, error: GatewayError) -> None:
+        log.info("/content refused", code=error.code)
+        ERRORS.labels(error.code).inc()
+        await self._finish(
+            LegacyMessage(type="error", payload=f"{error.code}: {error.message}"), close_code(error)
+        )
+
+    async def _serve(self, client: Client) -> None:
+        try:
+            async with asyncio.timeout(self.settings.read_timeout):
+                raw = await self._receive_one()
         except WebSocketDisconnect:
             return
+        except TimeoutError:
+            await self._close(CLOSE_GOING_AWAY, IDLE_REASON)
+            return
+        try:
+            request = parse_request(raw, self.settings.max_frame_bytes)
         except InvalidRequest as exc:
+            ERRORS.labels("invalid_request").inc()
             await self._finish(LegacyMessage(type="error", payload=str(exc)))
+            return
+        try:
+            await self.bus.part(Limiter).check_job_quota(client)
+            await self.bus.part(Moderator).check(request)
+        except GatewayError as exc:
+            await self._refuse(exc)
             return
         feed: JobFeed | None = None
         try:
-            job_id, _ = await self.bus.start_job(request)
+            job_id, _ = await self.bus.start_job(request, owner=client.id)
             feed = JobFeed(self.bus.nc, job_id, self.outbox.put, deltas=False)
             await feed.start()
         except BUS_ERRORS as exc:
             log.warning("could not start or watch a /content job", error=repr(exc))
             if feed is not None:
                 await feed.stop()
+            ERRORS.labels("unavailable").inc()
             await self._finish(LegacyMessage(type="error", payload="the service is unavailable; try again"))
             return
         try:
@@ -209,10 +272,10 @@ class LegacySession:
         while (await self.websocket.receive())["type"] != "websocket.disconnect":
             pass
 
-    async def _finish(self, message: LegacyMessage) -> None:
+    async def _finish(self, message: LegacyMessage, code: int = 1000) -> None:
         try:
             await self.websocket.send_json(message.model_dump(mode="json"))
-            await self._close(1000, "")
+            await self._close(code, "")
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass
 

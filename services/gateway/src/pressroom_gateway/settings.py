@@ -1,12 +1,28 @@
-"""Gateway settings: the shared service settings plus the HTTP listener and per-connection limits."""
+"""Gateway settings: the shared service settings plus the HTTP listener, auth and per-client limits."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from enum import StrEnum
+
+from limits import parse
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from pressroom_contracts.protocol import MAX_FRAME_BYTES
 from pressroom_runtime.settings import ServiceSettings
+
+
+class ModerationMode(StrEnum):
+    blocklist = "blocklist"  # the blocklist only
+    openai = "openai"  # the blocklist, then OpenAI's moderation endpoint (needs OPENAI_API_KEY)
+
+
+def _rate(value: str) -> str:
+    try:
+        parse(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a rate such as '10/minute' or '100 per hour'") from None
+    return value
 
 
 class GatewaySettings(ServiceSettings):
@@ -23,6 +39,50 @@ class GatewaySettings(ServiceSettings):
     max_frame_bytes: int = Field(
         MAX_FRAME_BYTES, ge=1024, le=MAX_FRAME_BYTES, description="Largest client frame answered normally."
     )
+    read_timeout: float = Field(
+        60.0, gt=0, description="A WebSocket client that sends nothing (not even a ping) this long is closed."
+    )
+
+    # ---- auth ---------------------------------------------------------------------------------------------
+    jwt_secret: SecretStr | None = Field(
+        None,
+        description="When set, HS256 JWTs signed with it are accepted too (sub = client id, exp required).",
+    )
+    auth_cache_seconds: float = Field(
+        30.0, ge=0, description="How long an API key lookup is reused: a revoked key works at most this long."
+    )
+    allow_anonymous_legacy: bool = Field(
+        False, description="/content without a token runs as the client 'anonymous' (original clients)."
+    )
+
+    # ---- limits -------------------------------------------------------------------------------------------
+    job_rate: str = Field("10/minute", description="Jobs one client may start (moving window).")
+    max_connections: int = Field(10, ge=1, description="Concurrent WebSocket connections per client.")
+    connect_rate: str = Field(
+        "60/minute", description="WebSocket connection attempts per IP address, counted before auth."
+    )
+
+    # ---- moderation ---------------------------------------------------------------------------------------
+    moderation: ModerationMode = ModerationMode.blocklist
+    blocklist: str = Field(
+        "", description="Comma-separated words or phrases refused in a topic, on top of the default list."
+    )
+    blocklist_defaults: bool = Field(
+        True, description="Also refuse the small built-in list of abusive terms."
+    )
+    openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
+    moderation_model: str = "omni-moderation-latest"
+    moderation_timeout: float = Field(10.0, gt=0)
+
+    @field_validator("job_rate", "connect_rate")
+    @classmethod
+    def _valid_rate(cls, value: str) -> str:
+        return _rate(value)
+
+    @property
+    def blocked_terms(self) -> list[str]:
+        return [term.strip() for term in self.blocklist.split(",") if term.strip()]
 
     @property
     def ws_hard_limit(self) -> int:

@@ -6,6 +6,13 @@ when the outbox stays full the socket is closed with 1013 "client too slow".
 
 A frame that cannot be parsed or served is answered with an `error` frame carrying the request's `ref`;
 the connection stays open.
+
+Authentication: a token in the handshake (`Authorization: Bearer …` or `?token=`), or an `auth` frame
+first. Until then every other frame is answered `unauthenticated`. A token that does not authenticate,
+too many connection attempts from one address or too many open connections of one client get an
+`error` frame and the connection is closed (1008 policy violation, 1013 try again later).
+
+Liveness: a client that sends nothing, not even a `ping`, for `read_timeout` is closed with 1001 "idle".
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -34,15 +43,22 @@ from pressroom_contracts.protocol import (
 )
 from pressroom_runtime.logs import get_logger
 
+from .auth import Client, GatewayError, Unauthenticated, authenticate_token, request_token
 from .bus import BUS_ERRORS, Bus
 from .fanout import FeedSet
+from .limits import Limiter, RateLimited
+from .metrics import ERRORS, WS_CONNECTIONS, WS_FRAMES, WS_OPEN
+from .moderation import Moderator
 from .outbox import Outbox
 from .settings import GatewaySettings
 
 log = get_logger(__name__)
 
+CLOSE_GOING_AWAY = 1001  # RFC 6455 §7.4.1: here, the client stayed silent past the read deadline
+CLOSE_POLICY_VIOLATION = 1008  # not authenticated
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 §7.4.1: the server is overloaded, here by this client
 TOO_SLOW_REASON = "client too slow"
+IDLE_REASON = "idle"
 # A stalled client cannot even receive the close frame; stop waiting for it after this long.
 CLOSE_TIMEOUT = 5.0
 
@@ -56,22 +72,110 @@ def frame_size(raw: str | bytes) -> int:
     return len(raw) if raw.isascii() else len(raw.encode())
 
 
+def close_code(error: GatewayError) -> int:
+    """How a connection refused for `error` is closed."""
+    return CLOSE_POLICY_VIOLATION if isinstance(error, Unauthenticated) else CLOSE_TRY_AGAIN_LATER
+
+
+def client_address(websocket: WebSocket) -> str:
+    return websocket.client.host if websocket.client else "unknown"
+
+
+async def admit(websocket: WebSocket, bus: Bus) -> Client | None:
+    """What every WebSocket endpoint checks before authentication: the connection attempts of the
+    address, then the handshake's token if there is one. None: no token was given. Raises the
+    GatewayError to refuse the connection with."""
+    await bus.part(Limiter).check_connect_attempt(client_address(websocket))
+    token = request_token(websocket)
+    if token is None:
+        return None
+    client = await authenticate_token(bus, token)
+    if client is None:
+        raise Unauthenticated("the token is not valid (unknown, revoked or expired)")
+    return client
+
+
+@dataclass(frozen=True)
+class CloseRequest:
+    """Queued behind the frames already in the outbox: the sender closes the socket when it gets here."""
+
+    code: int
+    reason: str
+
+
 class Connection:
     def __init__(self, websocket: WebSocket, bus: Bus, settings: GatewaySettings) -> None:
         self.id = next(_connection_ids)
         self.websocket = websocket
         self.bus = bus
         self.settings = settings
-        self.outbox: Outbox[str] = Outbox(settings.send_queue)
+        self.outbox: Outbox[str | CloseRequest] = Outbox(settings.send_queue)
         self.feeds = FeedSet(bus.nc, self.send)
+        self.client: Client | None = None
+        self.closing = False
+        self._held = AsyncExitStack()  # the client's connection slot, once authenticated
 
     async def send(self, frame: Frame) -> None:
         """Queue a frame for the client; serialised here so the sender only writes."""
+        if isinstance(frame, ErrorFrame):
+            ERRORS.labels(frame.code).inc()
         await self.outbox.put(frame.model_dump_json())
+
+    async def close_after_queued(self, code: int, reason: str) -> None:
+        """Close once what is queued has been sent; frames received meanwhile are ignored."""
+        if not self.closing:
+            self.closing = True
+            await self.outbox.put(CloseRequest(code, reason))
+
+    async def refuse(self, error: GatewayError, ref: str | None = None) -> None:
+        """An `error` frame for `error`, then close."""
+        await self.send(ErrorFrame(code=error.code, message=error.message, ref=ref))
+        await self.close_after_queued(close_code(error), error.code)
+
+    async def login(self, client: Client) -> None:
+        """The connection now acts for `client`; RateLimited when the client has too many open."""
+        await self._held.enter_async_context(self.bus.part(Limiter).connection_slot(client))
+        self.client = client
+        log.debug("ws authenticated", conn=self.id, client=client.id)
+
+    async def owned_job(self, job_id: str, ref: str | None) -> str:
+        """`job_id` if this client owns it; otherwise not_found, exactly as for a job that does not exist."""
+        assert self.client is not None
+        if await self.bus.owner_of(job_id) != self.client.id:
+            raise ProtocolError("not_found", f"no job {job_id}", ref)
+        return job_id
 
     async def serve(self) -> None:
         await self.websocket.accept()
-        log.debug("ws connected", conn=self.id)
+        WS_CONNECTIONS.labels("v1").inc()
+        WS_OPEN.labels("v1").inc()
+        try:
+            async with self._held:
+                if await self._admit():
+                    await self._run()
+        finally:
+            WS_OPEN.labels("v1").dec()
+
+    async def _admit(self) -> bool:
+        try:
+            client = await admit(self.websocket, self.bus)
+            if client is not None:
+                await self.login(client)
+        except GatewayError as exc:
+            log.info("ws refused", conn=self.id, code=exc.code, address=client_address(self.websocket))
+            ERRORS.labels(exc.code).inc()
+            frame = ErrorFrame(code=exc.code, message=exc.message)
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await self.websocket.send_text(frame.model_dump_json())
+                    await self.websocket.close(close_code(exc), exc.code)
+            except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
+                pass
+            return False
+        return True
+
+    async def _run(self) -> None:
+        log.debug("ws connected", conn=self.id, client=self.client.id if self.client else None)
         receiver = asyncio.create_task(self._receive_loop(), name=f"ws-{self.id}-receive")
         sender = asyncio.create_task(self._send_loop(), name=f"ws-{self.id}-send")
         overflow = asyncio.create_task(self.outbox.overflowed.wait(), name=f"ws-{self.id}-overflow")
@@ -92,9 +196,21 @@ class Connection:
 
     async def _receive_loop(self) -> None:
         while True:
-            message = await self.websocket.receive()
+            # While closing, only wait for the client's close reply, and not for long.
+            deadline = CLOSE_TIMEOUT if self.closing else self.settings.read_timeout
+            try:
+                async with asyncio.timeout(deadline):
+                    message = await self.websocket.receive()
+            except TimeoutError:
+                if self.closing:
+                    return
+                log.info("closing an idle client", conn=self.id, seconds=deadline)
+                await self.close_after_queued(CLOSE_GOING_AWAY, IDLE_REASON)
+                continue
             if message["type"] == "websocket.disconnect":
                 return
+            if self.closing:
+                continue
             raw = message.get("text")
             if raw is None:
                 raw = message.get("bytes") or b""
@@ -103,8 +219,13 @@ class Connection:
     async def _send_loop(self) -> None:
         try:
             while True:
-                await self.websocket.send_text(await self.outbox.get())
-        except (WebSocketDisconnect, RuntimeError, OSError):
+                item = await self.outbox.get()
+                if isinstance(item, CloseRequest):
+                    async with asyncio.timeout(CLOSE_TIMEOUT):
+                        await self.websocket.close(item.code, item.reason)
+                    return
+                await self.websocket.send_text(item)
+        except (WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
             return  # the client went away; the receive loop sees the disconnect too
 
     async def _close_too_slow(self) -> None:
@@ -126,13 +247,26 @@ class Connection:
                 )
             frame = parse_client_frame(raw)
         except ProtocolError as exc:
+            WS_FRAMES.labels("invalid").inc()
             await self.send(exc.frame())
+            return
+        WS_FRAMES.labels(frame.type).inc()
+        if self.client is None and not isinstance(frame, AuthFrame):
+            await self.send(
+                ErrorFrame(
+                    code="unauthenticated",
+                    message="authenticate first: send an auth frame, or connect with a bearer token",
+                    ref=frame.ref,
+                )
+            )
             return
         handler = HANDLERS[type(frame)]
         try:
             await handler(self, frame)
         except ProtocolError as exc:
             await self.send(exc.frame())
+        except GatewayError as exc:
+            await self.send(ErrorFrame(code=exc.code, message=exc.message, ref=frame.ref))
         except BUS_ERRORS as exc:
             log.warning("bus unavailable", conn=self.id, frame=frame.type, error=repr(exc))
             await self.send(
@@ -153,11 +287,28 @@ async def on_ping(conn: Connection, frame: PingFrame) -> None:
 
 
 async def on_auth(conn: Connection, frame: AuthFrame) -> None:
-    """Accepted and ignored until authentication lands; no reply frame exists for success."""
+    """Success has no reply (the next frames are simply served); a token that does not authenticate gets
+    `unauthenticated` and the connection is closed."""
+    client = await authenticate_token(conn.bus, frame.token)
+    if conn.client is not None:
+        if client is None or client.id != conn.client.id:
+            raise ProtocolError("invalid_frame", "this connection is already authenticated", frame.ref)
+        return
+    if client is None:
+        await conn.refuse(Unauthenticated("the token is not valid (unknown, revoked or expired)"), frame.ref)
+        return
+    try:
+        await conn.login(client)
+    except RateLimited as exc:
+        await conn.refuse(exc, frame.ref)
 
 
 async def on_start(conn: Connection, frame: StartFrame) -> None:
-    job_id, _ = await conn.bus.start_job(frame.request, owner=None)
+    assert conn.client is not None
+    # The quota first: a client sending refused topics in a loop is slowed down as well.
+    await conn.bus.part(Limiter).check_job_quota(conn.client)
+    await conn.bus.part(Moderator).check(frame.request)
+    job_id, _ = await conn.bus.start_job(frame.request, owner=conn.client.id)
     await conn.send(AcceptedFrame(job_id=job_id, ref=frame.ref))
     # After `accepted`, so the client knows the job id before its first event; the replay from the
     # start of the job still includes job.requested.
@@ -165,6 +316,8 @@ async def on_start(conn: Connection, frame: StartFrame) -> None:
 
 
 async def on_subscribe(conn: Connection, frame: SubscribeFrame) -> None:
+    if frame.job_id not in conn.feeds:  # already checked when it was subscribed
+        await conn.owned_job(frame.job_id, frame.ref)
     await conn.feeds.subscribe(frame.job_id, after_seq=frame.after_seq)
 
 
@@ -173,8 +326,7 @@ async def on_unsubscribe(conn: Connection, frame: UnsubscribeFrame) -> None:
 
 
 async def on_cancel(conn: Connection, frame: CancelFrame) -> None:
-    if not await conn.bus.job_exists(frame.job_id):
-        raise ProtocolError("not_found", f"no job {frame.job_id}", frame.ref)
+    await conn.owned_job(frame.job_id, frame.ref)
     await conn.bus.cancel_job(frame.job_id, reason="cancelled by the user")
     # The request is on the stream; the job's own `job.cancelled` event follows when it takes effect.
     await conn.send(AcceptedFrame(job_id=frame.job_id, ref=frame.ref))

@@ -17,11 +17,12 @@ from pressroom_contracts.events import (
     Stage,
 )
 from pressroom_contracts.jobs import Platform
+from pressroom_contracts.platforms import count
 from pressroom_runtime.consumer import StageContext
 from pressroom_runtime.errors import PermanentError
 from pressroom_runtime.llm import Prompt, TextModel
 
-from .platforms import RULES, count, ensure_within
+from .platforms import RULES, ensure_within
 from .posts import complete_sentences, prepare, suffix_for
 from .prompts import Blog, post_prompt, shorten_prompt, shorten_thread_prompt, thread_prompt
 from .thread import MAX_PARTS, Thread, layout, split_posts

@@ -11,8 +11,9 @@ import unicodedata
 from dataclasses import dataclass, replace
 
 from pressroom_contracts.jobs import Platform
+from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
 
-from .platforms import LINK_PLACEHOLDER, RULES, SENTENCE_END, count, fit
+from .platforms import RULES, SENTENCE_END, fit
 
 _WORD = re.compile(r"[^\W\d_][\w'-]{2,}")
 _STOP = {

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from pressroom_contracts.events import BlogCompleted, BlogEdited
 from pressroom_contracts.jobs import JobRequest, Platform
+from pressroom_contracts.platforms import LINK_PLACEHOLDER
 from pressroom_runtime.llm import Prompt
 
-from .platforms import LINK_PLACEHOLDER, RULES
+from .platforms import RULES
 from .thread import MAX_PARTS
 
 _NAMES = {Platform.x: "X (Twitter)"}

@@ -7,8 +7,9 @@ import re
 from dataclasses import dataclass
 
 from pressroom_contracts.jobs import Platform
+from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
 
-from .platforms import LINK_PLACEHOLDER, RULES, count, fit
+from .platforms import RULES, fit
 from .posts import clean, tidy
 
 MAX_PARTS = 6

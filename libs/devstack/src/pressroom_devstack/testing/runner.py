@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import nats
+
+from pressroom_runtime.apikeys import create_key
+
 from ..ports import free_port
-from ..provisioning import provision_nats
+from ..provisioning import provision_nats, run_sync
 from ..services import SERVICES, Replica, ServiceSupervisor
 
 
@@ -56,6 +61,11 @@ class ServiceRunner:
         supervisor, _ = self._find(service, index)
         return supervisor.restart(service, index, wait=wait)
 
+    @functools.cached_property
+    def api_token(self) -> str:
+        """A key of the test client "runner", accepted by the gateway of these services."""
+        return run_sync(_create_key(self.env["NATS_URL"], "runner"))
+
     @property
     def gateway_url(self) -> str | None:
         for supervisor in reversed(self.supervisors):
@@ -67,3 +77,12 @@ class ServiceRunner:
         for supervisor in reversed(self.supervisors):
             supervisor.stop()
         self.supervisors.clear()
+
+
+async def _create_key(nats_url: str, name: str) -> str:
+    nc = await nats.connect(nats_url)
+    try:
+        token, _ = await create_key(nc, name)
+        return token
+    finally:
+        await nc.close()

@@ -1,0 +1,207 @@
+"""A job's content outside Pressroom: the blog as sanitised HTML, the whole job as Markdown, and a zip
+with the post, each social post and the image files (GET /v1/jobs/{id}/export.md, export.zip).
+
+Markdown is rendered by markdown-it-py (CommonMark, tables, strikethrough, raw HTML off) and then
+cleaned by nh3 (an allow-list of tags and attributes, safe URL schemes, rel="noopener noreferrer" on
+links): what the model or an editor wrote can never run script in a reader's browser.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from datetime import UTC, datetime
+from typing import Annotated
+
+import nh3
+import urllib3
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from markdown_it import MarkdownIt
+from minio.error import S3Error
+
+from pressroom_contracts.jobs import Platform
+from pressroom_contracts.queries import JobReply
+from pressroom_runtime.logs import get_logger
+
+from .api import (
+    ApiError,
+    ApiRoute,
+    BusDep,
+    CurrentClient,
+    JobId,
+    QueriesDep,
+    StorageDep,
+    error_responses,
+    load_job,
+)
+from .presign import Storage
+
+log = get_logger(__name__)
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+PLATFORM_NAMES = {
+    Platform.linkedin: "LinkedIn",
+    Platform.x: "X",
+    Platform.threads: "Threads",
+    Platform.facebook: "Facebook",
+    Platform.instagram: "Instagram",
+}
+
+
+def render_html(markdown: str) -> str:
+    return nh3.clean(_MARKDOWN.render(markdown))
+
+
+def _title(job: JobReply) -> str:
+    return job.blog.title if job.blog else job.job.topic
+
+
+def _post(job: JobReply) -> str:
+    """The blog as Markdown under its title (the writer's markdown may or may not start with it)."""
+    title = _title(job)
+    body = job.blog.markdown.strip() if job.blog else "_No blog post yet._"
+    first = body.splitlines()[0].strip() if body else ""
+    if first.lstrip("#").strip() == title.strip() and first.startswith("#"):
+        return body + "\n"
+    return f"# {title}\n\n{body}\n"
+
+
+def _platform_name(platform: str) -> str:
+    try:
+        return PLATFORM_NAMES[Platform(platform)]
+    except ValueError:
+        return platform
+
+
+def job_markdown(job: JobReply, image_url: str | None) -> str:
+    """Title, post, each social post, the image link: one document."""
+    parts = [_post(job).rstrip(), ""]
+    if job.social:
+        parts += ["---", "", "## Social posts", ""]
+        for platform, post in job.social.items():
+            parts += [f"### {_platform_name(platform)}", "", post.text.strip(), ""]
+    if job.images:
+        parts += ["## Illustration", ""]
+        target = image_url or job.images.object_key
+        parts += [f"![{_escape_alt(job.images.prompt)}]({target})", ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _escape_alt(text: str) -> str:
+    return re.sub(r"[\[\]\n]", " ", text).strip()[:200]
+
+
+def slug(text: str, default: str = "job") -> str:
+    value = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60].strip("-")
+    return value or default
+
+
+def _image_files(job: JobReply) -> list[tuple[str, str]]:
+    """(object key, file name in the zip) of the image and its variants, names unique."""
+    if not job.images:
+        return []
+    keys = [("image", job.images.object_key)]
+    for variant in job.images.variants:
+        key = variant.get("object_key")
+        if isinstance(key, str):
+            keys.append((str(variant.get("name") or "variant"), key))
+    files: list[tuple[str, str]] = []
+    used: set[str] = set()
+    for name, key in keys:
+        base = key.rsplit("/", 1)[-1] or f"{name}.bin"
+        if base in used:
+            base = f"{slug(name, 'variant')}-{base}"
+        used.add(base)
+        files.append((key, f"images/{base}"))
+    return files
+
+
+async def job_zip(job: JobReply, storage: Storage) -> bytes:
+    """post.md, social/<platform>.txt and images/<file> for the image and each variant."""
+    images = _image_files(job)
+    buffer = io.BytesIO()
+    stamp = datetime.now(UTC).timetuple()[:6]
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+
+        def add(name: str, data: bytes | str) -> None:
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+
+        post = _post(job)
+        if images:  # the post shows its illustration from the file beside it
+            post += f"\n![{_escape_alt(job.images.prompt if job.images else '')}]({images[0][1]})\n"
+        add("post.md", post)
+        for platform, social in job.social.items():
+            add(f"social/{slug(platform, 'platform')}.txt", social.text.strip() + "\n")
+        for key, name in images:
+            try:
+                data = await storage.get(key)
+            except S3Error as exc:
+                if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                    log.warning("exported image missing from the store", job_id=job.job.id, key=key)
+                    continue
+                raise _store_unavailable(exc) from None
+            except (OSError, urllib3.exceptions.HTTPError) as exc:
+                raise _store_unavailable(exc) from None
+            add(name, data)
+    return buffer.getvalue()
+
+
+def _store_unavailable(exc: Exception) -> ApiError:
+    log.warning("object store unavailable", error=repr(exc))
+    return ApiError(503, "unavailable", "the object store is not answering; try again")
+
+
+# ---- routes -------------------------------------------------------------------------------------------
+
+router = APIRouter(route_class=ApiRoute, tags=["export"])
+
+
+async def _owned_job(job_id: JobId, client: CurrentClient, bus: BusDep, queries: QueriesDep) -> JobReply:
+    return await load_job(job_id, client, bus, queries)
+
+
+OwnedJob = Annotated[JobReply, Depends(_owned_job)]
+
+
+@router.get(
+    "/v1/jobs/{job_id}/export.md",
+    summary="Export a job as Markdown",
+    description="Title, blog post, each social post and a (presigned) link to the illustration. "
+    "The bearer token may also be given as `?token=` for download links.",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/markdown": {}}, "description": "The job as one Markdown document."},
+        **error_responses(401, 404, 503),
+    },
+)
+async def export_markdown(job: OwnedJob, storage: StorageDep) -> Response:
+    image_url = (await storage.presign(job.images.object_key))[0] if job.images else None
+    return Response(
+        job_markdown(job, image_url),
+        media_type="text/markdown; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{slug(_title(job))}.md"'},
+    )
+
+
+@router.get(
+    "/v1/jobs/{job_id}/export.zip",
+    summary="Export a job as a zip",
+    description="`post.md`, `social/<platform>.txt` and the illustration files under `images/`. "
+    "The bearer token may also be given as `?token=` for download links.",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "The zip archive."},
+        **error_responses(401, 404, 503),
+    },
+)
+async def export_zip(job: OwnedJob, storage: StorageDep) -> Response:
+    return Response(
+        await job_zip(job, storage),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{slug(_title(job))}.zip"'},
+    )

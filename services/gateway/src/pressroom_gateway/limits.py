@@ -1,0 +1,93 @@
+"""Per-client and per-address limits, with the `limits` library (in-memory storage, moving window).
+
+- Job creation per client (PRESSROOM_GATEWAY_JOB_RATE, default 10/minute): `check_job_quota(client)`.
+- Concurrent WebSocket connections per client (PRESSROOM_GATEWAY_MAX_CONNECTIONS, default 10).
+- WebSocket connection attempts per IP address, counted before authentication
+  (PRESSROOM_GATEWAY_CONNECT_RATE, default 60/minute).
+
+Each refusal is a `RateLimited` (code `rate_limited`, HTTP 429 with Retry-After). The counts live in this
+process: with several gateway replicas each enforces its own share (a shared storage such as Redis
+would make them global).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from .auth import Client, GatewayError
+from .bus import Bus, current_bus
+
+
+class RateLimited(GatewayError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class Limiter:
+    """The limits of one gateway: `bus.part(Limiter)`."""
+
+    def __init__(self, bus: Bus) -> None:
+        settings = bus.settings
+        self._window = MovingWindowRateLimiter(MemoryStorage())
+        self.job_rate = parse(settings.job_rate)
+        self.connect_rate = parse(settings.connect_rate)
+        self.max_connections = settings.max_connections
+        self._open: dict[str, int] = {}
+
+    async def check_job_quota(self, client: Client) -> None:
+        """Counts one job for `client`; RateLimited (nothing counted) when it has used its quota."""
+        await self._hit(self.job_rate, f"too many jobs started (limit {self.job_rate})", "jobs", client.id)
+
+    async def check_connect_attempt(self, address: str) -> None:
+        """Counts one connection attempt from `address`; RateLimited when there were too many."""
+        await self._hit(
+            self.connect_rate, f"too many connection attempts (limit {self.connect_rate})", "connect", address
+        )
+
+    @asynccontextmanager
+    async def connection_slot(self, client: Client) -> AsyncIterator[None]:
+        """Holds one of the client's concurrent connections; RateLimited when all are in use."""
+        held = self._open.get(client.id, 0)
+        if held >= self.max_connections:
+            raise RateLimited(
+                f"too many open connections for this client (limit {self.max_connections})", retry_after=1
+            )
+        self._open[client.id] = held + 1
+        try:
+            yield
+        finally:
+            left = self._open.get(client.id, 1) - 1
+            if left > 0:
+                self._open[client.id] = left
+            else:
+                self._open.pop(client.id, None)
+
+    def open_connections(self, client: Client) -> int:
+        return self._open.get(client.id, 0)
+
+    async def _hit(self, item: RateLimitItem, message: str, *identifiers: str) -> None:
+        if await self._window.hit(item, *identifiers):
+            return
+        stats = await self._window.get_window_stats(item, *identifiers)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        raise RateLimited(f"{message}; try again in {retry_after} s", retry_after=retry_after)
+
+
+async def check_job_quota(client: Client) -> None:
+    """For REST handlers: counts one job for `client` on the gateway serving this request; raises
+    `RateLimited` (429, Retry-After) when the client started too many."""
+    await current_bus().part(Limiter).check_job_quota(client)
