@@ -117,7 +117,7 @@ class ImageVariantOut(BaseModel):
 class ImageOut(ImageView):
     url: str = Field(description="Presigned GET URL of the image; the bucket itself is private.")
     url_expires_at: datetime
-    variants: list[ImageVariantOut] = []  # type: ignore[assignment]  # the stored variants, with their URLs
+    variants: list[ImageVariantOut] = []  # type: ignore[assignment,unused-ignore]  # the stored variants, with their URLs
 
 
 class JobOut(JobReply):
@@ -481,10 +481,10 @@ async def edit_blog(
     versions += await _persisted_versions(queries, job_id, client, lambda j: j.blog)
     if not versions:
         raise ApiError(409, "not_ready", "the job has no blog post yet")
-    version = max(versions)
-    for _ in range(EDIT_ATTEMPTS):
-        version += 1
-        event = BlogEditedEvent(
+    version = await _publish_next_version(
+        bus,
+        max(versions),
+        lambda version: BlogEditedEvent(
             job_id=job_id,
             producer=bus.producer(),
             data=BlogEdited(
@@ -494,11 +494,19 @@ async def edit_blog(
                 word_count=len(body.markdown.split()),
                 editor=client.id,
             ),
-        )
-        if not (await _publish(bus, event)).duplicate:
-            log.info("blog edited", job_id=job_id, version=version, editor=client.id)
-            return VersionAccepted(job_id=job_id, version=version)
-    raise ApiError(409, "conflict", "the blog is being edited concurrently; try again")
+        ),
+    )
+    log.info("blog edited", job_id=job_id, version=version, editor=client.id)
+    return VersionAccepted(job_id=job_id, version=version)
+
+
+async def _publish_next_version(bus: Bus, latest: int, make: Callable[[int], Envelope]) -> int:
+    """Publishes the edit as the next free version: a concurrent edit may have taken the one we computed,
+    which the stream reports as a duplicate of its de-duplication key."""
+    for version in range(latest + 1, latest + 1 + EDIT_ATTEMPTS):
+        if not (await _publish(bus, make(version))).duplicate:
+            return version
+    raise ApiError(409, "conflict", "this is being edited concurrently; try again")
 
 
 async def _persisted_versions(
@@ -553,10 +561,10 @@ async def edit_social(
         raise ApiError(
             422, "over_limit", f"text: {characters} characters, over the {platform} limit of {limit}"
         )
-    version = max(versions)
-    for _ in range(EDIT_ATTEMPTS):
-        version += 1
-        event = SocialEditedEvent(
+    version = await _publish_next_version(
+        bus,
+        max(versions),
+        lambda version: SocialEditedEvent(
             job_id=job_id,
             producer=bus.producer(),
             data=SocialEdited(
@@ -567,8 +575,7 @@ async def edit_social(
                 limit=limit,
                 editor=client.id,
             ),
-        )
-        if not (await _publish(bus, event)).duplicate:
-            log.info("social post edited", job_id=job_id, platform=platform, version=version)
-            return VersionAccepted(job_id=job_id, version=version)
-    raise ApiError(409, "conflict", "the post is being edited concurrently; try again")
+        ),
+    )
+    log.info("social post edited", job_id=job_id, platform=platform, version=version)
+    return VersionAccepted(job_id=job_id, version=version)
