@@ -23,6 +23,8 @@ from pydantic import BaseModel, ValidationError
 from pressroom_contracts import subjects
 from pressroom_contracts.events import (
     STOPPED_TYPES,
+    BlogCompletedEvent,
+    BlogEditedEvent,
     Envelope,
     Producer,
     Stage,
@@ -104,6 +106,21 @@ class StageContext:
         """Events of one type this very input already produced (before a crash, say)."""
         cause = self.cause.id if self.cause else None
         return [e for e in await self.recorded(event_cls) if e.causation_id == cause]
+
+    async def republish_handled(self, event_cls: type[Envelope]) -> list[Envelope]:
+        """What this input already produced, published again (the stream drops the duplicates): a
+        redelivery after a crash re-announces the result instead of paying for it twice."""
+        done = await self.handled_before(event_cls)
+        for event in done:
+            await self.publisher.publish(event)
+        return done
+
+    async def latest_blog(self) -> BlogCompletedEvent | BlogEditedEvent | None:
+        """The newest text of the job's post: written by the model or replaced by a person."""
+        written = [e for e in await self.recorded(BlogCompletedEvent) if isinstance(e, BlogCompletedEvent)]
+        edited = [e for e in await self.recorded(BlogEditedEvent) if isinstance(e, BlogEditedEvent)]
+        texts: list[BlogCompletedEvent | BlogEditedEvent] = [*written, *edited]
+        return max(texts, key=lambda e: (e.data.version, e.occurred_at), default=None)
 
     async def delta(self, offset: int, text: str) -> None:
         assert self.stage is not None

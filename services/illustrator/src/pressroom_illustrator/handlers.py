@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pressroom_contracts.events import (
     BlogCompletedEvent,
-    BlogEditedEvent,
     ImageCompleted,
     ImageCompletedEvent,
     ImageVariant,
@@ -44,37 +43,31 @@ class Illustrator:
         blog = event.data
         if blog.regenerated or not blog.request.image:
             return  # a regenerated blog does not redo the image; a job without an image has none
-        if await self._republished(ctx):
+        if await ctx.republish_handled(ImageCompletedEvent):
             return
         # The first image is version 1; regenerated ones count up from there.
         await self.illustrate(ctx, title=blog.title, markdown=blog.markdown, version=1)
 
     async def on_regenerate(self, event: RegenerateRequestedEvent, ctx: StageContext) -> None:
-        if await self._republished(ctx):
+        if await ctx.republish_handled(ImageCompletedEvent):
             return
-        written = await ctx.recorded(BlogCompletedEvent)
-        edited = await ctx.recorded(BlogEditedEvent)
-        # The newest text of the post: written by the model or replaced by a person, whichever is later.
-        blog = max([*written, *edited], key=lambda e: (e.data.version, e.occurred_at), default=None)
+        blog = await ctx.latest_blog()
         if blog is None:
             raise PermanentError(
                 "the image cannot be drawn before the blog post is written", code="not_ready"
             )
         versions = [e.data.version for e in await ctx.recorded(ImageCompletedEvent)]
         # Version 1 belongs to the first image even while it is still being drawn: never draw over it.
-        first_expected = any(not e.data.regenerated and e.data.request.image for e in written)
+        written = await ctx.recorded(BlogCompletedEvent)
+        first_expected = any(
+            isinstance(e, BlogCompletedEvent) and not e.data.regenerated and e.data.request.image
+            for e in written
+        )
         version = max([*versions, 1 if first_expected else 0]) + 1
         title, markdown = blog.data.title, blog.data.markdown
         await self.illustrate(
             ctx, title=title, markdown=markdown, version=version, instructions=event.data.instructions
         )
-
-    async def _republished(self, ctx: StageContext) -> bool:
-        """Drawn before a crash: publish it again (the stream drops the duplicate); do not pay twice."""
-        done = await ctx.handled_before(ImageCompletedEvent)
-        for event in done:
-            await ctx.publisher.publish(event)
-        return bool(done)
 
     async def illustrate(
         self, ctx: StageContext, *, title: str, markdown: str, version: int, instructions: str | None = None

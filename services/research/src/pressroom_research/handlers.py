@@ -24,7 +24,7 @@ class Research:
         self.max_sources = max_sources
 
     async def on_job(self, event: JobRequestedEvent, ctx: StageContext) -> None:
-        if await self._republished(ctx):
+        if await ctx.republish_handled(ResearchCompletedEvent):
             return
         request = event.data.request
         urls = [str(url) for url in request.sources]
@@ -99,10 +99,3 @@ class Research:
             return
         # One record per paid call: a redelivery that calls again pays again, so it is counted again.
         await ctx.usage(f"{call}:{ctx.attempt}", provider=self.provider.name, model=model, calls=1)
-
-    async def _republished(self, ctx: StageContext) -> bool:
-        """Published before a crash: publish it again (the stream drops the duplicate); do not pay twice."""
-        done = await ctx.handled_before(ResearchCompletedEvent)
-        for previous in done:
-            await ctx.publisher.publish(previous)
-        return bool(done)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pressroom_contracts.events import (
     BlogCompletedEvent,
-    BlogEditedEvent,
     RegenerateRequestedEvent,
     SocialCompleted,
     SocialCompletedEvent,
@@ -82,9 +81,7 @@ class Social:
             await ctx.emit(SocialCompletedEvent, await self.write(ctx, blog, platform, FIRST_VERSION))
 
     async def on_regenerate(self, event: RegenerateRequestedEvent, ctx: StageContext) -> None:
-        done = await ctx.handled_before(SocialCompletedEvent)
-        for before in done:  # written for this request before a crash: publish again, do not pay twice
-            await ctx.publisher.publish(before)
+        done = await ctx.republish_handled(SocialCompletedEvent)
         written = {e.data.platform for e in done if isinstance(e, SocialCompletedEvent)}
         blog = await self.latest_blog(ctx)
         asked = [event.data.platform] if event.data.platform else list(blog.request.platforms)
@@ -97,11 +94,10 @@ class Social:
             await ctx.emit(SocialCompletedEvent, post)
 
     async def latest_blog(self, ctx: StageContext) -> Blog:
+        latest = await ctx.latest_blog()
         completed = [e for e in await ctx.recorded(BlogCompletedEvent) if isinstance(e, BlogCompletedEvent)]
-        if not completed:
+        if latest is None or not completed:
             raise PermanentError("the posts cannot be written again before the blog is", code="not_ready")
-        edited = [e for e in await ctx.recorded(BlogEditedEvent) if isinstance(e, BlogEditedEvent)]
-        latest = max([*completed, *edited], key=lambda e: (e.data.version, e.occurred_at))
         return Blog.of(completed[0].data.request, latest.data)
 
     async def latest_versions(self, ctx: StageContext) -> dict[Platform, int]:

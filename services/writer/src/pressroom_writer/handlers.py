@@ -38,12 +38,12 @@ class Writer:
             await self.on_regenerate(event, ctx)
 
     async def on_research(self, event: ResearchCompletedEvent, ctx: StageContext) -> None:
-        if await self._republished(ctx):
+        if await ctx.republish_handled(BlogCompletedEvent):
             return
         await self.write(event.data, ctx, version=1, regenerated=False)
 
     async def on_regenerate(self, event: RegenerateRequestedEvent, ctx: StageContext) -> None:
-        if await self._republished(ctx):
+        if await ctx.republish_handled(BlogCompletedEvent):
             return
         research = await ctx.recorded(ResearchCompletedEvent)
         if not research:
@@ -53,13 +53,6 @@ class Writer:
         versions = [e.data.version for e in await ctx.recorded(BlogCompletedEvent)]
         versions += [e.data.version for e in await ctx.recorded(BlogEditedEvent)]
         await self.write(research[-1].data, ctx, version=max(versions, default=0) + 1, regenerated=True)
-
-    async def _republished(self, ctx: StageContext) -> bool:
-        """Written before a crash: publish it again (the stream drops the duplicate); do not pay twice."""
-        done = await ctx.handled_before(BlogCompletedEvent)
-        for event in done:
-            await ctx.publisher.publish(event)
-        return bool(done)
 
     async def write(
         self, research: ResearchCompleted, ctx: StageContext, version: int, regenerated: bool
