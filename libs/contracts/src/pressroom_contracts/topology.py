@@ -98,7 +98,15 @@ KEY_BUCKET = KeyValueSpec(
     description="Gateway API keys: sha256 of the token -> the client it authenticates",
 )
 
-KEY_VALUE_BUCKETS: tuple[KeyValueSpec, ...] = (KEY_BUCKET,)
+# Job state: job id -> pressroom_contracts.jobstate.JobState. Created by the gateway before it publishes
+# job.requested, moved forward only by persistence (which decides every status change), read by stages
+# before paid work (one lookup instead of scanning the stream) and by gateways for ownership.
+JOBS_BUCKET = KeyValueSpec(
+    name="pressroom-jobs",
+    description="Job state: job id -> owner and status (gateway creates, persistence advances)",
+)
+
+KEY_VALUE_BUCKETS: tuple[KeyValueSpec, ...] = (KEY_BUCKET, JOBS_BUCKET)
 
 
 def topology_document() -> dict[str, object]:
