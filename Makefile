@@ -28,8 +28,11 @@ install: $(STAMP) ## create .venv with the locked dependencies and every package
 up: install ## run the whole system on embedded defaults (Ctrl-C stops everything)
 	$(BIN)/pressroom up $(ARGS)
 
-test: install browser ## run the test suite
-	$(BIN)/python -m pytest
+test: install browser ## run the test suite (everything but the slow suites)
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: install browser ## run the slow suites (clusters, containers, faults under load)
+	$(BIN)/python -m pytest -m slow; rc=$$?; [ $$rc -eq 5 ] && echo "no slow tests collected" || exit $$rc
 
 # The browser test drives Debian's chromium. Installed with apt where it is missing and we can (root, as
 # in CI); a failed install does not fail the target: tests/test_browser.py then skips with the reason.
@@ -60,4 +63,4 @@ lock: install ## re-resolve dependencies into the hashed lock files (no index UR
 clean: ## remove the virtual environment (keeps .pressroom data)
 	rm -rf $(VENV)
 
-.PHONY: help install up test browser lint bench catalog lock clean
+.PHONY: help install up test test-slow browser lint bench catalog lock clean
