@@ -117,6 +117,20 @@ class PongFrame(Frame):
 
 
 ServerFrame = AcceptedFrame | EventFrame | DeltaFrame | ResyncFrame | ErrorFrame | PongFrame
+SERVER_FRAME_ADAPTER: TypeAdapter[ServerFrame] = TypeAdapter(
+    Annotated[ServerFrame, Field(discriminator="type")]
+)
+
+# How the gateway closes a `/v1/ws` or `/content` connection (RFC 6455 §7.4.1 codes); a refusal is preceded
+# by an `error` frame that says why.
+CLOSE_GOING_AWAY = 1001  # reason "idle": the client sent nothing, not even a `ping`, for the read timeout
+CLOSE_POLICY_VIOLATION = 1008  # the token did not authenticate (error code `unauthenticated`)
+CLOSE_TRY_AGAIN_LATER = 1013  # too many connections (`rate_limited`), or reason "client too slow"
+
+
+def parse_server_frame(raw: str | bytes) -> ServerFrame:
+    """A frame from the gateway; raises pydantic.ValidationError for anything this version does not know."""
+    return SERVER_FRAME_ADAPTER.validate_json(raw)
 
 
 class DeltaMessage(BaseModel):

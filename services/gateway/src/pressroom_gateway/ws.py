@@ -28,6 +28,9 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from pressroom_contracts.protocol import (
+    CLOSE_GOING_AWAY,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_TRY_AGAIN_LATER,
     AcceptedFrame,
     AuthFrame,
     CancelFrame,
@@ -54,9 +57,6 @@ from .settings import GatewaySettings
 
 log = get_logger(__name__)
 
-CLOSE_GOING_AWAY = 1001  # RFC 6455 §7.4.1: here, the client stayed silent past the read deadline
-CLOSE_POLICY_VIOLATION = 1008  # not authenticated
-CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 §7.4.1: the server is overloaded, here by this client
 TOO_SLOW_REASON = "client too slow"
 IDLE_REASON = "idle"
 # A stalled client cannot even receive the close frame; stop waiting for it after this long.
