@@ -21,6 +21,7 @@ from .moderation import Moderator
 from .presign import Storage, StorageSettings
 from .queries import QueryClient
 from .settings import GatewaySettings
+from .states import JobStates
 from .stream import EventStore
 
 
@@ -36,7 +37,13 @@ class Services:
         self.moderator = Moderator(settings)
         self.queries = QueryClient(self.bus)
         self.jobs = Jobs(
-            self.bus, self.events, self.limiter, self.moderator, self.queries, IdempotencyStore(self.bus)
+            self.bus,
+            self.events,
+            self.limiter,
+            self.moderator,
+            self.queries,
+            IdempotencyStore(self.bus),
+            JobStates(self.bus),
         )
         # The object store is only needed for images and exports: its client is made on first use, from
         # the environment (S3_*) unless settings are given.

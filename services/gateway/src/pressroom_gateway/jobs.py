@@ -72,6 +72,7 @@ from .limits import Limiter
 from .metrics import JOBS_STARTED
 from .moderation import Moderator
 from .queries import QueryClient, QueryError
+from .states import JobStates
 from .stream import EventStore
 
 log = get_logger(__name__)
@@ -115,9 +116,11 @@ class Jobs:
         moderator: Moderator,
         queries: QueryClient,
         idempotency: IdempotencyStore,
+        states: JobStates,
     ) -> None:
         self.bus = bus
         self.events = events
+        self.states = states
         self.limiter = limiter
         self.moderator = moderator
         self.queries = queries
@@ -129,9 +132,10 @@ class Jobs:
     async def owner_of(self, job_id: str) -> str | None:
         """The client id owning `job_id`, or None when there is no such job (or the id is malformed).
 
-        A client may see and control a job only when this equals its id. Read from the job's
-        job.requested on the stream; when the stream no longer holds it, from persistence. Jobs from
-        before authentication belong to ANONYMOUS_ID. Bus errors propagate (answered as `unavailable`).
+        A client may see and control a job only when this equals its id. Read from the job-state
+        bucket; for a job without an entry (started before the bucket existed), from its job.requested on
+        the stream, and when the stream no longer holds it, from persistence. Jobs from before
+        authentication belong to ANONYMOUS_ID. Bus errors propagate (answered as `unavailable`).
         """
         cached = self._owners.get(job_id)
         if cached is not None:
@@ -140,9 +144,12 @@ class Jobs:
             subjects.content_of_job(job_id)
         except subjects.SubjectError:
             return None
-        requested = await self._requested(job_id)
-        if requested is not None:
-            owner: str | None = requested.data.owner or ANONYMOUS_ID
+        state = await self.states.get(job_id)
+        requested = await self._requested(job_id) if state is None else None
+        if state is not None:
+            owner: str | None = state.owner
+        elif requested is not None:
+            owner = requested.data.owner or ANONYMOUS_ID
         else:
             owner = await self._owner_from_persistence(job_id)
         if owner is not None:
@@ -208,13 +215,15 @@ class Jobs:
                 "this Idempotency-Key was already used with a different request",
                 code="idempotency_key_reused",
             )
-        if await self.owner_of(record.job_id) is None:
+        if await self._requested(record.job_id) is None:
             # The first request recorded the key but its publish failed or has not landed yet: finish it
             # (same job id, same Nats-Msg-Id: the stream keeps one job.requested).
             await self._publish_start(client, request, record.job_id)
         return Started(record.job_id, replayed=True)
 
     async def _publish_start(self, client: Client, request: JobRequest, job_id: str) -> None:
+        # The state entry first: whoever sees job.requested can look the job up.
+        await self.states.create(job_id, client.id)
         event = JobRequestedEvent(
             job_id=job_id, producer=self.bus.producer, data=JobRequested(request=request, owner=client.id)
         )
