@@ -95,7 +95,7 @@ class Gateway:
 
     @property
     def nc(self) -> Client:
-        return self.app.state.bus.nc
+        return self.app.state.services.bus.nc
 
     def feed_subscriptions(self) -> int:
         """The gateway's NATS subscriptions for job feeds, as nats-server reports them: live deltas
