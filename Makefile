@@ -55,6 +55,7 @@ catalog: install ## regenerate the event catalogue and the NATS topology file
 lock: install ## re-resolve dependencies into the hashed lock files (no index URLs, no local paths)
 	$(UV) lock --quiet
 	$(UV) export --quiet --frozen --all-packages --all-groups --no-emit-workspace --no-header -o requirements/dev.lock
+	$(UV) export --quiet --frozen --only-group build --no-emit-workspace --no-header -o requirements/build.lock
 	for dir in services/*/; do name=$$(basename $$dir); \
 	  $(UV) export --quiet --frozen --package pressroom-$$name --no-dev --no-emit-workspace --no-header -o $$dir/requirements.lock; \
 	done

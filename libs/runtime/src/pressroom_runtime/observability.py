@@ -43,6 +43,11 @@ HANDLER_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )
 PUBLISHED = Counter("pressroom_events_published_total", "Stored events published, by type.", ["type"])
+COST = Counter(
+    "pressroom_cost_usd",
+    "Estimated provider cost (USD) of the usage.recorded events published, by stage; duplicates not counted.",
+    ["stage"],
+)
 
 
 def metrics_app() -> Any:
