@@ -51,6 +51,7 @@ bench: install ## measure pipeline latency on the embedded stack (writes benchma
 
 catalog: install ## regenerate the event catalogue and the NATS topology file
 	$(BIN)/python -m pressroom_contracts.catalog
+	$(BIN)/python deploy/k8s/generate.py
 
 lock: install ## re-resolve dependencies into the hashed lock files (no index URLs, no local paths)
 	$(UV) lock --quiet
