@@ -13,14 +13,15 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pressroom_runtime.observability import metrics_app
+from pressroom_runtime.observability import metrics_app, tracer_provider
 
 from . import legacy, ws
 from .auth import GatewayError
-from .bus import Bus, enter_bus, leave_bus
+from .bus import SERVICE, Bus, enter_bus, leave_bus
 from .metrics import ERRORS
 from .page import router as page_router
 from .rest import router as rest_router
@@ -112,6 +113,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(rest_router)
     app.include_router(sse_router)
     app.include_router(page_router)
+    # A span per request (and per WebSocket connection); probes and scrapes are left out.
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=tracer_provider(SERVICE), excluded_urls="/healthz,/readyz,/metrics"
+    )
     return app
 
 

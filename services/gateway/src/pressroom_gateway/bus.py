@@ -35,6 +35,7 @@ from pressroom_contracts.queries import JobQuery
 from pressroom_contracts.topology import KEY_BUCKET
 from pressroom_runtime.broker import Publisher, make_broker
 from pressroom_runtime.logs import get_logger
+from pressroom_runtime.observability import job_trace
 
 from .metrics import JOBS_STARTED
 from .settings import GatewaySettings
@@ -131,7 +132,8 @@ class Bus:
         event = JobRequestedEvent(
             job_id=job_id, producer=self.producer(), data=JobRequested(request=request, owner=owner)
         )
-        seq = await self.publisher.publish(event)
+        with job_trace(SERVICE, job_id):  # the job's own trace, which every stage's spans join
+            seq = await self.publisher.publish(event)
         if fresh:  # a repeated id may have been stored earlier, by its first caller
             self._remember_owner(job_id, owner)
         JOBS_STARTED.inc()
