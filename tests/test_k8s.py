@@ -13,6 +13,7 @@ deploy/monitoring/alerts.yaml, the NATS Helm values, and the Dockerfile linted b
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import importlib.util
 import shutil
@@ -351,6 +352,11 @@ def test_network_policies(name: str, rendered: list[dict[str, Any]]) -> None:
 def kustomize(path: Path) -> list[dict[str, Any]]:
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not installed: the manifests cannot be rendered")
+    return copy.deepcopy(_rendered(path))
+
+
+@functools.cache
+def _rendered(path: Path) -> list[dict[str, Any]]:
     result = subprocess.run(
         ["kubectl", "kustomize", str(path)], capture_output=True, text=True, timeout=120, check=False
     )
@@ -379,6 +385,7 @@ def _closed(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+@functools.cache
 def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     schemas = {}
     for path in CRD_DIR.glob("*/*.yaml"):
