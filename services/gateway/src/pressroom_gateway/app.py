@@ -137,4 +137,8 @@ def server_config(app: FastAPI, settings: GatewaySettings) -> uvicorn.Config:
         log_config=None,  # logging is configured by pressroom_runtime.logs
         access_log=False,
         ws_max_size=settings.ws_hard_limit,
+        # Liveness is the WebSocket protocol's ping, sent by the server: a client that only listens is
+        # never closed while it answers, and a dead one is detected within interval + timeout.
+        ws_ping_interval=settings.ping_interval,
+        ws_ping_timeout=settings.ping_timeout,
     )

@@ -14,6 +14,7 @@ from pressroom_contracts.subjects import JOB_ID_PATTERN
 from .auth import Authenticator, Client, request_token
 from .bus import Bus
 from .errors import NotFound, Unauthenticated
+from .fanout import Hub
 from .idempotency import IdempotencyStore
 from .jobs import Jobs
 from .limits import Limiter
@@ -36,6 +37,7 @@ class Services:
         self.limiter = Limiter(settings)
         self.moderator = Moderator(settings)
         self.queries = QueryClient(self.bus)
+        self.hub = Hub(lambda: self.bus.nc, self.events, linger=settings.feed_linger)
         self.jobs = Jobs(
             self.bus,
             self.events,
@@ -60,6 +62,7 @@ class Services:
         await self.bus.connect()
 
     async def stop(self) -> None:
+        await self.hub.close()
         await self.bus.close()
 
 

@@ -39,8 +39,18 @@ class GatewaySettings(ServiceSettings):
     max_frame_bytes: int = Field(
         MAX_FRAME_BYTES, ge=1024, le=MAX_FRAME_BYTES, description="Largest client frame answered normally."
     )
-    read_timeout: float = Field(
-        60.0, gt=0, description="A WebSocket client that sends nothing (not even a ping) this long is closed."
+    ping_interval: float = Field(
+        20.0,
+        gt=0,
+        description="The server pings every WebSocket this often; one that does not answer within "
+        "ping_timeout is closed. A client that only listens stays connected as long as it answers.",
+    )
+    ping_timeout: float = Field(20.0, gt=0, description="How long a WebSocket ping may go unanswered.")
+    content_request_timeout: float = Field(
+        60.0, gt=0, description="How long /content waits for its client's one request."
+    )
+    feed_linger: float = Field(
+        2.0, ge=0, description="How long a job's feed outlives its last watcher (reloads, reconnects)."
     )
 
     # ---- auth ---------------------------------------------------------------------------------------------
