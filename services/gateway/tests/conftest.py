@@ -104,11 +104,9 @@ class Gateway:
         return self.app.state.services.bus.nc
 
     def feed_subscriptions(self) -> int:
-        """The gateway's NATS subscriptions for job feeds: ordered-consumer deliveries and live deltas
-        (nats-py's own request inbox is not one)."""
-        return sum(
-            1 for sub in self.nc._subs.values() if sub._jsi is not None or sub.subject.startswith("live.")
-        )
+        """The gateway's NATS subscriptions for job feeds: ordered-consumer deliveries of stored events
+        and live deltas (nats-py's request inbox and the key bucket's watch are not)."""
+        return sum(1 for feed in self.app.state.services.hub.feeds.values() for _ in feed.subscriptions())
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.server.serve())

@@ -25,6 +25,7 @@ from . import legacy, ws
 from .bus import BUS_ERRORS
 from .deps import Services
 from .errors import UNAVAILABLE_MESSAGE, GatewayError, Unavailable
+from .guards import Guards
 from .metrics import ERRORS
 from .page import router as page_router
 from .presign import StorageSettings
@@ -82,6 +83,12 @@ def create_app(settings: GatewaySettings | None = None, storage: StorageSettings
 
     app = FastAPI(title="Pressroom gateway", version="0.1.0", lifespan=lifespan)
     app.state.services = services
+    app.add_middleware(
+        Guards,
+        allowed_hosts=settings.host_names,
+        allowed_origins=settings.origins,
+        max_body_bytes=settings.max_body_bytes,
+    )
 
     @app.exception_handler(GatewayError)
     async def on_gateway_error(request: Request, exc: GatewayError) -> Response:

@@ -3,6 +3,7 @@ dependencies every route reaches them through (HTTP and WebSocket alike)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Annotated
 
@@ -51,6 +52,7 @@ class Services:
         # the environment (S3_*) unless settings are given.
         self.storage_settings = storage_settings
         self._storage: Storage | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def storage(self) -> Storage:
@@ -60,8 +62,12 @@ class Services:
 
     async def start(self) -> None:
         await self.bus.connect()
+        self._tasks.append(asyncio.create_task(self.auth.watch_revocations(), name="key-bucket-watch"))
 
     async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.hub.close()
         await self.bus.close()
 

@@ -36,7 +36,13 @@ from pressroom_contracts.events import (
     StageProgressEvent,
 )
 from pressroom_contracts.jobs import JobRequest
-from pressroom_contracts.protocol import LegacyMessage, LegacyRequest, describe_validation_error
+from pressroom_contracts.protocol import (
+    MAX_JSON_DEPTH,
+    LegacyMessage,
+    LegacyRequest,
+    describe_validation_error,
+    json_too_deep,
+)
 from pressroom_runtime.logs import get_logger
 
 from .auth import ANONYMOUS, Client
@@ -51,6 +57,7 @@ from .ws import CLOSE_TIMEOUT, CLOSE_TRY_AGAIN_LATER, TOO_SLOW_REASON, admit, cl
 log = get_logger(__name__)
 
 CLOSE_GOING_AWAY = 1001
+REVOKED = "revoked"
 
 
 class InvalidRequest(Exception):
@@ -60,6 +67,8 @@ class InvalidRequest(Exception):
 def parse_request(raw: str | bytes, max_bytes: int) -> JobRequest:
     if frame_size(raw) > max_bytes:
         raise InvalidRequest(f"the request is limited to {max_bytes} bytes")
+    if json_too_deep(raw):
+        raise InvalidRequest(f"the request is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -135,7 +144,7 @@ class LegacySession:
         self.websocket = websocket
         self.services = services
         self.settings = services.settings
-        self.outbox: Outbox[Item] = Outbox(self.settings.send_queue)
+        self.outbox: Outbox[Item | str] = Outbox(self.settings.send_queue)
 
     async def serve(self) -> None:
         await self.websocket.accept()
@@ -146,6 +155,7 @@ class LegacySession:
                 try:
                     client = await self._authenticate()
                     await held.enter_async_context(self.services.limiter.connection_slot(client))
+                    held.callback(self.services.auth.on_revoke(client, lambda: self.outbox.offer(REVOKED)))
                 except GatewayError as exc:
                     await self._refuse(exc)
                     return
@@ -230,7 +240,10 @@ class LegacySession:
             overflow.cancel()
 
     @staticmethod
-    def _translate(transcript: Transcript, item: Item) -> list[LegacyMessage]:
+    def _translate(transcript: Transcript, item: Item | str) -> list[LegacyMessage]:
+        if isinstance(item, str):  # the key was revoked: the transcript ends here
+            transcript.finished = True
+            return [LegacyMessage(type="error", payload=f"{item}: the API key was revoked")]
         if item.kind == "event":
             events = [json.loads(item.envelope or "{}")]
         elif item.kind == "resync":  # the job's start expired: relay what remains, in order

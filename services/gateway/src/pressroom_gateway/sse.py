@@ -19,6 +19,7 @@ EventSource cannot set headers: the token may be given as `?token=` (auth.reques
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -26,6 +27,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from pressroom_contracts.events import TERMINAL_TYPES
+from pressroom_contracts.protocol import MAX_SEQ
 from pressroom_runtime.logs import get_logger
 
 from .deps import CurrentClient, JobId, ServicesDep
@@ -39,6 +41,8 @@ log = get_logger(__name__)
 
 router = APIRouter(tags=["events"])
 
+REVOKED = "revoked"
+
 
 class NoContent(GatewayError):
     """The job ended and nothing came after Last-Event-ID: 204 tells EventSource to stop reconnecting."""
@@ -50,12 +54,10 @@ class NoContent(GatewayError):
 def _seq(value: str | None, name: str) -> int | None:
     if value is None or value.strip() == "":
         return None
-    try:
-        seq = int(value.strip())
-    except ValueError:
-        seq = -1
-    if seq < 0:
-        raise GatewayError(f"{name}: must be a stream sequence (an integer ≥ 0)")
+    text = value.strip()
+    seq = int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else -1
+    if not 0 <= seq <= MAX_SEQ:
+        raise GatewayError(f"{name}: must be a stream sequence (an integer from 0 to {MAX_SEQ})")
     return seq
 
 
@@ -90,7 +92,7 @@ def _sse(item: Item) -> ServerSentEvent:
     return ServerSentEvent(event="delta", raw_data=item.frame)
 
 
-async def _next(outbox: Outbox[Item]) -> Item | None:
+async def _next(outbox: Outbox[Item | str]) -> Item | str | None:
     """The next frame, or None once the outbox overflowed (the client is not keeping up) and what it
     holds was sent: the stream then ends and the client resumes from its Last-Event-ID."""
     if outbox.qsize():
@@ -133,21 +135,28 @@ async def _finite(events: EventStore, job_id: str, after_seq: int) -> AsyncItera
     },
 )
 async def job_events(
-    followed: Annotated[tuple[str, Follow], Depends(follow)], services: ServicesDep
+    followed: Annotated[tuple[str, Follow], Depends(follow)], client: CurrentClient, services: ServicesDep
 ) -> AsyncIterator[ServerSentEvent]:
     job_id, plan = followed
     if plan.finite:
         async for stored in _finite(services.events, job_id, plan.after_seq):
             yield stored
         return
-    outbox: Outbox[Item] = Outbox(services.settings.send_queue)
+    outbox: Outbox[Item | str] = Outbox(services.settings.send_queue)
     watch = await services.hub.watch(job_id, outbox.offer, after_seq=plan.after_seq)
+    # A revoked key ends the stream with an `error` event saying so.
+    forget = services.auth.on_revoke(client, lambda: outbox.offer(REVOKED))
     try:
         while (item := await _next(outbox)) is not None:
+            if isinstance(item, str):
+                body = {"code": item, "message": "the API key was revoked"}
+                yield ServerSentEvent(event="error", raw_data=json.dumps(body))
+                return
             yield _sse(item)
             if item.event_type in TERMINAL_TYPES:
                 return
         log.info("sse client too slow, ending its stream", job_id=job_id, seq=watch.mark)
     finally:
         # Also when the client went away (the response is cancelled).
+        forget()
         services.hub.unwatch(watch)

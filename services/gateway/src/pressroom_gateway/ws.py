@@ -60,6 +60,7 @@ log = get_logger(__name__)
 CLOSE_POLICY_VIOLATION = 1008  # not authenticated
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 §7.4.1: the server is overloaded, here by this client
 TOO_SLOW_REASON = "client too slow"
+REVOKED = "revoked"
 # A stalled client cannot even receive the close frame; stop waiting for it after this long.
 CLOSE_TIMEOUT = 5.0
 
@@ -149,6 +150,14 @@ class Connection:
             self.closing = True
             self.outbox.offer(CloseRequest(code, reason))
 
+    def _revoked(self) -> None:
+        """The key this connection authenticated with was revoked: say so, then close."""
+        ERRORS.labels(REVOKED).inc()
+        self.outbox.offer(ErrorFrame(code=REVOKED, message="the API key was revoked").model_dump_json())
+        if not self.closing:
+            self.closing = True
+            self.outbox.offer(CloseRequest(CLOSE_POLICY_VIOLATION, REVOKED))
+
     async def refuse(self, error: GatewayError, ref: str | None = None) -> None:
         """An `error` frame for `error`, then close."""
         await self.send(ErrorFrame(code=error.code, message=error.message, ref=ref))
@@ -157,6 +166,7 @@ class Connection:
     async def login(self, client: Client) -> None:
         """The connection now acts for `client`; RateLimited when the client has too many open."""
         await self._held.enter_async_context(self.services.limiter.connection_slot(client))
+        self._held.callback(self.services.auth.on_revoke(client, self._revoked))
         self.client = client
         log.debug("ws authenticated", conn=self.id, client=client.id)
 
