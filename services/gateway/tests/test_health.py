@@ -81,6 +81,7 @@ async def test_metrics_count_connections_frames_errors_and_jobs(gateway, ws_conn
         await client.barrier()
         await client.send({"type": "start", "request": {"topic": "Counted jobs"}, "ref": "s"})
         await client.expect("accepted")
+        await client.expect("event")  # job.requested
         await client.send({"type": "nonsense"})
         await client.expect("error")
     async with ws_connect(gateway, token=None) as client:

@@ -8,6 +8,7 @@ of the request it answers, so the gateway can reply with an `error` frame and ke
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,28 @@ from .subjects import JOB_ID_PATTERN
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
+# No frame or request body legitimately nests deeper; a deeper one is refused before it is parsed.
+MAX_JSON_DEPTH = 32
+# Stream sequences are unsigned 64-bit on the server; nothing above this is one.
+MAX_SEQ = 2**63 - 1
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_NESTING = re.compile(r"[\[\]{}]")
+
+
+def json_too_deep(raw: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text nests arrays and objects deeper than `limit` (strings are skipped)."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    depth = 0
+    for match in _JSON_NESTING.finditer(_JSON_STRING.sub('""', text)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
 
 JobId = Annotated[str, Field(pattern=JOB_ID_PATTERN)]
 Ref = Annotated[str | None, Field(default=None, max_length=64, description="Echoed in the reply.")]
@@ -45,7 +68,7 @@ class StartFrame(Frame):
 class SubscribeFrame(Frame):
     type: Literal["subscribe"]
     job_id: JobId
-    after_seq: Annotated[int, Field(ge=0)] = 0
+    after_seq: Annotated[int, Field(ge=0, le=MAX_SEQ)] = 0
     ref: Ref = None
 
 
@@ -188,6 +211,8 @@ def describe_errors(errors: Sequence[Any], skip: int = 0) -> str:
 def parse_client_frame(raw: str | bytes) -> ClientFrame:
     if len(raw) > MAX_FRAME_BYTES:
         raise ProtocolError("frame_too_large", f"frames are limited to {MAX_FRAME_BYTES} bytes")
+    if json_too_deep(raw):
+        raise ProtocolError("invalid_json", f"frame is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -26,6 +26,7 @@ from . import legacy, ws
 from .bus import BUS_ERRORS, SERVICE
 from .deps import Services
 from .errors import UNAVAILABLE_MESSAGE, GatewayError, Unavailable
+from .guards import Guards
 from .metrics import ERRORS
 from .page import router as page_router
 from .presign import StorageSettings
@@ -83,6 +84,12 @@ def create_app(settings: GatewaySettings | None = None, storage: StorageSettings
 
     app = FastAPI(title="Pressroom gateway", version="0.1.0", lifespan=lifespan)
     app.state.services = services
+    app.add_middleware(
+        Guards,
+        allowed_hosts=settings.host_names,
+        allowed_origins=settings.origins,
+        max_body_bytes=settings.max_body_bytes,
+    )
 
     @app.exception_handler(GatewayError)
     async def on_gateway_error(request: Request, exc: GatewayError) -> Response:
@@ -142,4 +149,8 @@ def server_config(app: FastAPI, settings: GatewaySettings) -> uvicorn.Config:
         log_config=None,  # logging is configured by pressroom_runtime.logs
         access_log=False,
         ws_max_size=settings.ws_hard_limit,
+        # Liveness is the WebSocket protocol's ping, sent by the server: a client that only listens is
+        # never closed while it answers, and a dead one is detected within interval + timeout.
+        ws_ping_interval=settings.ping_interval,
+        ws_ping_timeout=settings.ping_timeout,
     )

@@ -2,8 +2,9 @@
 
 Two kinds of token are accepted:
 - API keys (`prk_…`), looked up in the NATS key-value bucket (pressroom_runtime.apikeys). Lookups are
-  cached for `auth_cache_seconds` (a revoked key keeps working at most that long); unknown tokens for a
-  few seconds, so guessing cannot hammer the bucket.
+  cached for `auth_cache_seconds` (concurrent lookups of one token share one read); unknown tokens for a
+  few seconds, so guessing cannot hammer the bucket. Revocation is immediate: every gateway watches the
+  bucket, forgets a deleted key at once and closes the WebSockets and event streams it authenticated.
 - HS256 JWTs when PRESSROOM_GATEWAY_JWT_SECRET is set: `sub` is the client id, `exp` is required.
 
 The app builds one Authenticator; REST and SSE reach it through the `current_client` dependency
@@ -12,14 +13,17 @@ The app builds one Authenticator; REST and SSE reach it through the `current_cli
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
+from nats.js.kv import KV_DEL, KV_PURGE
 from starlette.requests import HTTPConnection
 
+from pressroom_contracts.topology import KEY_BUCKET
 from pressroom_runtime import apikeys
 from pressroom_runtime.logs import get_logger
 
@@ -44,6 +48,7 @@ class Client:
 
     id: str
     name: str
+    key: str | None = None  # the bucket key (sha256) of the API key it came with: what a revocation names
 
 
 # Owner of jobs started before clients authenticated (JobRequested.owner is None), and the client
@@ -59,6 +64,8 @@ class Authenticator:
         self.bus = bus
         self.settings = settings
         self._cache: OrderedDict[str, tuple[float, Client | None]] = OrderedDict()
+        self._lookups: dict[str, asyncio.Future[Client | None]] = {}
+        self._sessions: dict[str, set[Callable[[], object]]] = {}
 
     async def authenticate(self, token: str | None) -> Client | None:
         """The client `token` authenticates, or None. `Unavailable` when the key store cannot be read:
@@ -77,16 +84,64 @@ class Authenticator:
         return None
 
     async def _api_key(self, token: str) -> Client | None:
-        key = hashlib.sha256(token.encode()).hexdigest()  # never keep the token itself
-        now = time.monotonic()
+        key = apikeys.token_hash(token)  # never keep the token itself
         cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        record = await apikeys.lookup(self.bus.nc, token)
-        client = Client(id=record.client_id, name=record.name) if record else None
-        ttl = self.settings.auth_cache_seconds
-        self._remember(key, now + (ttl if client else min(ttl, NEGATIVE_CACHE_SECONDS)), client)
-        return client
+        pending = self._lookups.get(key)
+        if pending is not None:  # a connection storm with one key reads the bucket once
+            return await asyncio.shield(pending)
+        pending = self._lookups[key] = asyncio.get_running_loop().create_future()
+        try:
+            record = await apikeys.lookup(self.bus.nc, token)
+            client = Client(id=record.client_id, name=record.name, key=key) if record else None
+            ttl = self.settings.auth_cache_seconds
+            until = time.monotonic() + (ttl if client else min(ttl, NEGATIVE_CACHE_SECONDS))
+            self._remember(key, until, client)
+            pending.set_result(client)
+            return client
+        except BaseException as exc:
+            pending.set_exception(exc)
+            pending.exception()  # retrieved: fine when nobody else was waiting
+            raise
+        finally:
+            del self._lookups[key]
+
+    # ---- revocation ---------------------------------------------------------------------------------
+
+    def on_revoke(self, client: Client, callback: Callable[[], object]) -> Callable[[], None]:
+        """Calls `callback` when the API key `client` authenticated with is revoked; returns the function
+        that cancels this (call it when the connection ends)."""
+        if client.key is None:  # a JWT: it expires instead
+            return lambda: None
+        callbacks = self._sessions.setdefault(client.key, set())
+        callbacks.add(callback)
+        return lambda: callbacks.discard(callback)
+
+    def revoked(self, key: str) -> None:
+        """The bucket no longer holds `key`: forget it and end what it authenticated."""
+        self._cache.pop(key, None)
+        callbacks = self._sessions.pop(key, set())
+        if callbacks:
+            log.info("api key revoked: closing its connections", connections=len(callbacks))
+        for callback in callbacks:
+            callback()
+
+    async def watch_revocations(self) -> None:
+        """For the gateway's life: follows the key bucket (one ordered consumer) and applies every
+        deletion at once, on every replica; re-binds after an error."""
+        while True:
+            try:
+                kv = await self.bus.js.key_value(KEY_BUCKET.name)
+                watcher = await kv.watchall(meta_only=True)
+                async for entry in watcher:
+                    if entry is not None and entry.operation in (KV_DEL, KV_PURGE):
+                        self.revoked(entry.key)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("watching the key bucket failed; retrying", error=repr(exc))
+            await asyncio.sleep(1.0)
 
     def _remember(self, key: str, until: float, client: Client | None) -> None:
         self._cache[key] = (until, client)
@@ -111,10 +166,6 @@ class Authenticator:
             return None
         name = claims.get("name")
         return Client(id=subject, name=name if isinstance(name, str) and name else subject)
-
-    def forget(self) -> None:
-        """Drops every cached lookup (after revoking a key, in tests)."""
-        self._cache.clear()
 
 
 def bearer(header: str | None) -> str | None:

@@ -3,6 +3,7 @@ dependencies every route reaches them through (HTTP and WebSocket alike)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from pressroom_contracts.subjects import JOB_ID_PATTERN
 from .auth import Authenticator, Client, request_token
 from .bus import Bus
 from .errors import NotFound, Unauthenticated
+from .fanout import Hub
 from .idempotency import IdempotencyStore
 from .jobs import Jobs
 from .limits import Limiter
@@ -36,6 +38,7 @@ class Services:
         self.limiter = Limiter(settings)
         self.moderator = Moderator(settings)
         self.queries = QueryClient(self.bus)
+        self.hub = Hub(lambda: self.bus.nc, self.events, linger=settings.feed_linger)
         self.jobs = Jobs(
             self.bus,
             self.events,
@@ -49,6 +52,7 @@ class Services:
         # the environment (S3_*) unless settings are given.
         self.storage_settings = storage_settings
         self._storage: Storage | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def storage(self) -> Storage:
@@ -58,8 +62,13 @@ class Services:
 
     async def start(self) -> None:
         await self.bus.connect()
+        self._tasks.append(asyncio.create_task(self.auth.watch_revocations(), name="key-bucket-watch"))
 
     async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.hub.close()
         await self.bus.close()
 
 

@@ -37,12 +37,11 @@ from pressroom_contracts.events import (
 )
 from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.protocol import (
-    EventFrame,
-    Frame,
+    MAX_JSON_DEPTH,
     LegacyMessage,
     LegacyRequest,
-    ResyncFrame,
     describe_validation_error,
+    json_too_deep,
 )
 from pressroom_runtime.logs import get_logger
 
@@ -50,21 +49,15 @@ from .auth import ANONYMOUS, Client
 from .bus import BUS_ERRORS
 from .deps import Services, ServicesDep
 from .errors import GatewayError, Unauthenticated
-from .fanout import JobFeed
+from .fanout import Item, Watch
 from .metrics import ERRORS, WS_CONNECTIONS, WS_OPEN
 from .outbox import Outbox
-from .ws import (
-    CLOSE_GOING_AWAY,
-    CLOSE_TIMEOUT,
-    CLOSE_TRY_AGAIN_LATER,
-    IDLE_REASON,
-    TOO_SLOW_REASON,
-    admit,
-    close_code,
-    frame_size,
-)
+from .ws import CLOSE_TIMEOUT, CLOSE_TRY_AGAIN_LATER, TOO_SLOW_REASON, admit, close_code, frame_size
 
 log = get_logger(__name__)
+
+CLOSE_GOING_AWAY = 1001
+REVOKED = "revoked"
 
 
 class InvalidRequest(Exception):
@@ -74,6 +67,8 @@ class InvalidRequest(Exception):
 def parse_request(raw: str | bytes, max_bytes: int) -> JobRequest:
     if frame_size(raw) > max_bytes:
         raise InvalidRequest(f"the request is limited to {max_bytes} bytes")
+    if json_too_deep(raw):
+        raise InvalidRequest(f"the request is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -149,7 +144,7 @@ class LegacySession:
         self.websocket = websocket
         self.services = services
         self.settings = services.settings
-        self.outbox: Outbox[Frame] = Outbox(self.settings.send_queue)
+        self.outbox: Outbox[Item | str] = Outbox(self.settings.send_queue)
 
     async def serve(self) -> None:
         await self.websocket.accept()
@@ -160,6 +155,7 @@ class LegacySession:
                 try:
                     client = await self._authenticate()
                     await held.enter_async_context(self.services.limiter.connection_slot(client))
+                    held.callback(self.services.auth.on_revoke(client, lambda: self.outbox.offer(REVOKED)))
                 except GatewayError as exc:
                     await self._refuse(exc)
                     return
@@ -184,12 +180,12 @@ class LegacySession:
 
     async def _serve(self, client: Client) -> None:
         try:
-            async with asyncio.timeout(self.settings.read_timeout):
+            async with asyncio.timeout(self.settings.content_request_timeout):
                 raw = await self._receive_one()
         except WebSocketDisconnect:
             return
         except TimeoutError:
-            await self._close(CLOSE_GOING_AWAY, IDLE_REASON)
+            await self._close(CLOSE_GOING_AWAY, "no request")
             return
         try:
             request = parse_request(raw, self.settings.max_frame_bytes)
@@ -197,25 +193,22 @@ class LegacySession:
             ERRORS.labels("invalid_request").inc()
             await self._finish(LegacyMessage(type="error", payload=f"invalid_request: {exc}"))
             return
-        feed: JobFeed | None = None
+        hub = self.services.hub
         try:
             job_id = (await self.services.jobs.start(client, request)).job_id
-            feed = JobFeed(self.services.bus.nc, self.services.events, job_id, self.outbox.put, deltas=False)
-            await feed.start()
+            watch: Watch = await hub.watch(job_id, self.outbox.offer, deltas=False)
         except GatewayError as exc:
             await self._refuse(exc)
             return
         except BUS_ERRORS as exc:
             log.warning("could not start or watch a /content job", error=repr(exc))
-            if feed is not None:
-                await feed.stop()
             ERRORS.labels("unavailable").inc()
             await self._finish(LegacyMessage(type="error", payload="the service is unavailable; try again"))
             return
         try:
             await self._stream(Transcript(job_id))
         finally:
-            await feed.stop()
+            hub.unwatch(watch)
 
     async def _receive_one(self) -> str | bytes:
         message = await self.websocket.receive()
@@ -247,11 +240,14 @@ class LegacySession:
             overflow.cancel()
 
     @staticmethod
-    def _translate(transcript: Transcript, frame: Frame) -> list[LegacyMessage]:
-        if isinstance(frame, EventFrame):
-            events = [frame.event]
-        elif isinstance(frame, ResyncFrame):  # the job's start expired: relay what remains, in order
-            events = list(frame.state.get("events", []))
+    def _translate(transcript: Transcript, item: Item | str) -> list[LegacyMessage]:
+        if isinstance(item, str):  # the key was revoked: the transcript ends here
+            transcript.finished = True
+            return [LegacyMessage(type="error", payload=f"{item}: the API key was revoked")]
+        if item.kind == "event":
+            events = [json.loads(item.envelope or "{}")]
+        elif item.kind == "resync":  # the job's start expired: relay what remains, in order
+            events = list(json.loads(item.frame)["state"].get("events", []))
         else:
             return []
         messages = []

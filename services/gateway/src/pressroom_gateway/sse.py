@@ -23,17 +23,16 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from pressroom_contracts.events import TERMINAL_TYPES
-from pressroom_contracts.protocol import DeltaFrame, EventFrame, Frame, ResyncFrame
+from pressroom_contracts.protocol import MAX_SEQ
 from pressroom_runtime.logs import get_logger
 
 from .deps import CurrentClient, JobId, ServicesDep
 from .errors import GatewayError, error_responses
-from .fanout import JobFeed, decode_event
+from .fanout import Item, event_item
 from .jobs import Follow
 from .outbox import Outbox
 from .stream import EventStore
@@ -41,6 +40,8 @@ from .stream import EventStore
 log = get_logger(__name__)
 
 router = APIRouter(tags=["events"])
+
+REVOKED = "revoked"
 
 
 class NoContent(GatewayError):
@@ -53,12 +54,10 @@ class NoContent(GatewayError):
 def _seq(value: str | None, name: str) -> int | None:
     if value is None or value.strip() == "":
         return None
-    try:
-        seq = int(value.strip())
-    except ValueError:
-        seq = -1
-    if seq < 0:
-        raise GatewayError(f"{name}: must be a stream sequence (an integer ≥ 0)")
+    text = value.strip()
+    seq = int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else -1
+    if not 0 <= seq <= MAX_SEQ:
+        raise GatewayError(f"{name}: must be a stream sequence (an integer from 0 to {MAX_SEQ})")
     return seq
 
 
@@ -85,21 +84,15 @@ async def follow(
     return job_id, plan
 
 
-def _sse(frame: Frame) -> ServerSentEvent:
-    if isinstance(frame, EventFrame):
-        return ServerSentEvent(
-            id=str(frame.seq),
-            event=str(frame.event.get("type", "event")),
-            raw_data=json.dumps(frame.event, separators=(",", ":"), ensure_ascii=False),
-        )
-    if isinstance(frame, DeltaFrame):
-        return ServerSentEvent(event="delta", raw_data=frame.model_dump_json())
-    if isinstance(frame, ResyncFrame):
-        return ServerSentEvent(id=str(frame.seq), event="resync", raw_data=frame.model_dump_json())
-    return ServerSentEvent(event=str(getattr(frame, "type", "message")), raw_data=frame.model_dump_json())
+def _sse(item: Item) -> ServerSentEvent:
+    if item.kind == "event":
+        return ServerSentEvent(id=str(item.seq), event=item.event_type or "event", raw_data=item.envelope)
+    if item.kind == "resync":
+        return ServerSentEvent(id=str(item.seq), event="resync", raw_data=item.frame)
+    return ServerSentEvent(event="delta", raw_data=item.frame)
 
 
-async def _next(outbox: Outbox[Frame]) -> Frame | None:
+async def _next(outbox: Outbox[Item | str]) -> Item | str | None:
     """The next frame, or None once the outbox overflowed (the client is not keeping up) and what it
     holds was sent: the stream then ends and the client resumes from its Last-Event-ID."""
     if outbox.qsize():
@@ -122,9 +115,9 @@ async def _next(outbox: Outbox[Frame]) -> Frame | None:
 async def _finite(events: EventStore, job_id: str, after_seq: int) -> AsyncIterator[ServerSentEvent]:
     seq = after_seq + 1
     while (stored := await events.next_of_job(job_id, seq)) is not None:
-        event = decode_event(stored.data)
-        if event is not None:
-            yield _sse(EventFrame(job_id=job_id, seq=stored.seq, event=event))
+        item = event_item(job_id, stored.seq, stored.data)
+        if item is not None:
+            yield _sse(item)
         seq = stored.seq + 1
 
 
@@ -142,23 +135,28 @@ async def _finite(events: EventStore, job_id: str, after_seq: int) -> AsyncItera
     },
 )
 async def job_events(
-    followed: Annotated[tuple[str, Follow], Depends(follow)], services: ServicesDep
+    followed: Annotated[tuple[str, Follow], Depends(follow)], client: CurrentClient, services: ServicesDep
 ) -> AsyncIterator[ServerSentEvent]:
     job_id, plan = followed
     if plan.finite:
-        async for item in _finite(services.events, job_id, plan.after_seq):
-            yield item
+        async for stored in _finite(services.events, job_id, plan.after_seq):
+            yield stored
         return
-    outbox: Outbox[Frame] = Outbox(services.settings.send_queue)
-    feed = JobFeed(services.bus.nc, services.events, job_id, outbox.put)
+    outbox: Outbox[Item | str] = Outbox(services.settings.send_queue)
+    watch = await services.hub.watch(job_id, outbox.offer, after_seq=plan.after_seq)
+    # A revoked key ends the stream with an `error` event saying so.
+    forget = services.auth.on_revoke(client, lambda: outbox.offer(REVOKED))
     try:
-        await feed.start(plan.after_seq)
-        while (frame := await _next(outbox)) is not None:
-            yield _sse(frame)
-            if isinstance(frame, EventFrame) and frame.event.get("type") in TERMINAL_TYPES:
+        while (item := await _next(outbox)) is not None:
+            if isinstance(item, str):
+                body = {"code": item, "message": "the API key was revoked"}
+                yield ServerSentEvent(event="error", raw_data=json.dumps(body))
                 return
-        log.info("sse client too slow, ending its stream", job_id=job_id, seq=feed.mark)
+            yield _sse(item)
+            if item.event_type in TERMINAL_TYPES:
+                return
+        log.info("sse client too slow, ending its stream", job_id=job_id, seq=watch.mark)
     finally:
-        # Also when the client went away (the response is cancelled): free the consumer regardless.
-        with anyio.CancelScope(shield=True):
-            await feed.stop()
+        # Also when the client went away (the response is cancelled).
+        forget()
+        services.hub.unwatch(watch)

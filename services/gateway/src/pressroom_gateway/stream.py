@@ -7,6 +7,7 @@ schema) is skipped with a log line: a reader never fails a request because of it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from nats.js.errors import NotFoundError
@@ -28,6 +29,7 @@ class Stored:
     seq: int
     subject: str
     data: bytes
+    time: datetime | None = None  # when the server stored it
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class EventStore:
             msg = await self.bus.js.get_msg(subjects.STREAM, **options)
         except NotFoundError:
             return None
-        return Stored(seq=msg.seq or 0, subject=msg.subject or "", data=msg.data or b"")
+        return Stored(seq=msg.seq or 0, subject=msg.subject or "", data=msg.data or b"", time=msg.time)
 
     async def next_of_job(self, job_id: str, from_seq: int) -> Stored | None:
         """The job's first stored message at or after `from_seq`."""

@@ -12,7 +12,9 @@ first. Until then every other frame is answered `unauthenticated`. A token that 
 too many connection attempts from one address or too many open connections of one client get an
 `error` frame and the connection is closed (1008 policy violation, 1013 try again later).
 
-Liveness: a client that sends nothing, not even a `ping`, for `read_timeout` is closed with 1001 "idle".
+Liveness: the server sends WebSocket protocol pings (uvicorn, PRESSROOM_GATEWAY_PING_INTERVAL): a client
+that only listens stays connected while it answers them; one that does not is closed. Job events come
+from the process's fan-out (fanout.py): a subscribe costs no NATS consumer of its own.
 """
 
 from __future__ import annotations
@@ -52,14 +54,14 @@ from .auth import Client, request_token
 from .bus import BUS_ERRORS
 from .deps import Services, ServicesDep
 from .errors import UNAVAILABLE_MESSAGE, GatewayError, RateLimited, Unauthenticated
-from .fanout import FeedSet
+from .fanout import Item, Watch
 from .metrics import ERRORS, WS_CONNECTIONS, WS_FRAMES, WS_OPEN
 from .outbox import Outbox
 
 log = get_logger(__name__)
 
 TOO_SLOW_REASON = "client too slow"
-IDLE_REASON = "idle"
+REVOKED = "revoked"
 # A stalled client cannot even receive the close frame; stop waiting for it after this long.
 CLOSE_TIMEOUT = 5.0
 
@@ -111,7 +113,9 @@ class Connection:
         self.services = services
         self.settings = services.settings
         self.outbox: Outbox[str | CloseRequest] = Outbox(self.settings.send_queue)
-        self.feeds = FeedSet(services.bus.nc, services.events, self.send)
+        self.watches: dict[str, Watch] = {}
+        # Jobs this connection stopped watching: what it was given, so a later subscribe resends nothing.
+        self.marks: dict[str, int] = {}
         self.client: Client | None = None
         self.closing = False
         self._held = AsyncExitStack()  # the client's connection slot, once authenticated
@@ -120,13 +124,40 @@ class Connection:
         """Queue a frame for the client; serialised here so the sender only writes."""
         if isinstance(frame, ErrorFrame):
             ERRORS.labels(frame.code).inc()
-        await self.outbox.put(frame.model_dump_json())
+        self.outbox.offer(frame.model_dump_json())
+
+    def _deliver(self, item: Item) -> bool:
+        return self.outbox.offer(item.frame)
+
+    async def follow(self, job_id: str, after_seq: int) -> None:
+        """Streams the job's events after `after_seq` (and its live text) to this connection."""
+        watch = self.watches.get(job_id)
+        if watch is not None:  # already streaming everything after its mark: skip what the client has
+            watch.mark = max(watch.mark, after_seq)
+            return
+        hub = self.services.hub
+        mark = self.marks.pop(job_id, 0)
+        self.watches[job_id] = await hub.watch(job_id, self._deliver, after_seq=after_seq, mark=mark)
+
+    def unfollow(self, job_id: str) -> None:
+        watch = self.watches.pop(job_id, None)
+        if watch is not None:
+            self.marks[job_id] = watch.mark
+            self.services.hub.unwatch(watch)
 
     async def close_after_queued(self, code: int, reason: str) -> None:
         """Close once what is queued has been sent; frames received meanwhile are ignored."""
         if not self.closing:
             self.closing = True
-            await self.outbox.put(CloseRequest(code, reason))
+            self.outbox.offer(CloseRequest(code, reason))
+
+    def _revoked(self) -> None:
+        """The key this connection authenticated with was revoked: say so, then close."""
+        ERRORS.labels(REVOKED).inc()
+        self.outbox.offer(ErrorFrame(code=REVOKED, message="the API key was revoked").model_dump_json())
+        if not self.closing:
+            self.closing = True
+            self.outbox.offer(CloseRequest(CLOSE_POLICY_VIOLATION, REVOKED))
 
     async def refuse(self, error: GatewayError, ref: str | None = None) -> None:
         """An `error` frame for `error`, then close."""
@@ -136,6 +167,7 @@ class Connection:
     async def login(self, client: Client) -> None:
         """The connection now acts for `client`; RateLimited when the client has too many open."""
         await self._held.enter_async_context(self.services.limiter.connection_slot(client))
+        self._held.callback(self.services.auth.on_revoke(client, self._revoked))
         self.client = client
         log.debug("ws authenticated", conn=self.id, client=client.id)
 
@@ -180,7 +212,8 @@ class Connection:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self.feeds.close()
+            for job_id in list(self.watches):
+                self.unfollow(job_id)
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 log.error("ws connection failed", conn=self.id, exc_info=task.exception())
@@ -190,17 +223,12 @@ class Connection:
 
     async def _receive_loop(self) -> None:
         while True:
-            # While closing, only wait for the client's close reply, and not for long.
-            deadline = CLOSE_TIMEOUT if self.closing else self.settings.read_timeout
             try:
-                async with asyncio.timeout(deadline):
+                # While closing, only wait for the client's close reply, and not for long.
+                async with asyncio.timeout(CLOSE_TIMEOUT if self.closing else None):
                     message = await self.websocket.receive()
             except TimeoutError:
-                if self.closing:
-                    return
-                log.info("closing an idle client", conn=self.id, seconds=deadline)
-                await self.close_after_queued(CLOSE_GOING_AWAY, IDLE_REASON)
-                continue
+                return
             if message["type"] == "websocket.disconnect":
                 return
             if self.closing:
@@ -299,18 +327,18 @@ async def on_start(conn: Connection, frame: StartFrame) -> None:
     await conn.send(AcceptedFrame(job_id=started.job_id, ref=frame.ref))
     # After `accepted`, so the client knows the job id before its first event; the replay from the
     # start of the job still includes job.requested.
-    await conn.feeds.subscribe(started.job_id, after_seq=0)
+    await conn.follow(started.job_id, after_seq=0)
 
 
 async def on_subscribe(conn: Connection, frame: SubscribeFrame) -> None:
     assert conn.client is not None
-    if frame.job_id not in conn.feeds:  # already checked when it was subscribed
+    if frame.job_id not in conn.watches:  # already checked when it was subscribed
         await conn.services.jobs.require_owned(conn.client, frame.job_id)
-    await conn.feeds.subscribe(frame.job_id, after_seq=frame.after_seq)
+    await conn.follow(frame.job_id, after_seq=frame.after_seq)
 
 
 async def on_unsubscribe(conn: Connection, frame: UnsubscribeFrame) -> None:
-    await conn.feeds.unsubscribe(frame.job_id)
+    conn.unfollow(frame.job_id)
 
 
 async def on_cancel(conn: Connection, frame: CancelFrame) -> None:
