@@ -31,7 +31,6 @@ from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from pressroom_contracts.protocol import (
-    CLOSE_GOING_AWAY,
     CLOSE_POLICY_VIOLATION,
     CLOSE_TRY_AGAIN_LATER,
     AcceptedFrame,
