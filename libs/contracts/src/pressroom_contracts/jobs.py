@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
@@ -76,3 +76,51 @@ class JobRequest(BaseModel):
     @property
     def target_words(self) -> int:
         return TARGET_WORDS[self.length]
+
+
+# ---- what a person asks of an existing job ----------------------------------------------------------------
+# Shared by every transport (REST bodies, /v1/ws frames), so each one refuses the same input the same way.
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+class CancelRequest(_Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=200)] = "cancelled by the user"
+
+
+class RegenerateRequest(_Strict):
+    stage: Literal["blog", "social", "image"]
+    platform: Platform | None = Field(None, description="social only: which post; all when omitted.")
+    instructions: Annotated[str | None, Field(max_length=500)] = None
+
+
+class BlogEdit(_Strict):
+    title: Annotated[str, Field(min_length=1, max_length=300)]
+    markdown: Annotated[str, Field(min_length=1, max_length=200_000)]
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        return _not_blank(" ".join(value.split()))
+
+    @field_validator("markdown")
+    @classmethod
+    def _markdown(cls, value: str) -> str:
+        return _not_blank(value)
+
+
+class SocialEdit(_Strict):
+    text: Annotated[str, Field(min_length=1, max_length=70_000)]
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return _not_blank(value)

@@ -6,8 +6,8 @@ Two kinds of token are accepted:
   few seconds, so guessing cannot hammer the bucket.
 - HS256 JWTs when PRESSROOM_GATEWAY_JWT_SECRET is set: `sub` is the client id, `exp` is required.
 
-REST handlers depend on `current_client` (401 with {"error": {"code": "unauthenticated", …}});
-WebSocket and SSE endpoints call `authenticate_token` with the token found by `request_token`.
+The app builds one Authenticator; REST and SSE reach it through the `current_client` dependency
+(deps.py), WebSocket endpoints call it with the token `request_token` finds in the handshake.
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 import jwt
-from fastapi import Request
 from starlette.requests import HTTPConnection
 
 from pressroom_runtime import apikeys
 from pressroom_runtime.logs import get_logger
 
-from .bus import ANONYMOUS_ID, BUS_ERRORS, Bus
+from .bus import BUS_ERRORS, Bus
+from .errors import Unavailable
 from .settings import GatewaySettings
 
 log = get_logger(__name__)
@@ -47,52 +46,24 @@ class Client:
     name: str
 
 
+# Owner of jobs started before clients authenticated (JobRequested.owner is None), and the client
+# /content runs as when anonymous legacy clients are allowed.
+ANONYMOUS_ID = "anonymous"
 ANONYMOUS = Client(id=ANONYMOUS_ID, name="anonymous")
 
 
-class GatewayError(Exception):
-    """A refusal answered as {"error": {"code", "message"}} with `status` over HTTP, or as an `error`
-    frame over WebSocket."""
-
-    status = 400
-    code = "invalid_request"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def headers(self) -> dict[str, str]:
-        return {}
-
-
-class Unauthenticated(GatewayError):
-    status = 401
-    code = "unauthenticated"
-
-    def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": 'Bearer realm="pressroom"'}
-
-
-class Unavailable(GatewayError):
-    status = 503
-    code = "unavailable"
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "5"}
-
-
 class Authenticator:
-    """Resolves tokens to clients for one gateway: `bus.part(Authenticator)`."""
+    """Resolves tokens to clients for one gateway."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, settings: GatewaySettings, bus: Bus) -> None:
         self.bus = bus
-        self.settings: GatewaySettings = bus.settings
+        self.settings = settings
         self._cache: OrderedDict[str, tuple[float, Client | None]] = OrderedDict()
 
-    async def authenticate(self, token: str) -> Client | None:
+    async def authenticate(self, token: str | None) -> Client | None:
         """The client `token` authenticates, or None. `Unavailable` when the key store cannot be read:
         a token we cannot check is neither valid nor invalid."""
-        token = token.strip()
+        token = (token or "").strip()
         if not token or len(token) > MAX_TOKEN_LENGTH:
             return None
         if token.startswith(apikeys.TOKEN_PREFIX):
@@ -160,36 +131,3 @@ def request_token(connection: HTTPConnection) -> str | None:
     """The token a request or WebSocket handshake carries: `Authorization: Bearer …`, else `?token=`
     (browsers cannot set headers on a WebSocket or an EventSource)."""
     return bearer(connection.headers.get("authorization")) or connection.query_params.get("token") or None
-
-
-def _authenticator(source: Any) -> Authenticator:
-    if isinstance(source, Authenticator):
-        return source
-    if isinstance(source, Bus):
-        return source.part(Authenticator)
-    bus = getattr(source, "bus", None)  # app.state
-    if bus is None and hasattr(source, "app"):  # a Request or WebSocket
-        bus = source.app.state.bus
-    if not isinstance(bus, Bus):
-        raise TypeError(f"cannot find the gateway's bus in {source!r}")
-    return bus.part(Authenticator)
-
-
-async def authenticate_token(app_state_or_bus: Any, token: str | None) -> Client | None:
-    """The client `token` authenticates, or None. Accepts the app's state, the Bus, or a Request or
-    WebSocket. Raises `Unavailable` when the key store cannot be read."""
-    if not token:
-        return None
-    return await _authenticator(app_state_or_bus).authenticate(token)
-
-
-async def current_client(request: Request) -> Client:
-    """FastAPI dependency: the authenticated caller, else 401 `unauthenticated` (503 `unavailable` when
-    the key store cannot be reached)."""
-    token = request_token(request)
-    if token is None:
-        raise Unauthenticated("a bearer token is required: Authorization: Bearer <api key or jwt>")
-    client = await authenticate_token(request, token)
-    if client is None:
-        raise Unauthenticated("the token is not valid (unknown, revoked or expired)")
-    return client

@@ -25,12 +25,13 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from pressroom_contracts import subjects
 from pressroom_contracts.protocol import DeltaFrame, DeltaMessage, EventFrame, Frame, ResyncFrame
 from pressroom_runtime.logs import get_logger
+
+from .stream import EventStore
 
 log = get_logger(__name__)
 
@@ -52,11 +53,14 @@ def decode_event(data: bytes) -> dict[str, Any] | None:
 
 
 class JobFeed:
-    def __init__(self, nc: Client, job_id: str, emit: Emit, *, mark: int = 0, deltas: bool = True) -> None:
+    def __init__(
+        self, nc: Client, events: EventStore, job_id: str, emit: Emit, *, mark: int = 0, deltas: bool = True
+    ) -> None:
         subjects.content_of_job(job_id)  # refuse a job id that is not a subject token before anything else
         self.job_id = job_id
         self.mark = mark
         self._nc = nc
+        self._events = events
         self._js: JetStreamContext = nc.jetstream()
         self._emit = emit
         self._want_deltas = deltas
@@ -150,54 +154,44 @@ class JobFeed:
         the job started before that point, i.e. if its job.requested is gone too. Explicit deletes in the
         middle of the stream are not detected.
         """
-        first = (await self._js.stream_info(subjects.STREAM)).state.first_seq
+        first, _ = await self._events.bounds()
         if after_seq + 1 >= first:
             return True
-        earliest = await self._next_stored(first)
+        earliest = await self._events.next_of_job(self.job_id, first)
         if earliest is None:
             # Nothing of the job remains: a fresh subscription to an unknown (or not yet started) job
             # simply sees nothing; a client that had seen some of it needs to know it is gone.
             return after_seq == 0
-        return subjects.parse_content(earliest.subject or "")[1] == FIRST_EVENT_TYPE
+        return subjects.parse_content(earliest.subject)[1] == FIRST_EVENT_TYPE
 
     async def _resync(self) -> int:
         """Sends a `resync` frame with the job's remaining events; returns the sequence it covers."""
-        info = await self._js.stream_info(subjects.STREAM)
-        covered = info.state.last_seq  # nothing of the job up to here beyond what the walk finds
+        seq, covered = await self._events.bounds()  # nothing of the job up to `covered` beyond the walk
         events: list[dict[str, Any]] = []
         last_event_seq = 0
-        seq = info.state.first_seq
         while len(events) < MAX_SNAPSHOT_EVENTS:
-            msg = await self._next_stored(seq)
-            if msg is None or msg.seq is None:
+            stored = await self._events.next_of_job(self.job_id, seq)
+            if stored is None:
                 break
-            event = decode_event(msg.data or b"")
+            event = decode_event(stored.data)
             if event is not None:
                 events.append(event)
-            last_event_seq = seq = msg.seq
-            seq += 1
+            last_event_seq = stored.seq
+            seq = stored.seq + 1
         snapshot_seq = last_event_seq or covered
         self.skip_to(snapshot_seq)
         log.info("history expired, resync", job_id=self.job_id, seq=snapshot_seq, events=len(events))
         await self._emit(ResyncFrame(job_id=self.job_id, seq=snapshot_seq, state={"events": events}))
         return snapshot_seq
 
-    async def _next_stored(self, from_seq: int) -> Any:
-        """The job's first stored message at or after `from_seq`, or None."""
-        try:
-            return await self._js.get_msg(
-                subjects.STREAM, seq=from_seq, subject=subjects.content_of_job(self.job_id), next=True
-            )
-        except NotFoundError:
-            return None
-
 
 class FeedSet:
     """The job feeds of one connection, and the marks of jobs it unsubscribed from (so a later
     re-subscribe does not resend what this connection already delivered)."""
 
-    def __init__(self, nc: Client, emit: Emit) -> None:
+    def __init__(self, nc: Client, events: EventStore, emit: Emit) -> None:
         self._nc = nc
+        self._events = events
         self._emit = emit
         self._feeds: dict[str, JobFeed] = {}
         self._marks: dict[str, int] = {}
@@ -214,7 +208,7 @@ class FeedSet:
             # Already streaming everything after its mark: only skip what the client says it has.
             feed.skip_to(after_seq)
             return
-        feed = JobFeed(self._nc, job_id, self._emit, mark=self._marks.pop(job_id, 0))
+        feed = JobFeed(self._nc, self._events, job_id, self._emit, mark=self._marks.pop(job_id, 0))
         self._feeds[job_id] = feed  # registered first, so close() frees a start that is interrupted
         try:
             await feed.start(after_seq)

@@ -46,14 +46,13 @@ from pressroom_contracts.protocol import (
 )
 from pressroom_runtime.logs import get_logger
 
-from .auth import ANONYMOUS, Client, GatewayError, Unauthenticated
-from .bus import BUS_ERRORS, Bus
+from .auth import ANONYMOUS, Client
+from .bus import BUS_ERRORS
+from .deps import Services, ServicesDep
+from .errors import GatewayError, Unauthenticated
 from .fanout import JobFeed
-from .limits import Limiter
 from .metrics import ERRORS, WS_CONNECTIONS, WS_OPEN
-from .moderation import Moderator
 from .outbox import Outbox
-from .settings import GatewaySettings
 from .ws import (
     CLOSE_GOING_AWAY,
     CLOSE_TIMEOUT,
@@ -83,7 +82,7 @@ def parse_request(raw: str | bytes, max_bytes: int) -> JobRequest:
         legacy = LegacyRequest.model_validate(data)
         return JobRequest(topic=legacy.topic, research=legacy.research)
     except ValidationError as exc:
-        raise InvalidRequest(f"invalid request: {describe_validation_error(exc)}") from None
+        raise InvalidRequest(describe_validation_error(exc)) from None
 
 
 class Transcript:
@@ -146,11 +145,11 @@ def _progress(text: str) -> LegacyMessage:
 
 
 class LegacySession:
-    def __init__(self, websocket: WebSocket, bus: Bus, settings: GatewaySettings) -> None:
+    def __init__(self, websocket: WebSocket, services: Services) -> None:
         self.websocket = websocket
-        self.bus = bus
-        self.settings = settings
-        self.outbox: Outbox[Frame] = Outbox(settings.send_queue)
+        self.services = services
+        self.settings = services.settings
+        self.outbox: Outbox[Frame] = Outbox(self.settings.send_queue)
 
     async def serve(self) -> None:
         await self.websocket.accept()
@@ -160,7 +159,7 @@ class LegacySession:
             async with AsyncExitStack() as held:
                 try:
                     client = await self._authenticate()
-                    await held.enter_async_context(self.bus.part(Limiter).connection_slot(client))
+                    await held.enter_async_context(self.services.limiter.connection_slot(client))
                 except GatewayError as exc:
                     await self._refuse(exc)
                     return
@@ -169,7 +168,7 @@ class LegacySession:
             WS_OPEN.labels("content").dec()
 
     async def _authenticate(self) -> Client:
-        client = await admit(self.websocket, self.bus)
+        client = await admit(self.websocket, self.services)
         if client is not None:
             return client
         if self.settings.allow_anonymous_legacy:
@@ -196,19 +195,16 @@ class LegacySession:
             request = parse_request(raw, self.settings.max_frame_bytes)
         except InvalidRequest as exc:
             ERRORS.labels("invalid_request").inc()
-            await self._finish(LegacyMessage(type="error", payload=str(exc)))
-            return
-        try:
-            await self.bus.part(Limiter).check_job_quota(client)
-            await self.bus.part(Moderator).check(request)
-        except GatewayError as exc:
-            await self._refuse(exc)
+            await self._finish(LegacyMessage(type="error", payload=f"invalid_request: {exc}"))
             return
         feed: JobFeed | None = None
         try:
-            job_id, _ = await self.bus.start_job(request, owner=client.id)
-            feed = JobFeed(self.bus.nc, job_id, self.outbox.put, deltas=False)
+            job_id = (await self.services.jobs.start(client, request)).job_id
+            feed = JobFeed(self.services.bus.nc, self.services.events, job_id, self.outbox.put, deltas=False)
             await feed.start()
+        except GatewayError as exc:
+            await self._refuse(exc)
+            return
         except BUS_ERRORS as exc:
             log.warning("could not start or watch a /content job", error=repr(exc))
             if feed is not None:
@@ -298,11 +294,9 @@ def _apply(transcript: Transcript, raw: dict[str, Any]) -> LegacyMessage | None:
     return transcript.apply(event)
 
 
-def build_router(bus: Bus, settings: GatewaySettings) -> APIRouter:
-    router = APIRouter()
+router = APIRouter()
 
-    @router.websocket("/content")
-    async def content(websocket: WebSocket) -> None:
-        await LegacySession(websocket, bus, settings).serve()
 
-    return router
+@router.websocket("/content")
+async def content(websocket: WebSocket, services: ServicesDep) -> None:
+    await LegacySession(websocket, services).serve()
