@@ -52,10 +52,10 @@ bench: install ## measure pipeline latency on the embedded stack (writes benchma
 catalog: install ## regenerate the event catalogue and the NATS topology file
 	$(BIN)/python -m pressroom_contracts.catalog
 
-lock: install ## re-resolve dependencies into the hashed lock files (no index URLs, no local paths)
+lock: install ## re-resolve the hashed lock files (dev, each service, the CLI alone): no index URLs, no paths
 	$(UV) lock --quiet
 	$(UV) export --quiet --frozen --all-packages --all-groups --no-emit-workspace --no-header -o requirements/dev.lock
-	for dir in services/*/; do name=$$(basename $$dir); \
+	for dir in services/*/ libs/cli/; do name=$$(basename $$dir); \
 	  $(UV) export --quiet --frozen --package pressroom-$$name --no-dev --no-emit-workspace --no-header -o $$dir/requirements.lock; \
 	done
 	rm -f uv.lock
