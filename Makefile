@@ -41,10 +41,10 @@ browser:
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium is not installed and could not be installed: the browser test will be skipped"
 
-lint: install ## ruff and mypy
-	$(BIN)/ruff check libs services tests
-	$(BIN)/ruff format --check libs services tests
-	$(BIN)/mypy libs/*/src services/*/src
+lint: install ## ruff and mypy over sources, tests and benchmarks (also .pre-commit-config.yaml)
+	$(BIN)/ruff check libs services tests benchmarks
+	$(BIN)/ruff format --check libs services tests benchmarks
+	$(BIN)/mypy
 
 bench: install ## measure pipeline latency on the embedded stack (writes benchmarks/results/)
 	$(BIN)/python benchmarks/pipeline_latency.py $(ARGS)
