@@ -4,7 +4,6 @@ the local key `pressroom up` makes, and a client-only install that brings no ser
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import queue
 import re
@@ -15,12 +14,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nats
 import pytest
 
-from pipeline import script_pipeline
+from pipeline import run_job, script_pipeline
 from pressroom_cli.errors import ExitCode
 from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.ports import free_port
@@ -115,8 +115,8 @@ class Running:
             self.process.wait()
 
 
-async def test_generate_runs_a_job_end_to_end_then_jobs_reads_edits_and_regenerates_it(
-    service_runner, scripted_llm, nats_url, tmp_path, eventually
+async def test_generate_runs_a_job_end_to_end_and_jobs_reads_it_back(
+    service_runner, scripted_llm, nats_url, tmp_path
 ):
     script_pipeline(scripted_llm)
     token = create_key(nats_url, "cli-test")
@@ -155,55 +155,60 @@ async def test_generate_runs_a_job_end_to_end_then_jobs_reads_edits_and_regenera
     assert zipped.returncode == 0, zipped.stderr
     assert archive.read_bytes()[:2] == b"PK"
 
-    # Edits: a post in $EDITOR, the blog from standard input; each stored as the next version.
-    x_post = json.loads(pressroom(home, "jobs", "show", job_id, "--json", *options).stdout)["social"]["x"][
-        "text"
-    ]
-    assert "Rooftop" in x_post
-    editor = {"EDITOR": "sed -i s/Rooftop/Roof/g"}
-    edited = pressroom(home, "jobs", "edit", job_id, "x", *options, env=editor)
-    assert edited.returncode == 0, edited.stderr
-    assert f"stored as version 2 of the x of {job_id}" in edited.stdout
-    blog = pressroom(
-        home, "jobs", "edit", job_id, "blog", "--file", "-", *options, stdin="# Mine\n\nMy own words."
-    )
-    assert blog.returncode == 0 and "stored as version 2 of the blog" in blog.stdout, blog.stderr
-    too_long = pressroom(home, "jobs", "edit", job_id, "x", "--text", "x" * 400, *options)
-    assert too_long.returncode == ExitCode.NOT_DONE and "over_limit" in too_long.stderr
-
-    regenerated = pressroom(home, "jobs", "regenerate", job_id, "social", "-p", "linkedin", *options)
-    assert regenerated.returncode == 0, regenerated.stderr
-
-    async def stored() -> dict:
-        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as client:
-            answer = (await client.get(f"{gateway}/v1/jobs/{job_id}")).json()
-        versions = (
-            answer["social"]["linkedin"]["version"],
-            answer["social"]["x"]["version"],
-            answer["blog"]["version"],
-        )
-        return answer if versions == (2, 2, 2) else {}
-
-    answer = await eventually(stored, timeout=60)
-    assert answer["social"]["linkedin"]["origin"] == "regenerated"
-    assert (
-        answer["social"]["x"] | {"origin": "edited", "text": x_post.replace("Rooftop", "Roof")}
-        == answer["social"]["x"]
-    )
-    assert answer["blog"]["title"] == "Mine" and answer["blog"]["origin"] == "edited"
-
-    finished = pressroom(home, "jobs", "cancel", job_id, *options)
-    assert finished.returncode == ExitCode.NOT_DONE and "not_active" in finished.stderr
-
-    # Another client's key sees nothing of this job.
+    # Another client's key sees nothing of this job; a key that is no key is refused.
     other = create_key(nats_url, "someone-else")
     missing = pressroom(home, "jobs", "show", job_id, "--gateway", gateway, "--token", other)
     assert missing.returncode == ExitCode.NOT_DONE and f"no job {job_id}" in missing.stderr
-
     refused = pressroom(home, "generate", TOPIC, "--gateway", gateway, "--token", "prk_not-a-real-key")
     assert refused.returncode == ExitCode.UNAUTHENTICATED, refused.stdout + refused.stderr
     assert "refused the API key" in refused.stderr and "Traceback" not in refused.stderr
-    listing = pressroom(home, "jobs", "list", "--gateway", gateway, "--token", "prk_not-a-real-key")
+
+
+async def test_jobs_edit_regenerate_and_cancel_act_on_a_finished_job(
+    service_runner, scripted_llm, tmp_path, eventually
+):
+    script_pipeline(scripted_llm)
+    service_runner.start()
+    watch = await run_job(service_runner, {"topic": TOPIC, "platforms": ["linkedin", "x"]})
+    job_id, token, gateway = watch.job_id, service_runner.api_token, service_runner.gateway_url
+    options = ("--gateway", gateway, "--token", token)
+
+    async def stored() -> dict[str, Any]:
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as client:
+            return dict((await client.get(f"{gateway}/v1/jobs/{job_id}")).json())
+
+    x_post = (await stored())["social"]["x"]["text"]
+    assert "Rooftop" in x_post
+
+    # A post edited in $EDITOR, the blog from standard input: each stored as the next version.
+    editor = {"EDITOR": "sed -i s/Rooftop/Roof/g"}
+    edited = pressroom(tmp_path, "jobs", "edit", job_id, "x", *options, env=editor)
+    assert edited.returncode == 0, edited.stderr
+    assert f"stored as version 2 of the x of {job_id}" in edited.stdout
+    blog = pressroom(
+        tmp_path, "jobs", "edit", job_id, "blog", "-f", "-", *options, stdin="# Mine\n\nMy words."
+    )
+    assert blog.returncode == 0 and "stored as version 2 of the blog" in blog.stdout, blog.stderr
+    too_long = pressroom(tmp_path, "jobs", "edit", job_id, "x", "--text", "x" * 400, *options)
+    assert too_long.returncode == ExitCode.NOT_DONE and "over_limit" in too_long.stderr
+
+    regenerated = pressroom(tmp_path, "jobs", "regenerate", job_id, "social", "-p", "linkedin", *options)
+    assert regenerated.returncode == 0, regenerated.stderr
+
+    async def all_new_versions() -> dict[str, Any]:
+        answer = await stored()
+        versions = [answer["social"]["linkedin"]["version"], answer["social"]["x"]["version"]]
+        return answer if [*versions, answer["blog"]["version"]] == [2, 2, 2] else {}
+
+    answer = await eventually(all_new_versions, timeout=60)
+    assert answer["social"]["linkedin"]["origin"] == "regenerated"
+    x = answer["social"]["x"]
+    assert (x["origin"], x["text"]) == ("edited", x_post.replace("Rooftop", "Roof"))
+    assert (answer["blog"]["title"], answer["blog"]["origin"]) == ("Mine", "edited")
+
+    finished = pressroom(tmp_path, "jobs", "cancel", job_id, *options)
+    assert finished.returncode == ExitCode.NOT_DONE and "not_active" in finished.stderr
+    listing = pressroom(tmp_path, "jobs", "list", "--gateway", gateway, "--token", "prk_not-a-real-key")
     assert listing.returncode == ExitCode.UNAUTHENTICATED and "refused the API key" in listing.stderr
 
 

@@ -29,6 +29,7 @@ from pressroom_contracts.protocol import (
     ErrorFrame,
     EventFrame,
     PingFrame,
+    PongFrame,
     ResyncFrame,
     ServerFrame,
     StartFrame,
@@ -85,7 +86,7 @@ class Session:
                 try:
                     frame = parse_server_frame(raw)
                 except ValidationError:
-                    self._once(f"frame:{str(raw)[:40]}", "ignored a frame this client does not understand")
+                    self._once("frame", "ignored a frame this client does not understand")
                     continue
                 if (end := self.handle(frame)) is not None:
                     return end
@@ -100,7 +101,7 @@ class Session:
                 self.job_id = frame.job_id
                 self.watcher.accepted(frame.job_id)
             return None
-        if getattr(frame, "job_id", None) != self.job_id:
+        if isinstance(frame, PongFrame) or frame.job_id != self.job_id:
             return None
         self.failures = 0  # the job's own frames flow again
         if isinstance(frame, EventFrame):
@@ -123,7 +124,7 @@ class Session:
         try:
             event = EVENT_ADAPTER.validate_python(raw)
         except ValidationError:
-            kind = str(raw.get("type"))
+            kind = str(raw.get("type")) if isinstance(raw, dict) else "?"
             self._once(kind, f"ignored an event this client does not understand ({kind})")
             return None
         if event.id in self.seen:
