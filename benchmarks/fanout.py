@@ -92,7 +92,9 @@ def _stamp(frame: dict[str, Any]) -> float | None:
         text = frame["event"].get("data", {}).get("message", "")
     else:
         return None
-    return float(text[2:]) if isinstance(text, str) and text.startswith("t=") else None
+    # A watcher that joins mid-stream is sent the text so far in one delta: its newest stamp counts.
+    _, found, stamp = text.rpartition("t=") if isinstance(text, str) else ("", "", "")
+    return float(stamp) if found else None
 
 
 async def _client(url: str, headers: dict[str, str], job_id: str, ready: list[int], result: WorkerResult,
@@ -104,6 +106,7 @@ async def _client(url: str, headers: dict[str, str], job_id: str, ready: list[in
             )
         async with ws:
             await ws.send(json.dumps({"type": "subscribe", "job_id": job_id}))
+            await ws.recv()  # subscribed: the gateway's replay of job.requested, the baseline's ack
             result.connected += 1
             ready[0] += 1
             while True:
@@ -180,6 +183,7 @@ async def _baseline_main(nats_url: str, port: int, started: Any) -> None:
     async def handler(ws: ServerConnection) -> None:
         job_id = json.loads(await ws.recv())["job_id"]
         watchers.setdefault(job_id, set()).add(ws)
+        await ws.send('{"type":"subscribed"}')
         try:
             await ws.wait_closed()
         finally:
