@@ -21,11 +21,11 @@ from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.env import service_env, without_contract
 from pressroom_devstack.objectstore import S3Info
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing.events import JobEvents
-from pressroom_devstack.testing.runner import ServiceRunner
 from pressroom_gateway.idempotency import IdempotencyStore, Record, fingerprint
 from pressroom_gateway.presign import StorageSettings
 from pressroom_runtime.history import recorded
+from pressroom_testkit.events import JobEvents
+from pressroom_testkit.runner import ServiceRunner
 
 from .conftest import Gateway, Pipeline, TestKey, new_key, running_gateway
 

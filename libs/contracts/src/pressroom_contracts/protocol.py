@@ -149,6 +149,20 @@ class PongFrame(Frame):
 
 
 ServerFrame = AcceptedFrame | EventFrame | DeltaFrame | ResyncFrame | ErrorFrame | PongFrame
+SERVER_FRAME_ADAPTER: TypeAdapter[ServerFrame] = TypeAdapter(
+    Annotated[ServerFrame, Field(discriminator="type")]
+)
+
+# How the gateway closes a `/v1/ws` or `/content` connection (RFC 6455 §7.4.1 codes); a refusal is preceded
+# by an `error` frame that says why.
+CLOSE_GOING_AWAY = 1001  # /content, reason "no request": the client's one request never came
+CLOSE_POLICY_VIOLATION = 1008  # the token did not authenticate (`unauthenticated`), or reason "revoked"
+CLOSE_TRY_AGAIN_LATER = 1013  # too many connections (`rate_limited`), or reason "client too slow"
+
+
+def parse_server_frame(raw: str | bytes) -> ServerFrame:
+    """A frame from the gateway; raises pydantic.ValidationError for anything this version does not know."""
+    return SERVER_FRAME_ADAPTER.validate_json(raw)
 
 
 class DeltaMessage(BaseModel):

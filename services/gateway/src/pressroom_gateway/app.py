@@ -14,15 +14,16 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pressroom_contracts.protocol import describe_errors
 from pressroom_runtime.logs import get_logger
-from pressroom_runtime.observability import metrics_app
+from pressroom_runtime.observability import metrics_app, tracer_provider
 
 from . import legacy, ws
-from .bus import BUS_ERRORS
+from .bus import BUS_ERRORS, SERVICE
 from .deps import Services
 from .errors import UNAVAILABLE_MESSAGE, GatewayError, Unavailable
 from .guards import Guards
@@ -131,6 +132,10 @@ def create_app(settings: GatewaySettings | None = None, storage: StorageSettings
     app.include_router(rest_router)
     app.include_router(sse_router)
     app.include_router(page_router)
+    # A span per request (and per WebSocket connection); probes and scrapes are left out.
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=tracer_provider(SERVICE), excluded_urls="/healthz,/readyz,/metrics"
+    )
     return app
 
 

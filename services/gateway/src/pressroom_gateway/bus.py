@@ -33,7 +33,7 @@ class Bus:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.broker = make_broker(settings.nats_url, name=f"{SERVICE}:{settings.replica}")
-        self.publisher = Publisher(self.broker, timeout=settings.publish_timeout)
+        self.publisher = Publisher(self.broker, timeout=settings.publish_timeout, service=SERVICE)
         self.producer = Producer(service=SERVICE, replica=settings.replica)
         self._js: JetStreamContext | None = None
 

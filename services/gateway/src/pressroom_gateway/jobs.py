@@ -63,9 +63,10 @@ from pressroom_contracts.queries import (
     UsageTotal,
 )
 from pressroom_runtime.logs import get_logger
+from pressroom_runtime.observability import job_trace
 
 from .auth import ANONYMOUS_ID, Client
-from .bus import Bus
+from .bus import SERVICE, Bus
 from .errors import BudgetExceeded, Conflict, GatewayError, NotFound
 from .idempotency import IdempotencyStore, Record, fingerprint
 from .limits import Limiter
@@ -227,7 +228,8 @@ class Jobs:
         event = JobRequestedEvent(
             job_id=job_id, producer=self.bus.producer, data=JobRequested(request=request, owner=client.id)
         )
-        seq = await self.bus.publisher.publish(event)
+        with job_trace(SERVICE, job_id):  # the job's own trace, which every stage's spans join
+            seq = await self.bus.publisher.publish(event)
         JOBS_STARTED.inc()
         log.info("job requested", job_id=job_id, seq=seq, owner=client.id)
 

@@ -37,6 +37,7 @@ from pressroom_contracts.events import (
 )
 from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.protocol import (
+    CLOSE_GOING_AWAY,
     MAX_JSON_DEPTH,
     LegacyMessage,
     LegacyRequest,
@@ -56,7 +57,6 @@ from .ws import CLOSE_TIMEOUT, CLOSE_TRY_AGAIN_LATER, TOO_SLOW_REASON, admit, cl
 
 log = get_logger(__name__)
 
-CLOSE_GOING_AWAY = 1001
 REVOKED = "revoked"
 
 

@@ -31,6 +31,8 @@ from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from pressroom_contracts.protocol import (
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_TRY_AGAIN_LATER,
     AcceptedFrame,
     AuthFrame,
     CancelFrame,
@@ -57,8 +59,6 @@ from .outbox import Outbox
 
 log = get_logger(__name__)
 
-CLOSE_POLICY_VIOLATION = 1008  # not authenticated
-CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 §7.4.1: the server is overloaded, here by this client
 TOO_SLOW_REASON = "client too slow"
 REVOKED = "revoked"
 # A stalled client cannot even receive the close frame; stop waiting for it after this long.
