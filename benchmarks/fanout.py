@@ -24,6 +24,7 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -381,6 +382,7 @@ async def run(args: dict[str, Any]) -> dict[str, Any]:
             baseline.terminate()
             baseline.join(10)
         server.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
     ratio = {
         "frames_per_second": round(result_gateway["frames_per_second"] / max(1e-9, result_baseline["frames_per_second"]), 3),
