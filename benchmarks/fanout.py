@@ -102,8 +102,14 @@ async def _client(url: str, headers: dict[str, str], job_id: str, ready: list[in
                   gate: asyncio.Semaphore, go: asyncio.Event) -> None:  # fmt: skip
     try:
         async with gate:
+            # No client-side keepalive: the load generator shares the CPU; the server pings anyway.
             ws = await connect(
-                url, additional_headers=headers, compression=None, max_size=None, open_timeout=60
+                url,
+                additional_headers=headers,
+                compression=None,
+                max_size=None,
+                open_timeout=120,
+                ping_interval=None,
             )
         async with ws:
             await ws.send(json.dumps({"type": "subscribe", "job_id": job_id}))
