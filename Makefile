@@ -46,8 +46,9 @@ lint: install ## ruff and mypy over sources, tests and benchmarks (also .pre-com
 	$(BIN)/ruff format --check libs services tests benchmarks
 	$(BIN)/mypy
 
-bench: install ## measure pipeline latency on the embedded stack (writes benchmarks/results/)
+bench: install ## run the benchmarks (each writes benchmarks/results/<name>.json)
 	$(BIN)/python benchmarks/pipeline_latency.py $(ARGS)
+	$(BIN)/python benchmarks/fanout.py
 
 catalog: install ## regenerate the event catalogue and the NATS topology file
 	$(BIN)/python -m pressroom_contracts.catalog

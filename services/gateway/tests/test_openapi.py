@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import status_code_conformance
 from pressroom_devstack.env import service_env, without_contract
 from pressroom_devstack.objectstore import S3Info
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing.runner import ServiceRunner
+from pressroom_testkit.runner import ServiceRunner
 
 
 @pytest.fixture(scope="module")
