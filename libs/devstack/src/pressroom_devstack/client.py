@@ -783,7 +783,8 @@ def jobs_export(
 
 
 def resolve_nats(option: str | None) -> str:
-    url = option or (stack_state() or {}).get("nats_url")
+    state = stack_state() or {}
+    url = option or state.get("nats_admin_url") or state.get("nats_url")  # managing keys takes the admin
     if not url:
         raise ClientError("no NATS to talk to: set NATS_URL or start the stack (`make up`)")
     return str(url)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
+from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 
@@ -48,3 +50,17 @@ def _usable(port: int, host: str, paired_offset: int | None) -> bool:
         return True
     pair = port + paired_offset
     return pair not in _handed_out and is_free(pair, host)
+
+
+def load_ports(path: Path) -> dict[str, object]:
+    """The ports a stack chose before (kept with its data), so outside clients keep their settings."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_ports(path: Path, ports: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(ports, indent=2, sort_keys=True) + "\n")

@@ -77,7 +77,12 @@ def leave_bus(token: Token[Bus | None]) -> None:
 class Bus:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
-        self.broker = make_broker(settings.nats_url, name=f"{SERVICE}:{settings.replica}")
+        self.broker = make_broker(
+            settings.nats_url,
+            name=f"{SERVICE}:{settings.replica}",
+            user=settings.nats_user,
+            password=settings.nats_password,
+        )
         self.publisher = Publisher(self.broker, timeout=settings.publish_timeout, service=SERVICE)
         self._js: JetStreamContext | None = None
         self._parts: dict[Any, Any] = {}
