@@ -116,6 +116,7 @@ async def test_jobs_survive_the_stream_leader_killed_mid_load(cluster, runner, s
     await asyncio.wait_for(asyncio.gather(*(event.wait() for event in started)), 60)
 
     leader = await stream_leader(cluster)
+    assert not all(w.done() for w in watchers), "the load ended before the kill"
     cluster.kill(leader)  # kill -9 while the jobs are in flight
     # A new leader is elected among the two that are left.
     async with asyncio.timeout(30):

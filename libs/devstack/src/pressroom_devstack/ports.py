@@ -19,6 +19,8 @@ def is_free(port: int, host: str = LOOPBACK) -> bool:
     if not 0 < port < 65536:
         return False
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers do: connections of a stopped server lingering in TIME_WAIT do not hold the port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -30,7 +32,9 @@ def free_port(host: str = LOOPBACK, *, preferred: int | None = None, paired_offs
     """A port nothing listens on. `preferred` is used when free; with `paired_offset`, port + offset is free too
     (SeaweedFS derives its gRPC ports as HTTP port + 10000 and some of its clients assume it)."""
     with _lock:
-        if preferred and preferred not in _handed_out and _usable(preferred, host, paired_offset):
+        # A preferred port (a default, or one a stack kept) may come back to the same process after its
+        # server stopped: free now is all that counts.
+        if preferred and _usable(preferred, host, paired_offset):
             _handed_out.add(preferred)
             return preferred
         for _ in range(200):
