@@ -54,6 +54,10 @@ async def test_a_job_travels_every_stage_and_is_stored(
     for service in ("gateway", "research", "writer", "social", "illustrator", "persistence"):
         assert (service_runner.replica(service).process.env or {})["NATS_USER"] == service
     assert "Violation" not in nats_server.log_path.read_text()
+    logs = "".join(path.read_text() for path in service_runner.log_dir.glob("*.log"))
+    assert nats_server.users is not None and "gateway-0" in logs
+    for password in nats_server.users.passwords.values():
+        assert password not in logs, "a NATS password was written to a service log"
 
 
 async def test_each_service_serves_its_metrics(service_runner, scripted_llm):

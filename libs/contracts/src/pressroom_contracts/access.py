@@ -104,7 +104,8 @@ def _service_durables() -> list[str]:
 
 
 def service_permissions(party: Party) -> Permissions:
-    allow = [f"{_API}.INFO", *_stream_reads(_STREAM)]
+    # STREAM.NAMES: nats-py looks a stream up by subject when a subscription does not name it.
+    allow = [f"{_API}.INFO", f"{_API}.STREAM.NAMES", *_stream_reads(_STREAM)]
     allow += [subjects.content_of_type(t) for t in sorted(party.publishes)]
     allow += [f"{subjects.LIVE_PREFIX}.*.{stage}.delta" for stage in sorted(party.streams_live)]
     allow += list(party.asks)

@@ -79,6 +79,10 @@ class NatsServer(ServerProcess):
         return f"{self.monitor_url}/healthz{query}"
 
     @property
+    def health_urls(self) -> list[str]:
+        return [self.health_url]
+
+    @property
     def config_path(self) -> Path:
         return self.store_dir / "auth.conf"
 
@@ -158,8 +162,8 @@ class NatsCluster:
         return self.users.url(self.url) if self.users else self.url
 
     @property
-    def health_url(self) -> str:
-        return self.nodes[0].health_url
+    def health_urls(self) -> list[str]:
+        return [node.health_url for node in self.nodes]
 
     def start(self) -> str:
         """Launches every node, then waits for all: none is healthy before the others are routed."""

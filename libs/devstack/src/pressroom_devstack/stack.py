@@ -72,7 +72,7 @@ class StackInfo:
     nats_admin_url: str | None = None  # with the admin's credentials: provisioning, `pressroom keys`
     started: list[str] = field(default_factory=list)  # pieces this stack started (the rest are external)
     replicas: dict[str, int] = field(default_factory=dict)
-    nats_health_url: str | None = None  # embedded pieces' health checks, for `pressroom status`
+    nats_health_urls: list[str] = field(default_factory=list)  # embedded pieces' health checks, for `status`
     model_health_url: str | None = None
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)  # replica name -> pid, health_url
 
@@ -195,7 +195,7 @@ class Stack:
             nats_admin_url=admin_url,
             started=[name for name, _ in self._started],
             replicas={s: replicas.get(s, 1) for s in SERVICES} if with_services else {},
-            nats_health_url=self.nats.health_url if self.nats else None,
+            nats_health_urls=self.nats.health_urls if self.nats else [],
             model_health_url=f"{llm.base_url.removesuffix('/v1')}/health"
             if self.model and llm.base_url
             else None,

@@ -59,9 +59,13 @@ def check_pieces(state: Mapping[str, Any]) -> list[PieceStatus]:
     started = set(state.get("started", []))
     origin = {True: "embedded", False: "external"}
     pieces: list[PieceStatus] = []
-    nats_health = state.get("nats_health_url")
-    nats_ok = http_ok(nats_health) if nats_health else _any_reachable(state["nats_url"])
-    pieces.append(PieceStatus("NATS", state["nats_url"], nats_ok, origin["nats" in started]))
+    nats_health = state.get("nats_health_urls") or []
+    urls = state["nats_url"].split(",")
+    if not nats_health:
+        pieces.append(PieceStatus("NATS", state["nats_url"], _any_reachable(state["nats_url"]), "external"))
+    for i, health in enumerate(nats_health):
+        name = "NATS" if len(nats_health) == 1 else f"NATS node-{i}"
+        pieces.append(PieceStatus(name, urls[i] if i < len(urls) else "", http_ok(health), "embedded"))
     pieces.append(
         PieceStatus(
             "PostgreSQL",
