@@ -24,9 +24,9 @@ from pressroom_devstack.nats import NatsCluster
 from pressroom_devstack.natsauth import NatsUsers
 from pressroom_devstack.objectstore import S3Info
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing.runner import ServiceRunner
 from pressroom_runtime.broker import nats_servers
 from pressroom_runtime.history import recorded
+from pressroom_testkit.runner import ServiceRunner
 
 pytestmark = pytest.mark.slow
 

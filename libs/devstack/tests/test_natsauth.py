@@ -23,9 +23,9 @@ from pressroom_devstack.binaries import find_binary
 from pressroom_devstack.nats import NatsServer
 from pressroom_devstack.natsauth import NatsUsers
 from pressroom_devstack.provisioning import provision_nats
-from pressroom_devstack.testing import JobEvents
-from pressroom_devstack.testing.events import TEST_PRODUCER
 from pressroom_runtime.history import recorded
+from pressroom_testkit import JobEvents
+from pressroom_testkit.events import TEST_PRODUCER
 
 
 @pytest.fixture(scope="module")

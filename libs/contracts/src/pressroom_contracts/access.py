@@ -69,6 +69,7 @@ def _stream_reads(stream: str) -> list[str]:
         f"{_API}.DIRECT.GET.{stream}.>",
         f"{_API}.CONSUMER.CREATE.{stream}",  # ephemeral only: the server refuses a durable name here
         f"{_API}.CONSUMER.DELETE.{stream}.*",  # its own ephemerals; the services' durables are denied
+        f"{_API}.CONSUMER.INFO.{stream}.*",  # an ordered consumer (a key-value watch) checks on itself
         f"$JS.FC.{stream}.>",
     ]
 
@@ -122,6 +123,7 @@ def service_permissions(party: Party) -> Permissions:
     subscribe = [f"{inbox_prefix(party.name)}.>", *party.answers]
     if party.watches_live:
         subscribe.append(f"{subjects.LIVE_PREFIX}.>")
+        allow += _stream_reads(subjects.LIVE_STREAM)  # the deltas a watcher missed, kept a while
     return Permissions(
         publish_allow=tuple(allow),
         publish_deny=tuple(deny),
@@ -144,6 +146,7 @@ def reader_permissions() -> Permissions:
         f"{_API}.CONSUMER.LIST.{_STREAM}",
         f"{_API}.CONSUMER.MSG.NEXT.{_STREAM}.*",
         f"$JS.ACK.{_STREAM}.>",
+        *_stream_reads(subjects.LIVE_STREAM),
     ]
     deny = [s for d in _service_durables() for s in _durable_admin(d)]
     deny += [f"{_API}.CONSUMER.MSG.NEXT.{_STREAM}.{d}" for d in _service_durables()]

@@ -13,11 +13,11 @@ from pydantic import SecretStr
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from pressroom_contracts import access, parties, subjects
-from pressroom_contracts.events import Envelope, encode_event
+from pressroom_contracts.events import Envelope, UsageRecordedEvent, encode_event
 from pressroom_contracts.protocol import DeltaMessage
 
 from .logs import get_logger
-from .observability import PUBLISHED, broker_middlewares
+from .observability import COST, PUBLISHED, broker_middlewares
 
 log = get_logger(__name__)
 
@@ -96,6 +96,8 @@ class Publisher:
         if ack is None:  # pragma: no cover - publish with stream= always acknowledges
             raise RuntimeError("publish was not acknowledged")
         PUBLISHED.labels(event.type).inc()
+        if isinstance(event, UsageRecordedEvent) and not ack.duplicate:
+            COST.labels(str(event.data.stage)).inc(event.data.cost_usd)
         return ack.seq
 
     async def delta(self, job_id: str, stage: str, offset: int, text: str) -> None:

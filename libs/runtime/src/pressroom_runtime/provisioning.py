@@ -29,6 +29,7 @@ from pressroom_contracts.topology import (
     CONSUMERS,
     CONTENT_STREAM,
     KEY_VALUE_BUCKETS,
+    STREAMS,
     ConsumerSpec,
     KeyValueSpec,
     StreamSpec,
@@ -48,6 +49,7 @@ def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
         retention=RetentionPolicy.LIMITS,
         storage=StorageType(spec.storage),
         max_age=spec.max_age_seconds,
+        max_bytes=spec.max_bytes,
         duplicate_window=spec.duplicate_window_seconds,
         discard=DiscardPolicy.OLD,
     )
@@ -158,7 +160,8 @@ async def provision(nats_url: str, *, replicas: int = 1) -> dict[str, str]:
     )
     try:
         js = nc.jetstream()
-        await ensure_stream(js, CONTENT_STREAM, replicas)
+        for stream in STREAMS:
+            await ensure_stream(js, stream, replicas)
         result = {spec.durable: await ensure_consumer(js, CONTENT_STREAM.name, spec) for spec in CONSUMERS}
         for bucket in KEY_VALUE_BUCKETS:
             result[f"kv:{bucket.name}"] = await ensure_key_value(js, bucket, replicas)
