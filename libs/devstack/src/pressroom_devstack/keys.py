@@ -39,7 +39,7 @@ NatsOption = Annotated[
 
 def resolve_nats(option: str | None) -> str:
     state = read_state(StackConfig.from_env().paths.state_file) or {}
-    url = option or state.get("nats_url")
+    url = option or state.get("nats_admin_url") or state.get("nats_url")  # managing keys takes the admin
     if not url:
         raise UsageError("no NATS to talk to: pass --nats, set NATS_URL or start the stack (`pressroom up`)")
     return str(url)

@@ -20,7 +20,7 @@ from faststream.nats.annotations import NatsMessage
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
 
-from pressroom_contracts import parties, subjects
+from pressroom_contracts import access, parties, subjects
 from pressroom_contracts.events import (
     STOPPED_TYPES,
     BlogCompletedEvent,
@@ -196,6 +196,8 @@ def bind_consumer(
         durable=consumer.durable,
         pull_sub=PullSub(batch_size=1, timeout=5.0),
         ack_policy=AckPolicy.MANUAL,
+        # FastStream's default is the standard _INBOX., which the service's NATS user may not listen on.
+        inbox_prefix=f"{access.inbox_prefix(producer.service)}.".encode(),
         title=f"{consumer.durable}:{','.join(consumer.filter_subjects)}",
         description=consumer.description,
     )

@@ -35,13 +35,15 @@ from pressroom_contracts.topology import (
     StreamSpec,
 )
 
+from .broker import nats_servers
 from .logs import configure_logging, get_logger
 
 log = get_logger(__name__)
 
 
-def stream_config(spec: StreamSpec) -> StreamConfig:
+def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
     return StreamConfig(
+        num_replicas=replicas,
         name=spec.name,
         subjects=list(spec.subjects),
         retention=RetentionPolicy.LIMITS,
@@ -78,8 +80,8 @@ def _drifted(current: ConsumerConfig, wanted: ConsumerConfig) -> list[str]:
     return drift
 
 
-async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
-    config = stream_config(spec)
+async def ensure_stream(js: JetStreamContext, spec: StreamSpec, replicas: int = 1) -> None:
+    config = stream_config(spec, replicas)
     try:
         await js.stream_info(spec.name)
     except NotFoundError:
@@ -117,7 +119,7 @@ async def ensure_consumer(js: JetStreamContext, stream: str, spec: ConsumerSpec)
     return "recreated"
 
 
-async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec) -> str:
+async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec, replicas: int = 1) -> str:
     """Creates the bucket, or reconciles its history and description; never touches its keys.
     Returns what it did: created, unchanged or updated."""
     try:
@@ -129,31 +131,40 @@ async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec) -> str:
                 description=spec.description,
                 history=spec.history,
                 storage=StorageType(spec.storage),
+                replicas=replicas,
             )
         )
         log.info("key-value bucket created", bucket=spec.name)
         return "created"
     config = info.config
-    if config.max_msgs_per_subject == spec.history and config.description == spec.description:
+    if (config.max_msgs_per_subject, config.description, config.num_replicas) == (
+        spec.history,
+        spec.description,
+        replicas,
+    ):
         return "unchanged"
     config.max_msgs_per_subject = spec.history
     config.description = spec.description
+    config.num_replicas = replicas
     await js.update_stream(config)
     log.info("key-value bucket reconciled", bucket=spec.name, history=spec.history)
     return "updated"
 
 
-async def provision(nats_url: str) -> dict[str, str]:
-    """What it did, by durable consumer name and by `kv:<bucket>`."""
+async def provision(nats_url: str, *, replicas: int = 1) -> dict[str, str]:
+    """What it did, by durable consumer name and by `kv:<bucket>`. `replicas`: copies of the stream and
+    the buckets (3 on a cluster; the durables follow their stream)."""
     # A one-shot step: fail within seconds when NATS is unreachable instead of reconnecting for minutes.
-    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=1)
+    nc = await nats.connect(
+        nats_servers(nats_url), connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=1
+    )
     try:
         js = nc.jetstream()
         for stream in STREAMS:
-            await ensure_stream(js, stream)
+            await ensure_stream(js, stream, replicas)
         result = {spec.durable: await ensure_consumer(js, CONTENT_STREAM.name, spec) for spec in CONSUMERS}
         for bucket in KEY_VALUE_BUCKETS:
-            result[f"kv:{bucket.name}"] = await ensure_key_value(js, bucket)
+            result[f"kv:{bucket.name}"] = await ensure_key_value(js, bucket, replicas)
         return result
     finally:
         await nc.close()
@@ -175,7 +186,7 @@ def main() -> None:
 
     settings = ServiceSettings()
     configure_logging(settings.log_level, settings.log_format, service="provisioning")
-    result = asyncio.run(provision(settings.nats_url))
+    result = asyncio.run(provision(settings.nats_url, replicas=settings.stream_replicas))
     for durable, action in result.items():
         print(f"{durable}: {action}", file=sys.stderr)
 

@@ -61,7 +61,12 @@ def stage_app(
     on_shutdown: Sequence[Callable[..., Any]] = (),
 ) -> tuple[AsgiFastStream, NatsBroker]:
     """A service that consumes one durable: broker, publisher, binding, health endpoint."""
-    broker = make_broker(settings.nats_url, name=f"{service}:{settings.replica}")
+    broker = make_broker(
+        settings.nats_url,
+        name=f"{service}:{settings.replica}",
+        user=settings.nats_user,
+        password=settings.nats_password,
+    )
     publisher = Publisher(broker, timeout=settings.publish_timeout, service=service)
     producer = Producer(service=service, replica=settings.replica)
     bind_consumer(

@@ -30,7 +30,13 @@ class ServiceSettings(BaseSettings):
         env_prefix="PRESSROOM_", extra="ignore", populate_by_name=True, env_ignore_empty=True
     )
 
+    # A comma-separated list for a cluster: nats://a:4222,nats://b:4222 (the client picks and fails over).
     nats_url: str = Field("nats://127.0.0.1:4222", validation_alias=_env("NATS_URL"))
+    # This service's own NATS user (pressroom_contracts.access); unset for a server without auth.
+    nats_user: str | None = Field(None, validation_alias=_env("NATS_USER"))
+    nats_password: SecretStr | None = Field(None, validation_alias=_env("NATS_PASSWORD"))
+    # Copies of the CONTENT stream and the key-value buckets that provisioning asks for (3 on a cluster).
+    stream_replicas: int = Field(1, ge=1, le=5, validation_alias=_env("PRESSROOM_STREAM_REPLICAS"))
     replica: str = Field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
         validation_alias=_env("PRESSROOM_REPLICA"),
