@@ -4,7 +4,7 @@ import pytest
 
 from pressroom_contracts.jobs import Platform
 from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
-from pressroom_social.handlers import ask_for
+from pressroom_social.copywriter import ask_for
 from pressroom_social.platforms import RULES
 from pressroom_social.posts import clean, complete_sentences, compose, hashtags, prepare
 

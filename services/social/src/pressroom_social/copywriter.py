@@ -1,0 +1,105 @@
+"""Writes one platform's post (or an X thread) from a blog post, within the platform's limit.
+
+A model answer over the room a post has is sent back once to be shortened, then checked again and
+cut as a last resort; nothing is published over its platform's limit (PostOverLimit otherwise).
+"""
+
+from __future__ import annotations
+
+from pressroom_contracts.events import SocialCompleted
+from pressroom_contracts.jobs import Platform
+from pressroom_contracts.platforms import count
+from pressroom_runtime.llm import Prompt, TextModel
+from pressroom_runtime.stage import StageContext
+
+from .platforms import RULES, ensure_within
+from .posts import complete_sentences, prepare, suffix_for
+from .prompts import Blog, post_prompt, shorten_prompt, shorten_thread_prompt, thread_prompt
+from .thread import MAX_PARTS, Thread, layout, split_posts
+
+# Models overshoot a length they are given: ask for a little less than the room.
+SHORTEN_MARGIN = 0.9
+
+
+def social_completed(
+    platform: Platform, version: int, text: str, parts: list[str] | None = None
+) -> SocialCompleted:
+    """The event payload, checked: every post (each part of a thread) within the platform's limit."""
+    lengths = [ensure_within(platform, part) for part in parts or [text]]
+    return SocialCompleted(
+        platform=platform,
+        version=version,
+        text=text,
+        parts=parts or [],
+        characters=max(lengths),
+        limit=RULES[platform].limit,
+    )
+
+
+def ask_for(platform: Platform, text: str, room: int) -> int:
+    """The plain character count to ask a model for so `text` weighs at most `room` (X weighs CJK 2)."""
+    weight = count(platform, text)
+    ratio = len(text) / weight if weight else 1.0
+    return max(20, int(room * SHORTEN_MARGIN * min(1.0, ratio)))
+
+
+class Copywriter:
+    def __init__(self, model: TextModel, max_tokens: int, thread_max_tokens: int = 900) -> None:
+        self.model = model
+        self.max_tokens = max_tokens
+        self.thread_max_tokens = thread_max_tokens
+
+    async def write(
+        self, ctx: StageContext, blog: Blog, platform: Platform, version: int, instructions: str | None = None
+    ) -> SocialCompleted:
+        await ctx.ensure_active()  # before saying it is writing; generate() checks before each call
+        if platform is Platform.x and blog.request.x_thread:
+            return await self.write_thread(ctx, blog, version, instructions)
+        name = RULES[platform].name
+        call = f"social:{platform}:{version}"
+        await ctx.progress(f"Writing the {name} post")
+        answer = await self.generate(ctx, post_prompt(blog, platform, instructions), call, self.max_tokens)
+        draft = prepare(platform, answer, blog.request.topic)
+        if draft.over:
+            characters = ask_for(platform, draft.body, draft.room)
+            await ctx.progress(f"Shortening the {name} post to {characters} characters")
+            prompt = shorten_prompt(platform, draft.body, characters)
+            shorter = await self.generate(ctx, prompt, f"{call}:shorten", self.max_tokens)
+            draft = prepare(platform, shorter, blog.request.topic)
+        return social_completed(platform, version, draft.fitted().text)
+
+    async def write_thread(
+        self, ctx: StageContext, blog: Blog, version: int, instructions: str | None
+    ) -> SocialCompleted:
+        call = f"social:x:{version}"
+        await ctx.progress("Writing the X thread")
+        answer = await self.generate(ctx, thread_prompt(blog, instructions), call, self.thread_max_tokens)
+        thread = self._thread(answer, blog)
+        if not thread.complete:
+            posts = split_posts(answer)
+            characters = ask_for(Platform.x, " ".join(posts), RULES[Platform.x].limit - 10)
+            await ctx.progress(f"Shortening the X thread to {MAX_PARTS} posts")
+            prompt = shorten_thread_prompt(posts, characters)
+            thread = self._thread(
+                await self.generate(ctx, prompt, f"{call}:shorten", self.thread_max_tokens), blog
+            )
+        await ctx.progress(f"X thread of {len(thread.parts)} posts")
+        return social_completed(Platform.x, version, thread.text, thread.parts)
+
+    @staticmethod
+    def _thread(answer: str, blog: Blog) -> Thread:
+        posts = split_posts(answer)
+        return layout(posts, suffix_for(Platform.x, " ".join(posts), blog.request.topic))
+
+    async def generate(self, ctx: StageContext, prompt: Prompt, call: str, max_tokens: int) -> str:
+        """One model call: only while the job is active, its usage recorded."""
+        await ctx.ensure_active()
+        answer = await self.model.complete(prompt, max_tokens=max_tokens)
+        await ctx.usage(
+            call,
+            provider="openai-compatible",
+            model=answer.usage.model,
+            input_tokens=answer.usage.input_tokens,
+            output_tokens=answer.usage.output_tokens,
+        )
+        return complete_sentences(answer.text) if answer.finish_reason == "length" else answer.text
