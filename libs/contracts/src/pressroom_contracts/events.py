@@ -8,11 +8,12 @@ processed twice publishes a duplicate that the stream drops.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
 from .ids import new_event_id
 from .jobs import JobRequest, Platform
@@ -46,9 +47,35 @@ class JobRequested(Payload):
     owner: str | None = Field(default=None, description="The client that started the job.")
 
 
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_SERVER_PATH = re.compile(r"^(?:file:|/|~|[a-z]:[\\/])|(?:^|[\\/])\.\.(?:[\\/]|$)", re.IGNORECASE)
+
+
+def public_location(value: str) -> str:
+    """A URL, or a document's name in a knowledge folder (`guides/heat.pdf#page=4`). A path on a server
+    is never shown to a reader: it is cut to the document's file name."""
+    value = value.strip()
+    if _URL.match(value) and not value.lower().startswith("file:"):
+        return value
+    if _SERVER_PATH.search(value):
+        path, hash_, fragment = value.partition("#")
+        name = re.split(r"[\\/]", path.rstrip("/\\"))[-1]
+        return name + hash_ + fragment
+    return value
+
+
+PublicLocation = Annotated[
+    str,
+    AfterValidator(public_location),
+    Field(
+        description="URL of a web page, or a knowledge-base document's name and page (never a server path)."
+    ),
+]
+
+
 class Source(Payload):
     title: str
-    location: str = Field(description="URL of a web page, or the path of a knowledge-base file.")
+    location: PublicLocation
     snippet: str
     score: float
 
@@ -65,7 +92,7 @@ class ResearchCompleted(Payload):
 class Citation(Payload):
     number: int = Field(ge=1, description="The [n] marker used in the markdown.")
     title: str
-    location: str
+    location: PublicLocation
 
 
 class TokenUsage(Payload):

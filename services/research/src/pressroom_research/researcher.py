@@ -1,5 +1,5 @@
 """What research does for one job: the user's sources first and always kept, found sources fill the
-rest up to `max_sources`, or it says why there are none.
+rest up to `max_sources` when they are about the topic (relevance.py), or it says why there are none.
 
 Every paid provider call is preceded by ensure_active() (no call after a cancel) and followed by a
 usage.recorded.
@@ -11,7 +11,15 @@ from pressroom_contracts.events import ResearchCompleted, Source
 from pressroom_contracts.jobs import JobRequest
 from pressroom_runtime.stage import StageContext
 
+from .relevance import near_duplicate, select
 from .sources import ResearchProvider, same_location, unread_user_sources
+
+# Candidates asked of a provider per place to fill: the relevance filters leave some out.
+CANDIDATES = 3
+
+
+def _same(found: Source, supplied: Source) -> bool:
+    return same_location(found.location, supplied.location) or near_duplicate(found, supplied)
 
 
 def _plural(n: int, word: str) -> str:
@@ -40,10 +48,17 @@ class Researcher:
         if room > 0:
             await ctx.ensure_active()
             await ctx.progress(self.provider.describe(request.topic))
-            results = await self.provider.search(request.topic, self.max_sources)
+            results = await self.provider.search(request.topic, self.max_sources * CANDIDATES)
             await self._usage(ctx, "search", self.provider.search_model)
-            found = [s for s in results if not any(same_location(s.location, u.location) for u in supplied)]
-            found = found[:room]
+            fresh = [s for s in results if not any(_same(s, u) for u in supplied)]
+            selection = select(request.topic, fresh, room)
+            found = selection.kept
+            left_out = len(selection.off_topic) + len(selection.duplicates)
+            if left_out:
+                await ctx.progress(
+                    f"Left out {_plural(len(selection.off_topic), 'result')} not about the topic and "
+                    f"{_plural(len(selection.duplicates), 'near-duplicate')}"
+                )
 
         provider = self.provider.name
         if not supplied and not found:
