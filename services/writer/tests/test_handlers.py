@@ -20,7 +20,8 @@ from pressroom_runtime.stage import Handler
 from pressroom_writer.handlers import handlers
 from pressroom_writer.writer import Writer
 
-POST = "# Sunny roofs\n\nPanels on the roof pay for themselves [1]. Storage helps at night [2]. Made up [9]."
+OUTLINE = "# Sunny roofs\n## Why panels pay [1]\n## Storing the surplus [2]\n"
+SECTION = "Panels on the roof pay for themselves [1]. Storage helps at night [2]. Made up [9]."
 
 
 @pytest.fixture
@@ -46,8 +47,9 @@ def regenerate(events: JobEvents, stage: Stage = Stage.blog) -> RegenerateReques
     return event
 
 
-async def test_research_becomes_a_streamed_and_cited_post(table, scripted_llm):
-    scripted_llm.reply(POST)
+async def test_research_becomes_an_outline_then_streamed_and_cited_sections(table, scripted_llm):
+    scripted_llm.when("outline of", OUTLINE)
+    scripted_llm.reply(SECTION)
     events = job()
     research = events.research(sources=2)
     ctx = FakeStageContext.handling(research, Stage.blog, history=[events.requested()])
@@ -56,11 +58,25 @@ async def test_research_becomes_a_streamed_and_cited_post(table, scripted_llm):
 
     [blog] = ctx.data(BlogCompletedEvent)
     assert (blog.version, blog.regenerated, blog.title) == (1, False, "Sunny roofs")
+    assert [(s.heading, s.sources) for s in blog.outline] == [
+        ("Why panels pay", [1]),
+        ("Storing the surplus", [2]),
+    ]
+    assert blog.markdown.startswith("# Sunny roofs\n\n## Why panels pay\n\nPanels on the roof")
+    assert "\n\n## Storing the surplus\n\n" in blog.markdown
     assert [c.number for c in blog.citations] == [1, 2] and "[9]" not in blog.markdown
-    assert ctx.streamed.strip() == POST  # what watchers saw, piece by piece, at the right offsets
-    assert len(ctx.deltas) > 1
-    assert ctx.usage_calls == ["blog:1"]
-    assert ctx.actions[:2] == ["ensure_active", "progress Writing a short blog post with scripted-model"]
+    # What watchers saw, piece by piece at the right offsets: the same post as it was written.
+    assert ctx.streamed.startswith("# Sunny roofs\n\n## Why panels pay\n\nPanels on the roof")
+    assert "## Storing the surplus" in ctx.streamed and len(ctx.deltas) > 4
+    assert ctx.usage_calls == ["blog:1:outline", "blog:1:section1", "blog:1:section2"]
+    assert blog.usage.output_tokens == 2 * len(SECTION.split())  # the sections' tokens (word-counted here)
+    assert ctx.actions[:2] == ["ensure_active", "progress Planning a short blog post with scripted-model"]
+    # Each section's call only after checking the job is still on.
+    assert ctx.actions[ctx.actions.index("usage blog:1:section2") - 2] == "ensure_active"
+    # Each section is asked with its own sources and what was written before it.
+    second = scripted_llm.requests[2].prompt
+    assert "“Storing the surplus”" in second and "[2] S1" in second and "[1] S0" not in second
+    assert "Panels on the roof pay" in second
 
 
 async def test_a_stopped_job_is_not_written(table, scripted_llm):
@@ -82,11 +98,12 @@ async def test_a_redelivered_input_is_announced_again_not_written_again(table, s
     await table[type(research)](research, again)
 
     assert again.actions == ["republish blog.completed"]
-    assert len(scripted_llm.requests) == 1
+    assert len(scripted_llm.requests) == len(first.usage_calls)  # nothing asked again
 
 
 async def test_regenerate_writes_the_next_version_from_the_same_research(table, scripted_llm):
-    scripted_llm.reply(POST)
+    scripted_llm.when("outline of", OUTLINE)
+    scripted_llm.reply(SECTION)
     events = job()
     history = [events.research(sources=2), events.blog(version=1), events.blog_edited(version=2)]
     request = regenerate(events)
@@ -96,7 +113,7 @@ async def test_regenerate_writes_the_next_version_from_the_same_research(table, 
 
     [blog] = ctx.data(BlogCompletedEvent)
     assert (blog.version, blog.regenerated) == (3, True)
-    assert ctx.usage_calls == ["blog:3"]
+    assert ctx.usage_calls[0] == "blog:3:outline"
     assert "[2] S1" in scripted_llm.requests[0].prompt  # the same sources, numbered as before
 
 

@@ -101,6 +101,11 @@ class TokenUsage(Payload):
     output_tokens: int = 0
 
 
+class OutlineSection(Payload):
+    heading: str
+    sources: list[int] = Field(default=[], description="The [n] sources the section was planned to use.")
+
+
 class BlogCompleted(Payload):
     request: JobRequest
     version: int = 1
@@ -111,6 +116,7 @@ class BlogCompleted(Payload):
     markdown: str
     word_count: int
     citations: list[Citation] = []
+    outline: list[OutlineSection] = Field(default=[], description="The plan the post was written from.")
     usage: TokenUsage
 
 

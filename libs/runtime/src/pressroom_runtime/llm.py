@@ -34,6 +34,9 @@ class Prompt:
     user: str
     document: str
     stop: tuple[str, ...] = ()
+    # A llama.cpp GBNF grammar the answer must follow, for base models (the completion profile): a
+    # tiny model then still answers in the structure asked for. Chat models get it in words.
+    grammar: str | None = None
 
     def continued(self, text: str) -> Prompt:
         """The same request with `text` already written (base models continue the document)."""
@@ -140,7 +143,8 @@ class TextModel:
             stream=True,
             stream_options={"include_usage": True},
             stop=list(prompt.stop) or None,
-            extra_body={"repeat_penalty": self.settings.repeat_penalty},
+            extra_body={"repeat_penalty": self.settings.repeat_penalty}
+            | ({"grammar": prompt.grammar} if prompt.grammar else {}),
         )
         async for chunk in response:
             if chunk.usage:

@@ -1,16 +1,24 @@
-"""Writes one blog post from research: streamed to the watchers as it comes, then cleaned and cited."""
+"""Writes one blog post from research: an outline first (title, sections, the sources of each), then
+the sections one by one, streamed to the watchers as they come, then cleaned and cited."""
 
 from __future__ import annotations
 
-from pressroom_contracts.events import BlogCompleted, ResearchCompleted, TokenUsage
-from pressroom_runtime.llm import TextModel
+import re
+from collections.abc import Awaitable, Callable
+
+from pressroom_contracts.events import BlogCompleted, OutlineSection, ResearchCompleted, TokenUsage
+from pressroom_runtime.llm import TextModel, Usage
 from pressroom_runtime.stage import StageContext
 
 from .drafting import draft
-from .prompts import blog_prompt, title_for
-from .writing import assemble, citations, limit_words, split_title, word_count
+from .outline import Outline, parse
+from .prompts import outline_prompt, section_prompt
+from .writing import assemble, citations, limit_words, whole_sentences, word_count
 
 MAX_LENGTH_FACTOR = 2
+OUTLINE_TOKENS = 200
+TOKENS_PER_WORD = 2  # a generous budget per word asked for, across languages
+_LEADING_HEADING = re.compile(r"^\s*#{1,6}\s[^\n]*\n+")
 
 
 class Writer:
@@ -23,36 +31,94 @@ class Writer:
     ) -> BlogCompleted:
         request = research.request
         await ctx.ensure_active()
-        await ctx.progress(f"Writing a {request.length} blog post with {self.model.model}")
-        text, usage = await draft(
-            self.model,
-            blog_prompt(research),
-            target_words=request.target_words,
-            max_tokens=min(self.max_tokens, request.target_words * 2),
-            on_piece=ctx.delta,
-        )
-        title, body = split_title(text, fallback=title_for(request.topic))
+        await ctx.progress(f"Planning a {request.length} blog post with {self.model.model}")
+        outline = await self.plan(research, ctx, f"blog:{version}:outline")
+        await ctx.progress(f"Outline: “{outline.title}”, {len(outline.sections)} sections")
+
+        total = Usage(model=self.model.model)
+        live = _Live(ctx)
+        await live.add(f"# {outline.title}\n\n")
+        words = max(40, request.target_words // len(outline.sections))
+        budget = min(self.max_tokens, request.target_words * TOKENS_PER_WORD) // len(outline.sections)
+        parts: list[str] = []
+        for number, section in enumerate(outline.sections, 1):
+            await ctx.ensure_active()
+            await ctx.progress(f"Writing section {number} of {len(outline.sections)}: {section.heading}")
+            await live.add(f"## {section.heading}\n\n")
+            written = "\n\n".join(parts) + "\n\n" if parts else ""
+            text, usage = await draft(
+                self.model,
+                section_prompt(research, outline, section, words, written),
+                target_words=words,
+                max_tokens=max(64, budget),
+                on_piece=live.at(live.offset),
+            )
+            live.offset = live.end
+            await live.add("\n\n")
+            await self._usage(ctx, f"blog:{version}:section{number}", usage, total)
+            parts.append(f"## {section.heading}\n\n{whole_sentences(_LEADING_HEADING.sub('', text).strip())}")
+
         # The token cap bounds the cost; this bounds what a reader gets: at most twice the target length.
-        body = limit_words(body, MAX_LENGTH_FACTOR * request.target_words)
+        body = limit_words("\n\n".join(parts), MAX_LENGTH_FACTOR * request.target_words)
         body, cited = citations(body, research.sources)
+        count = word_count(body)
+        await ctx.progress(f"Blog post written: {count} words, {len(cited)} citations")
+        return BlogCompleted(
+            request=request,
+            version=version,
+            regenerated=regenerated,
+            title=outline.title,
+            markdown=assemble(outline.title, body, cited),
+            word_count=count,
+            citations=cited,
+            outline=[OutlineSection(heading=s.heading, sources=list(s.sources)) for s in outline.sections],
+            usage=TokenUsage(
+                model=total.model, input_tokens=total.input_tokens, output_tokens=total.output_tokens
+            ),
+        )
+
+    async def plan(self, research: ResearchCompleted, ctx: StageContext, call: str) -> Outline:
+        answer = await self.model.complete(outline_prompt(research), max_tokens=OUTLINE_TOKENS)
         await ctx.usage(
-            f"blog:{version}",
+            call,
+            provider="openai-compatible",
+            model=answer.usage.model,
+            input_tokens=answer.usage.input_tokens,
+            output_tokens=answer.usage.output_tokens,
+        )
+        return parse(answer.text, research.request, len(research.sources))
+
+    @staticmethod
+    async def _usage(ctx: StageContext, call: str, usage: Usage, total: Usage) -> None:
+        total.input_tokens += usage.input_tokens
+        total.output_tokens += usage.output_tokens
+        await ctx.usage(
+            call,
             provider="openai-compatible",
             model=usage.model,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
         )
-        words = word_count(body)
-        await ctx.progress(f"Blog post written: {words} words, {len(cited)} citations")
-        return BlogCompleted(
-            request=request,
-            version=version,
-            regenerated=regenerated,
-            title=title,
-            markdown=assemble(title, body, cited),
-            word_count=words,
-            citations=cited,
-            usage=TokenUsage(
-                model=usage.model, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens
-            ),
-        )
+
+
+class _Live:
+    """The live text of the post: every piece at its offset, as the watchers rebuild it."""
+
+    def __init__(self, ctx: StageContext) -> None:
+        self.ctx = ctx
+        self.offset = 0  # where the next piece goes
+        self.end = 0  # the end of the text sent so far
+
+    async def add(self, text: str) -> None:
+        await self.ctx.delta(self.offset, text)
+        self.offset += len(text)
+        self.end = self.offset
+
+    def at(self, base: int) -> Callable[[int, str], Awaitable[None]]:
+        """`on_piece` for a model's answer that starts at `base`."""
+
+        async def piece(offset: int, text: str) -> None:
+            await self.ctx.delta(base + offset, text)
+            self.end = max(self.end, base + offset + len(text))
+
+        return piece
