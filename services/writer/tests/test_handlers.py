@@ -9,6 +9,9 @@ from pressroom_contracts.events import (
     BlogCompletedEvent,
     RegenerateRequested,
     RegenerateRequestedEvent,
+    ResearchCompleted,
+    ResearchCompletedEvent,
+    Source,
     Stage,
 )
 from pressroom_contracts.jobs import JobRequest
@@ -37,6 +40,25 @@ def table(scripted_llm: ScriptedLLM) -> dict[type, Handler]:
     return handlers(Writer(model, max_tokens=2048))
 
 
+SOURCES = [
+    Source(
+        title="Rooftop panels", location="solar.md", snippet="Panels on the roof pay for themselves.", score=2
+    ),
+    Source(
+        title="Home batteries", location="https://b.example/x", snippet="Storage helps at night.", score=1
+    ),
+]
+
+
+def research_of(events: JobEvents) -> ResearchCompletedEvent:
+    event = events.envelope(
+        ResearchCompletedEvent,
+        ResearchCompleted(request=events.request, sources=SOURCES, provider="knowledge-base"),
+    )
+    assert isinstance(event, ResearchCompletedEvent)
+    return event
+
+
 def job() -> JobEvents:
     return JobEvents.new(JobRequest(topic="Rooftop solar for homes", length="short"))
 
@@ -51,7 +73,7 @@ async def test_research_becomes_an_outline_then_streamed_and_cited_sections(tabl
     scripted_llm.when("outline of", OUTLINE)
     scripted_llm.reply(SECTION)
     events = job()
-    research = events.research(sources=2)
+    research = research_of(events)
     ctx = FakeStageContext.handling(research, Stage.blog, history=[events.requested()])
 
     await table[type(research)](research, ctx)
@@ -75,7 +97,9 @@ async def test_research_becomes_an_outline_then_streamed_and_cited_sections(tabl
     assert ctx.actions[ctx.actions.index("usage blog:1:section2") - 2] == "ensure_active"
     # Each section is asked with its own sources and what was written before it.
     second = scripted_llm.requests[2].prompt
-    assert "“Storing the surplus”" in second and "[2] S1" in second and "[1] S0" not in second
+    assert (
+        "“Storing the surplus”" in second and "[2] Home batteries" in second and "[1] Rooftop" not in second
+    )
     assert "Panels on the roof pay" in second
 
 
@@ -105,7 +129,7 @@ async def test_regenerate_writes_the_next_version_from_the_same_research(table, 
     scripted_llm.when("outline of", OUTLINE)
     scripted_llm.reply(SECTION)
     events = job()
-    history = [events.research(sources=2), events.blog(version=1), events.blog_edited(version=2)]
+    history = [research_of(events), events.blog(version=1), events.blog_edited(version=2)]
     request = regenerate(events)
     ctx = FakeStageContext.handling(request, Stage.blog, history=history)
 
@@ -114,7 +138,7 @@ async def test_regenerate_writes_the_next_version_from_the_same_research(table, 
     [blog] = ctx.data(BlogCompletedEvent)
     assert (blog.version, blog.regenerated) == (3, True)
     assert ctx.usage_calls[0] == "blog:3:outline"
-    assert "[2] S1" in scripted_llm.requests[0].prompt  # the same sources, numbered as before
+    assert "[2] Home batteries" in scripted_llm.requests[0].prompt  # the same sources, numbered as before
 
 
 async def test_regenerate_of_another_stage_is_not_the_writers(table, scripted_llm):
@@ -131,3 +155,110 @@ async def test_regenerate_before_research_fails_clearly(table):
     with pytest.raises(PermanentError) as failure:
         await table[type(request)](request, FakeStageContext.handling(request, Stage.blog))
     assert failure.value.code == "not_ready"
+
+
+COPIED = (
+    "Panel prices have fallen by about ninety percent since the year two thousand and ten, and panels "
+    "usually carry long performance warranties and lose around half a percent of their output every year."
+)
+MESSY = (
+    "<h3>Why it pays</h3>\n<p>Panels on the roof <b>pay for themselves</b> [1]. Night storage of surplus "
+    "power helps [2]. Office chairs matter for remote teams [1]. Invented study [7].</p>\n"
+    "Compare offers on https://capterra.com/solar or [Google Maps](https://google.com/maps), or read "
+    f"[the battery guide](https://b.example/x).\n\n{COPIED}"
+)
+GERMAN = (
+    "Solarmodule auf dem Dach rechnen sich schon nach wenigen Jahren, und Batterien speichern den "
+    "Überschuss für die Nacht. Viele Hausbesitzer sparen damit jedes Jahr viel Geld."
+)
+ENGLISH = "Panels on the roof pay for themselves within years [1], and storage helps at night [2]."
+
+
+def checked_sources() -> list[Source]:
+    return [
+        SOURCES[0],
+        Source(
+            title="Home batteries",
+            location="https://b.example/x",
+            snippet="Storage of surplus power helps at night.",
+            score=1,
+        ),
+        Source(
+            title="Panel costs",
+            location="costs.md",
+            snippet=COPIED + " Inverters are replaced once.",
+            score=1,
+        ),
+    ]
+
+
+async def test_every_check_before_publishing_does_its_work_and_blog_completed_records_it(table, scripted_llm):
+    scripted_llm.when("outline of", "# Sunny roofs\n## Why it pays [1, 2, 3]\n## Getting started []\n")
+    scripted_llm.when("“Why it pays”", MESSY)
+    scripted_llm.reply(ENGLISH)
+    events = job()
+    research = events.envelope(
+        ResearchCompletedEvent,
+        ResearchCompleted(request=events.request, sources=checked_sources(), provider="knowledge-base"),
+    )
+    ctx = FakeStageContext.handling(research, Stage.blog)
+
+    await table[type(research)](research, ctx)
+
+    [blog] = ctx.data(BlogCompletedEvent)
+    checks = blog.checks
+    body = blog.markdown.split("## Sources")[0]
+    # HTML became Markdown.
+    assert checks.html_tags == ["h3", "p", "b"] and "<" not in blog.markdown
+    assert "**pay for themselves**" in body
+    # Links research did not return are gone; the one it returned stays.
+    assert checks.removed_links == ["https://google.com/maps", "https://capterra.com/solar"]
+    assert "capterra" not in blog.markdown and "google.com" not in blog.markdown and "Google Maps" in body
+    assert "[the battery guide](https://b.example/x)" in body
+    # [7] names no source; [1] on the office chairs is not what source 1 says.
+    assert checks.removed_citations == [1, 7]
+    assert "Office chairs matter for remote teams." in body and "[7]" not in body
+    assert "pay for themselves** [1]" in body and "helps [2]" in body
+    # The copied passage is a quote with its citation.
+    [copy] = checks.copied_passages
+    assert (copy.source, copy.words) == (3, len(COPIED.rstrip(".").split()))
+    assert f"“{COPIED.rstrip('.')}” [3]" in body
+    assert [c.number for c in blog.citations] == [1, 2, 3]
+    # The language asked for.
+    assert (checks.language, checks.detected_language, checks.language_matches) == ("en", "en", True)
+    assert not checks.rewritten_for_language
+    assert "3 HTML tags converted; 2 links not from research removed" in ctx.progress_messages[-1]
+
+
+async def test_a_post_in_the_wrong_language_is_written_once_more(table, scripted_llm):
+    scripted_llm.when("outline of", "# Sunny roofs\n## Why it pays [1]\n## Storage [2]\n")
+    scripted_llm.when("none in another language", ENGLISH)
+    scripted_llm.reply(GERMAN)
+    events = job()
+    research = research_of(events)
+    ctx = FakeStageContext.handling(research, Stage.blog)
+
+    await table[type(research)](research, ctx)
+
+    [blog] = ctx.data(BlogCompletedEvent)
+    assert blog.checks.rewritten_for_language and blog.checks.language_matches is True
+    assert "Solarmodule" not in blog.markdown and "pay for themselves" in blog.markdown
+    assert "The post came out in 'de', not 'en': writing it again" in ctx.progress_messages
+    assert ctx.usage_calls[-2:] == ["blog:1:retry:section1", "blog:1:retry:section2"]
+    # The live text started over with the rewrite.
+    assert [offset for offset, _ in ctx.deltas].count(0) == 2
+
+
+async def test_a_post_still_in_the_wrong_language_is_published_marked(table, scripted_llm):
+    scripted_llm.when("outline of", "# Sunny roofs\n## Why it pays [1]\n## Storage [2]\n")
+    scripted_llm.reply(GERMAN)
+    events = job()
+    research = research_of(events)
+    ctx = FakeStageContext.handling(research, Stage.blog)
+
+    await table[type(research)](research, ctx)
+
+    [blog] = ctx.data(BlogCompletedEvent)
+    assert blog.checks.rewritten_for_language
+    assert (blog.checks.detected_language, blog.checks.language_matches) == ("de", False)
+    assert "written in 'de', not 'en'" in ctx.progress_messages[-1]

@@ -101,6 +101,28 @@ class TokenUsage(Payload):
     output_tokens: int = 0
 
 
+class CopiedPassage(Payload):
+    source: int = Field(ge=1, description="The [n] of the source the words were copied from.")
+    words: int = Field(description="How many consecutive words were copied.")
+    excerpt: str = Field(description="The copied words (now a quote with its citation).")
+
+
+class PublishChecks(Payload):
+    """What the checks before publishing found in a text, and did about it."""
+
+    html_tags: list[str] = Field(default=[], description="HTML tags the model wrote: converted or removed.")
+    removed_links: list[str] = Field(default=[], description="Links research did not return: removed.")
+    removed_citations: list[int] = Field(
+        default=[], description="[n] markers removed: no such source, or a sentence it does not support."
+    )
+    copied_passages: list[CopiedPassage] = Field(default=[], description="Long verbatim copies: now quotes.")
+    language: str = Field(description="The language asked for (BCP 47).")
+    detected_language: str | None = Field(default=None, description="ISO 639-1; None: too short to tell.")
+    language_confidence: float | None = None
+    language_matches: bool | None = Field(default=None, description="False: the text is marked as such.")
+    rewritten_for_language: bool = Field(default=False, description="Written again once for the language.")
+
+
 class OutlineSection(Payload):
     heading: str
     sources: list[int] = Field(default=[], description="The [n] sources the section was planned to use.")
@@ -117,6 +139,7 @@ class BlogCompleted(Payload):
     word_count: int
     citations: list[Citation] = []
     outline: list[OutlineSection] = Field(default=[], description="The plan the post was written from.")
+    checks: PublishChecks | None = Field(default=None, description="What the checks before publishing found.")
     usage: TokenUsage
 
 
@@ -127,6 +150,7 @@ class SocialCompleted(Payload):
     parts: list[str] = Field(default=[], description="A thread's posts, each within the limit.")
     characters: int = Field(description="Length as the platform counts it (a thread: its longest post).")
     limit: int
+    checks: PublishChecks | None = Field(default=None, description="What the checks before publishing found.")
 
 
 class BlogEdited(Payload):

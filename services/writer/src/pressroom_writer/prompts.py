@@ -50,11 +50,44 @@ def outline_prompt(research: ResearchCompleted) -> Prompt:
     )
 
 
-def section_prompt(
-    research: ResearchCompleted, outline: Outline, section: Section, words: int, written: str
-) -> Prompt:
-    """The prompt for one section of `outline`, with what is `written` so far."""
+# How a base model is told what it continues, in the post's language: a model continues a document in the
+# language it is written in. Other languages get the English opening and the instruction in words.
+OPENINGS: dict[str, str] = {
+    "de": "Es folgt ein Blogartikel auf Deutsch über {topic}",
+    "fr": "Voici un article de blog en français sur {topic}",
+    "es": "El siguiente es un artículo de blog en español sobre {topic}",
+    "it": "Quello che segue è un articolo di blog in italiano su {topic}",
+    "pt": "O texto a seguir é um artigo de blog em português sobre {topic}",
+    "nl": "Hieronder volgt een blogartikel in het Nederlands over {topic}",
+}
+
+
+def _opening(research: ResearchCompleted) -> str:
     request = research.request
+    template = OPENINGS.get(request.language.split("-")[0].lower())
+    return (
+        template.format(topic=request.topic)
+        if template
+        else f"The following is {_about(research)} about {request.topic}"
+    )
+
+
+def section_prompt(
+    research: ResearchCompleted,
+    outline: Outline,
+    section: Section,
+    words: int,
+    written: str,
+    strict_language: bool = False,
+) -> Prompt:
+    """The prompt for one section of `outline`, with what is `written` so far. `strict_language`: the
+    first try came out in another language."""
+    request = research.request
+    insist = (
+        f" Every word in the language '{request.language}', none in another language."
+        if strict_language
+        else ""
+    )
     plan = "\n".join(f"## {s.heading}" for s in outline.sections)
     own = source_lines(research.sources, section.sources)
     cite = (
@@ -65,17 +98,17 @@ def section_prompt(
     )
     system = (
         "You are a skilled writer of clear, engaging blog posts. Answer with the text of the one section "
-        "asked for: Markdown paragraphs or a list, no heading, no HTML, no links."
+        f"asked for: Markdown paragraphs or a list, no heading, no HTML, no links.{insist}"
     )
     user = (
         f"You are writing {_about(research)} about: {request.topic}\n"
-        f"Write in the language with BCP 47 tag '{request.language}'.\n\n# {outline.title}\n\n{plan}\n\n"
+        f"Write in the language with BCP 47 tag '{request.language}'.{insist}\n\n# {outline.title}\n\n{plan}\n\n"
         f"Write the section “{section.heading}” in about {words} words. {cite}"
         + (f"\n\nThe post so far:\n\n{written[-3000:]}" if written else "")
     )
     # A base model continues documents: give it the opening of a well-formed article, up to this section.
     document = (
-        f"The following is {_about(research)} about {request.topic}"
+        _opening(research)
         + (f". It cites its sources as [1], [2].\n\nSources:\n{own}\n\n" if own else ".\n\n")
         + f"# {outline.title}\n\n{written}## {section.heading}\n\n"
     )

@@ -1,12 +1,21 @@
 """Writes one blog post from research: an outline first (title, sections, the sources of each), then
-the sections one by one, streamed to the watchers as they come, then cleaned and cited."""
+the sections one by one, streamed to the watchers as they come, then checked before it is published
+(pressroom_runtime.checks): Markdown only, links and citations research backs, copies quoted, and the
+language asked for (written again once when it is not)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
 
-from pressroom_contracts.events import BlogCompleted, OutlineSection, ResearchCompleted, TokenUsage
+from pressroom_contracts.events import (
+    BlogCompleted,
+    OutlineSection,
+    PublishChecks,
+    ResearchCompleted,
+    TokenUsage,
+)
+from pressroom_runtime.checks import check_text
 from pressroom_runtime.llm import TextModel, Usage
 from pressroom_runtime.stage import StageContext
 
@@ -34,8 +43,46 @@ class Writer:
         await ctx.progress(f"Planning a {request.length} blog post with {self.model.model}")
         outline = await self.plan(research, ctx, f"blog:{version}:outline")
         await ctx.progress(f"Outline: “{outline.title}”, {len(outline.sections)} sections")
-
         total = Usage(model=self.model.model)
+        draft_ = await self.sections(research, outline, ctx, f"blog:{version}", total)
+        body, checks = check_text(draft_, research.sources, request.language)
+        if checks.language_matches is False:
+            # Once more, insisting on the language; after that the post is published marked as it is.
+            await ctx.progress(
+                f"The post came out in '{checks.detected_language}', not '{request.language}': writing it again"
+            )
+            draft_ = await self.sections(research, outline, ctx, f"blog:{version}:retry", total, strict=True)
+            body, checks = check_text(draft_, research.sources, request.language)
+            checks.rewritten_for_language = True
+        body, cited = citations(body, research.sources)
+        count = word_count(body)
+        await ctx.progress(f"Blog post written: {count} words, {len(cited)} citations{_findings(checks)}")
+        return BlogCompleted(
+            request=request,
+            version=version,
+            regenerated=regenerated,
+            title=outline.title,
+            markdown=assemble(outline.title, body, cited),
+            word_count=count,
+            citations=cited,
+            outline=[OutlineSection(heading=s.heading, sources=list(s.sources)) for s in outline.sections],
+            checks=checks,
+            usage=TokenUsage(
+                model=total.model, input_tokens=total.input_tokens, output_tokens=total.output_tokens
+            ),
+        )
+
+    async def sections(
+        self,
+        research: ResearchCompleted,
+        outline: Outline,
+        ctx: StageContext,
+        call: str,
+        total: Usage,
+        strict: bool = False,
+    ) -> str:
+        """Writes the sections of `outline` one by one, streamed live from the title on; the body."""
+        request = research.request
         live = _Live(ctx)
         await live.add(f"# {outline.title}\n\n")
         words = max(40, request.target_words // len(outline.sections))
@@ -48,34 +95,17 @@ class Writer:
             written = "\n\n".join(parts) + "\n\n" if parts else ""
             text, usage = await draft(
                 self.model,
-                section_prompt(research, outline, section, words, written),
+                section_prompt(research, outline, section, words, written, strict_language=strict),
                 target_words=words,
                 max_tokens=max(64, budget),
                 on_piece=live.at(live.offset),
             )
             live.offset = live.end
             await live.add("\n\n")
-            await self._usage(ctx, f"blog:{version}:section{number}", usage, total)
+            await self._usage(ctx, f"{call}:section{number}", usage, total)
             parts.append(f"## {section.heading}\n\n{whole_sentences(_LEADING_HEADING.sub('', text).strip())}")
-
         # The token cap bounds the cost; this bounds what a reader gets: at most twice the target length.
-        body = limit_words("\n\n".join(parts), MAX_LENGTH_FACTOR * request.target_words)
-        body, cited = citations(body, research.sources)
-        count = word_count(body)
-        await ctx.progress(f"Blog post written: {count} words, {len(cited)} citations")
-        return BlogCompleted(
-            request=request,
-            version=version,
-            regenerated=regenerated,
-            title=outline.title,
-            markdown=assemble(outline.title, body, cited),
-            word_count=count,
-            citations=cited,
-            outline=[OutlineSection(heading=s.heading, sources=list(s.sources)) for s in outline.sections],
-            usage=TokenUsage(
-                model=total.model, input_tokens=total.input_tokens, output_tokens=total.output_tokens
-            ),
-        )
+        return limit_words("\n\n".join(parts), MAX_LENGTH_FACTOR * request.target_words)
 
     async def plan(self, research: ResearchCompleted, ctx: StageContext, call: str) -> Outline:
         answer = await self.model.complete(outline_prompt(research), max_tokens=OUTLINE_TOKENS)
@@ -99,6 +129,20 @@ class Writer:
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
         )
+
+
+def _findings(checks: PublishChecks) -> str:
+    """What the checks changed, for the progress line."""
+    found = [
+        f"{len(checks.html_tags)} HTML tags converted" if checks.html_tags else "",
+        f"{len(checks.removed_links)} links not from research removed" if checks.removed_links else "",
+        f"{len(checks.removed_citations)} unsupported citations removed" if checks.removed_citations else "",
+        f"{len(checks.copied_passages)} copied passages quoted" if checks.copied_passages else "",
+        f"written in '{checks.detected_language}', not '{checks.language}'"
+        if checks.language_matches is False
+        else "",
+    ]
+    return "".join(f"; {f}" for f in found if f)
 
 
 class _Live:
