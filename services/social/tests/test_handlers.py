@@ -226,3 +226,28 @@ async def test_posts_written_before_a_crash_are_announced_again_and_the_rest_wri
     assert [p.platform for p in again.data(SocialCompletedEvent)] == ["linkedin", "x"]
     assert again.actions[0] == "republish social.completed"
     assert [r.prompt for r in scripted_llm.requests if "LinkedIn" in r.prompt] == []
+
+
+async def test_each_post_is_checked_and_carries_what_the_checks_found(table, scripted_llm, new_job):
+    scripted_llm.when(
+        "LinkedIn post promoting",
+        "<blockquote>Rooftop solar pays off sooner than you think, and the panels last for decades.</blockquote>\n"
+        "<p>Compare installers on https://capterra.com/solar before you sign anything.</p>",
+    )
+    scripted_llm.when(
+        "X (Twitter) post promoting",
+        "<h3>Solar</h3> Solarmodule auf dem Dach rechnen sich schon nach wenigen Jahren für jeden Hausbesitzer.",
+    )
+    job = new_job(platforms=["linkedin", "x"])
+
+    posted = by_platform(await handle(table, job.blog()))
+
+    linkedin, x = posted["linkedin"], posted["x"]
+    assert "<" not in linkedin.text and "capterra" not in linkedin.text
+    # Plain text: no quote mark left.
+    assert linkedin.text.startswith("Rooftop solar pays off sooner than you think")
+    assert linkedin.checks.html_tags == ["blockquote", "p"]
+    assert linkedin.checks.removed_links == ["https://capterra.com/solar"]
+    assert (linkedin.checks.detected_language, linkedin.checks.language_matches) == ("en", True)
+    assert "<h3>" not in x.text and x.checks.html_tags == ["h3"]
+    assert (x.checks.language, x.checks.detected_language, x.checks.language_matches) == ("en", "de", False)

@@ -1,4 +1,6 @@
-"""Writes one platform's post (or an X thread) from a blog post, within the platform's limit.
+"""Writes one platform's post (or an X thread) from a blog post, within the platform's limit, checked
+before it is published: HTML converted, links removed (a post links to the blog, as {link}), its
+language identified.
 
 A model answer over the room a post has is sent back once to be shortened, then checked again and
 cut as a last resort; nothing is published over its platform's limit (PostOverLimit otherwise).
@@ -6,9 +8,12 @@ cut as a last resort; nothing is published over its platform's limit (PostOverLi
 
 from __future__ import annotations
 
-from pressroom_contracts.events import SocialCompleted
+from dataclasses import dataclass, field
+
+from pressroom_contracts.events import PublishChecks, SocialCompleted
 from pressroom_contracts.jobs import Platform
 from pressroom_contracts.platforms import count
+from pressroom_runtime.checks import language_report, remove_links, to_markdown
 from pressroom_runtime.llm import Prompt, TextModel
 from pressroom_runtime.stage import StageContext
 
@@ -22,7 +27,11 @@ SHORTEN_MARGIN = 0.9
 
 
 def social_completed(
-    platform: Platform, version: int, text: str, parts: list[str] | None = None
+    platform: Platform,
+    version: int,
+    text: str,
+    parts: list[str] | None = None,
+    checks: PublishChecks | None = None,
 ) -> SocialCompleted:
     """The event payload, checked: every post (each part of a thread) within the platform's limit."""
     lengths = [ensure_within(platform, part) for part in parts or [text]]
@@ -33,7 +42,29 @@ def social_completed(
         parts=parts or [],
         characters=max(lengths),
         limit=RULES[platform].limit,
+        checks=checks,
     )
+
+
+@dataclass
+class Findings:
+    """What the checks before publishing found in a post's model answers (its shortening included)."""
+
+    html_tags: list[str] = field(default_factory=list)
+    removed_links: list[str] = field(default_factory=list)
+
+    def clean(self, answer: str) -> str:
+        """The answer as Markdown-free of HTML and without links: a post links to the blog only ({link})."""
+        text, tags = to_markdown(answer)
+        text, links = remove_links(text, [])
+        self.html_tags += [t for t in tags if t not in self.html_tags]
+        self.removed_links += links
+        return text
+
+    def report(self, text: str, language: str) -> PublishChecks:
+        return PublishChecks(
+            html_tags=self.html_tags, removed_links=self.removed_links, **language_report(text, language)
+        )
 
 
 def ask_for(platform: Platform, text: str, room: int) -> int:
@@ -58,22 +89,29 @@ class Copywriter:
         name = RULES[platform].name
         call = f"social:{platform}:{version}"
         await ctx.progress(f"Writing the {name} post")
-        answer = await self.generate(ctx, post_prompt(blog, platform, instructions), call, self.max_tokens)
+        found = Findings()
+        answer = await self.generate(
+            ctx, post_prompt(blog, platform, instructions), call, self.max_tokens, found
+        )
         draft = prepare(platform, answer, blog.request.topic)
         if draft.over:
             characters = ask_for(platform, draft.body, draft.room)
             await ctx.progress(f"Shortening the {name} post to {characters} characters")
             prompt = shorten_prompt(platform, draft.body, characters)
-            shorter = await self.generate(ctx, prompt, f"{call}:shorten", self.max_tokens)
+            shorter = await self.generate(ctx, prompt, f"{call}:shorten", self.max_tokens, found)
             draft = prepare(platform, shorter, blog.request.topic)
-        return social_completed(platform, version, draft.fitted().text)
+        text = draft.fitted().text
+        return social_completed(platform, version, text, checks=found.report(text, blog.request.language))
 
     async def write_thread(
         self, ctx: StageContext, blog: Blog, version: int, instructions: str | None
     ) -> SocialCompleted:
         call = f"social:x:{version}"
         await ctx.progress("Writing the X thread")
-        answer = await self.generate(ctx, thread_prompt(blog, instructions), call, self.thread_max_tokens)
+        found = Findings()
+        answer = await self.generate(
+            ctx, thread_prompt(blog, instructions), call, self.thread_max_tokens, found
+        )
         thread = self._thread(answer, blog)
         if not thread.complete:
             posts = split_posts(answer)
@@ -81,17 +119,20 @@ class Copywriter:
             await ctx.progress(f"Shortening the X thread to {MAX_PARTS} posts")
             prompt = shorten_thread_prompt(posts, characters)
             thread = self._thread(
-                await self.generate(ctx, prompt, f"{call}:shorten", self.thread_max_tokens), blog
+                await self.generate(ctx, prompt, f"{call}:shorten", self.thread_max_tokens, found), blog
             )
         await ctx.progress(f"X thread of {len(thread.parts)} posts")
-        return social_completed(Platform.x, version, thread.text, thread.parts)
+        checks = found.report(thread.text, blog.request.language)
+        return social_completed(Platform.x, version, thread.text, thread.parts, checks)
 
     @staticmethod
     def _thread(answer: str, blog: Blog) -> Thread:
         posts = split_posts(answer)
         return layout(posts, suffix_for(Platform.x, " ".join(posts), blog.request.topic))
 
-    async def generate(self, ctx: StageContext, prompt: Prompt, call: str, max_tokens: int) -> str:
+    async def generate(
+        self, ctx: StageContext, prompt: Prompt, call: str, max_tokens: int, found: Findings
+    ) -> str:
         """One model call: only while the job is active, its usage recorded."""
         await ctx.ensure_active()
         answer = await self.model.complete(prompt, max_tokens=max_tokens)
@@ -102,4 +143,5 @@ class Copywriter:
             input_tokens=answer.usage.input_tokens,
             output_tokens=answer.usage.output_tokens,
         )
-        return complete_sentences(answer.text) if answer.finish_reason == "length" else answer.text
+        text = complete_sentences(answer.text) if answer.finish_reason == "length" else answer.text
+        return found.clean(text)
