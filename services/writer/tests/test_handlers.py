@@ -80,6 +80,7 @@ async def test_research_becomes_an_outline_then_streamed_and_cited_sections(tabl
 
     [blog] = ctx.data(BlogCompletedEvent)
     assert (blog.version, blog.regenerated, blog.title) == (1, False, "Sunny roofs")
+    assert blog.seo.slug == "sunny-roofs" and blog.seo.json_ld["@type"] == "Article"
     assert [(s.heading, s.sources) for s in blog.outline] == [
         ("Why panels pay", [1]),
         ("Storing the surplus", [2]),

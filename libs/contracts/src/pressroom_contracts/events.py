@@ -123,6 +123,19 @@ class PublishChecks(Payload):
     rewritten_for_language: bool = Field(default=False, description="Written again once for the language.")
 
 
+class SeoPack(Payload):
+    """What a page needs to be found and shared: search snippet, address, social cards, structured data."""
+
+    title: str = Field(max_length=60, description="The SEO title (≤ 60 characters).")
+    meta_description: str = Field(max_length=155, description="The meta description (≤ 155 characters).")
+    slug: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", description="The post's address, ASCII.")
+    keywords: list[str] = []
+    reading_minutes: int = Field(ge=1)
+    open_graph: dict[str, str] = Field(default={}, description="og:* properties, e.g. og:title.")
+    twitter: dict[str, str] = Field(default={}, description="twitter:* card properties.")
+    json_ld: dict[str, Any] = Field(default={}, description="A schema.org Article, as JSON-LD.")
+
+
 class OutlineSection(Payload):
     heading: str
     sources: list[int] = Field(default=[], description="The [n] sources the section was planned to use.")
@@ -140,6 +153,7 @@ class BlogCompleted(Payload):
     citations: list[Citation] = []
     outline: list[OutlineSection] = Field(default=[], description="The plan the post was written from.")
     checks: PublishChecks | None = Field(default=None, description="What the checks before publishing found.")
+    seo: SeoPack | None = None
     usage: TokenUsage
 
 

@@ -22,6 +22,7 @@ from pressroom_runtime.stage import StageContext
 from .drafting import draft
 from .outline import Outline, parse
 from .prompts import outline_prompt, section_prompt
+from .seo import seo_pack
 from .writing import assemble, citations, limit_words, whole_sentences, word_count
 
 MAX_LENGTH_FACTOR = 2
@@ -67,6 +68,14 @@ class Writer:
             citations=cited,
             outline=[OutlineSection(heading=s.heading, sources=list(s.sources)) for s in outline.sections],
             checks=checks,
+            seo=seo_pack(
+                topic=request.topic,
+                title=outline.title,
+                body=body,
+                language=request.language,
+                words=count,
+                citations=cited,
+            ),
             usage=TokenUsage(
                 model=total.model, input_tokens=total.input_tokens, output_tokens=total.output_tokens
             ),
