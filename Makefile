@@ -49,6 +49,9 @@ lint: install ## ruff and mypy
 bench: install ## measure pipeline latency on the embedded stack (writes benchmarks/results/)
 	$(BIN)/python benchmarks/pipeline_latency.py $(ARGS)
 
+bench-quality: install ## measure what gets published, topic by topic (writes benchmarks/results/quality.json)
+	$(BIN)/python benchmarks/quality.py $(ARGS)
+
 catalog: install ## regenerate the event catalogue and the NATS topology file
 	$(BIN)/python -m pressroom_contracts.catalog
 
@@ -63,4 +66,4 @@ lock: install ## re-resolve dependencies into the hashed lock files (no index UR
 clean: ## remove the virtual environment (keeps .pressroom data)
 	rm -rf $(VENV)
 
-.PHONY: help install up test test-slow browser lint bench catalog lock clean
+.PHONY: help install up test test-slow browser lint bench bench-quality catalog lock clean

@@ -11,13 +11,17 @@ from pydantic import SecretStr
 from pressroom_contracts.events import (
     BlogCompletedEvent,
     Envelope,
+    JobRequested,
+    JobRequestedEvent,
     RegenerateRequested,
     RegenerateRequestedEvent,
+    SeoPack,
     SocialCompletedEvent,
     Stage,
 )
 from pressroom_contracts.jobs import Platform
 from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
+from pressroom_contracts.voice import VoiceProfile
 from pressroom_devstack.testing import FakeStageContext, JobEvents, ScriptedLLM
 from pressroom_runtime.errors import PermanentError
 from pressroom_runtime.llm import TextModel
@@ -251,3 +255,41 @@ async def test_each_post_is_checked_and_carries_what_the_checks_found(table, scr
     assert (linkedin.checks.detected_language, linkedin.checks.language_matches) == ("en", True)
     assert "<h3>" not in x.text and x.checks.html_tags == ["h3"]
     assert (x.checks.language, x.checks.detected_language, x.checks.language_matches) == ("en", "de", False)
+
+
+async def test_the_owners_link_template_fills_the_link_and_its_voice_shapes_the_prompt(
+    table, scripted_llm, new_job
+):
+    scripted_llm.reply(SHORT)
+    job = new_job(platforms=["linkedin", "x"])
+    voice = VoiceProfile(description="Cheerful and brief.", edits=["Our roofs, our power."])
+    requested = JobRequested(
+        request=job.request, owner="acme", voice=voice, link_template="https://blog.example.com/{slug}"
+    )
+    blog = job.blog(title="Rooftop solar")
+    blog.data.seo = SeoPack(
+        title="Rooftop solar", meta_description="d", slug="rooftop-solar", reading_minutes=1
+    )
+
+    posted = by_platform(await handle(table, blog, [job.envelope(JobRequestedEvent, requested)]))
+
+    for platform, post in posted.items():
+        assert "https://blog.example.com/rooftop-solar" in post.text and LINK_PLACEHOLDER not in post.text
+        assert post.characters == count(platform, post.text) <= RULES[platform].limit
+    assert all(
+        "Cheerful and brief." in r.prompt and "Our roofs, our power." in r.prompt
+        for r in scripted_llm.requests
+    )
+
+
+async def test_without_a_link_template_the_placeholder_stays_for_the_export_to_drop(
+    table, scripted_llm, new_job
+):
+    scripted_llm.reply(SHORT)
+    job = new_job(platforms=["x"])
+    requested = JobRequested(request=job.request, owner="someone-else")
+
+    posted = by_platform(await handle(table, job.blog(), [job.envelope(JobRequestedEvent, requested)]))
+
+    assert LINK_PLACEHOLDER in posted["x"].text
+    assert not any("Cheerful" in r.prompt for r in scripted_llm.requests)

@@ -7,6 +7,8 @@ from pydantic import SecretStr
 
 from pressroom_contracts.events import (
     BlogCompletedEvent,
+    JobRequested,
+    JobRequestedEvent,
     RegenerateRequested,
     RegenerateRequestedEvent,
     ResearchCompleted,
@@ -15,6 +17,7 @@ from pressroom_contracts.events import (
     Stage,
 )
 from pressroom_contracts.jobs import JobRequest
+from pressroom_contracts.voice import VoiceProfile
 from pressroom_devstack.testing import FakeStageContext, JobEvents, ScriptedLLM
 from pressroom_runtime.errors import JobStopped, PermanentError
 from pressroom_runtime.llm import TextModel
@@ -263,3 +266,36 @@ async def test_a_post_still_in_the_wrong_language_is_published_marked(table, scr
     assert blog.checks.rewritten_for_language
     assert (blog.checks.detected_language, blog.checks.language_matches) == ("de", False)
     assert "written in 'de', not 'en'" in ctx.progress_messages[-1]
+
+
+async def test_the_owners_voice_shapes_every_prompt_of_its_jobs_and_no_one_elses(table, scripted_llm):
+    scripted_llm.when("outline of", OUTLINE)
+    scripted_llm.reply(SECTION)
+    voice = VoiceProfile(
+        description="Warm, plain-spoken, first person plural.",
+        use_words=["neighbours"],
+        avoid_words=["synergy"],
+        examples=["We put panels on the bakery roof last spring."],
+        edits=["We changed our minds about batteries: here is why."],
+    )
+    theirs, other = job(), job()
+    for events, requested in ((theirs, JobRequested(request=theirs.request, owner="acme", voice=voice)),
+                              (other, JobRequested(request=other.request, owner="someone-else"))):  # fmt: skip
+        research = research_of(events)
+        ctx = FakeStageContext.handling(
+            research, Stage.blog, history=[events.envelope(JobRequestedEvent, requested)]
+        )
+        await table[type(research)](research, ctx)
+
+    prompts = [r.prompt for r in scripted_llm.requests]
+    acme, others = prompts[:3], prompts[3:]
+    for prompt in acme:  # the outline and each section
+        assert (
+            "Warm, plain-spoken" in prompt
+            and "neighbours" in prompt
+            and "Never use these words: synergy" in prompt
+        )
+        assert (
+            "bakery roof" in prompt and "changed our minds about batteries" in prompt
+        )  # an edit as an example
+    assert others and not any("Warm, plain-spoken" in p or "bakery roof" in p for p in others)

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 from .ids import new_event_id
 from .jobs import JobRequest, Platform
 from .subjects import JOB_ID_PATTERN
+from .voice import VoiceProfile
 
 
 class Stage(StrEnum):
@@ -45,6 +46,10 @@ class Producer(BaseModel):
 class JobRequested(Payload):
     request: JobRequest
     owner: str | None = Field(default=None, description="The client that started the job.")
+    voice: VoiceProfile | None = Field(default=None, description="The owner's brand voice, for every prompt.")
+    link_template: str | None = Field(
+        default=None, description="The post's public address with {slug}: fills {link} in social posts."
+    )
 
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)

@@ -12,7 +12,15 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from pressroom_contracts.events import BlogCompletedEvent, BlogEditedEvent, Envelope, Stage
+from pressroom_contracts.events import (
+    BlogCompletedEvent,
+    BlogEditedEvent,
+    Envelope,
+    JobRequested,
+    JobRequestedEvent,
+    Stage,
+)
+from pressroom_contracts.voice import VoiceProfile
 
 
 class StageContext(Protocol):
@@ -84,3 +92,15 @@ def dispatch(table: Mapping[type[Envelope], Handler]) -> Handler:
         await table[type(event)](event, ctx)
 
     return handle
+
+
+async def job_requested(ctx: StageContext) -> JobRequested | None:
+    """What the job was started with (its owner's brand voice and link template included)."""
+    found = [e for e in await ctx.recorded(JobRequestedEvent) if isinstance(e, JobRequestedEvent)]
+    return found[0].data if found else None
+
+
+async def owner_voice(ctx: StageContext) -> VoiceProfile | None:
+    """The brand voice of the job's owner, for every prompt of the job (None: no profile)."""
+    requested = await job_requested(ctx)
+    return requested.voice if requested else None

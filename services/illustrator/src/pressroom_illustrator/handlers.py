@@ -18,7 +18,7 @@ from pressroom_contracts.events import (
     Stage,
 )
 from pressroom_runtime.errors import PermanentError
-from pressroom_runtime.stage import Handler, StageContext
+from pressroom_runtime.stage import Handler, StageContext, owner_voice
 
 from .illustrator import Illustrator
 
@@ -31,7 +31,9 @@ def handlers(illustrator: Illustrator) -> dict[type[Envelope], Handler]:
         if await ctx.republish_handled(ImageCompletedEvent):
             return  # drawn before a crash: announced again, not drawn again
         # The first image is version 1; regenerated ones count up from there.
-        image = await illustrator.illustrate(ctx, title=blog.title, markdown=blog.markdown, version=1)
+        image = await illustrator.illustrate(
+            ctx, title=blog.title, markdown=blog.markdown, version=1, voice=await owner_voice(ctx)
+        )
         await ctx.emit(ImageCompletedEvent, image)
 
     async def on_regenerate_requested(event: RegenerateRequestedEvent, ctx: StageContext) -> None:
@@ -48,6 +50,7 @@ def handlers(illustrator: Illustrator) -> dict[type[Envelope], Handler]:
             markdown=blog.data.markdown,
             version=await next_version(ctx),
             instructions=event.data.instructions,
+            voice=await owner_voice(ctx),
         )
         await ctx.emit(ImageCompletedEvent, image)
 

@@ -7,7 +7,8 @@ The event comes last, so the database never has a row for an object that is not 
 from __future__ import annotations
 
 from pressroom_contracts.events import ImageCompleted, ImageVariant
-from pressroom_runtime.llm import TextModel
+from pressroom_contracts.voice import VoiceProfile
+from pressroom_runtime.llm import TextModel, in_voice
 from pressroom_runtime.objectstore import ObjectStore
 from pressroom_runtime.stage import StageContext
 
@@ -26,11 +27,20 @@ class Illustrator:
         self.prompt_max_tokens = prompt_max_tokens
 
     async def illustrate(
-        self, ctx: StageContext, *, title: str, markdown: str, version: int, instructions: str | None = None
+        self,
+        ctx: StageContext,
+        *,
+        title: str,
+        markdown: str,
+        version: int,
+        instructions: str | None = None,
+        voice: VoiceProfile | None = None,
     ) -> ImageCompleted:
         await ctx.ensure_active()
         await ctx.progress("Imagining the illustration")
-        answer = await self.model.complete(image_prompt(title, markdown), max_tokens=self.prompt_max_tokens)
+        answer = await self.model.complete(
+            in_voice(image_prompt(title, markdown), voice), max_tokens=self.prompt_max_tokens
+        )
         # Calls are named per attempt: a retry pays again, and each payment is counted once.
         await ctx.usage(
             f"image-prompt:v{version}:a{ctx.attempt}",

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from pressroom_contracts.events import PublishChecks, SocialCompleted
 from pressroom_contracts.jobs import Platform
-from pressroom_contracts.platforms import count
+from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
 from pressroom_runtime.checks import language_report, remove_links, to_markdown
-from pressroom_runtime.llm import Prompt, TextModel
+from pressroom_runtime.llm import Prompt, TextModel, in_voice
 from pressroom_runtime.stage import StageContext
 
 from .platforms import RULES, ensure_within
@@ -44,6 +44,15 @@ def social_completed(
         limit=RULES[platform].limit,
         checks=checks,
     )
+
+
+def with_link(platform: Platform, text: str, link: str | None) -> str:
+    """The {link} placeholder replaced by the post's public address, when there is one and it fits (on
+    X any link weighs 23; elsewhere the placeholder kept room for an address of up to 100 characters)."""
+    if not link or LINK_PLACEHOLDER not in text:
+        return text
+    filled = text.replace(LINK_PLACEHOLDER, link)
+    return filled if count(platform, filled) <= RULES[platform].limit else text
 
 
 @dataclass
@@ -91,7 +100,7 @@ class Copywriter:
         await ctx.progress(f"Writing the {name} post")
         found = Findings()
         answer = await self.generate(
-            ctx, post_prompt(blog, platform, instructions), call, self.max_tokens, found
+            ctx, in_voice(post_prompt(blog, platform, instructions), blog.voice), call, self.max_tokens, found
         )
         draft = prepare(platform, answer, blog.request.topic)
         if draft.over:
@@ -100,7 +109,7 @@ class Copywriter:
             prompt = shorten_prompt(platform, draft.body, characters)
             shorter = await self.generate(ctx, prompt, f"{call}:shorten", self.max_tokens, found)
             draft = prepare(platform, shorter, blog.request.topic)
-        text = draft.fitted().text
+        text = with_link(platform, draft.fitted().text, blog.link)
         return social_completed(platform, version, text, checks=found.report(text, blog.request.language))
 
     async def write_thread(
@@ -110,7 +119,7 @@ class Copywriter:
         await ctx.progress("Writing the X thread")
         found = Findings()
         answer = await self.generate(
-            ctx, thread_prompt(blog, instructions), call, self.thread_max_tokens, found
+            ctx, in_voice(thread_prompt(blog, instructions), blog.voice), call, self.thread_max_tokens, found
         )
         thread = self._thread(answer, blog)
         if not thread.complete:
@@ -122,8 +131,9 @@ class Copywriter:
                 await self.generate(ctx, prompt, f"{call}:shorten", self.thread_max_tokens, found), blog
             )
         await ctx.progress(f"X thread of {len(thread.parts)} posts")
-        checks = found.report(thread.text, blog.request.language)
-        return social_completed(Platform.x, version, thread.text, thread.parts, checks)
+        parts = [with_link(Platform.x, part, blog.link) for part in thread.parts]
+        text = "\n\n".join(parts)
+        return social_completed(Platform.x, version, text, parts, found.report(text, blog.request.language))
 
     @staticmethod
     def _thread(answer: str, blog: Blog) -> Thread:

@@ -10,7 +10,10 @@ The logic is in copywriter.py; a handler only reads the input and the job's hist
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pressroom_contracts.events import (
+    BlogCompleted,
     BlogCompletedEvent,
     Envelope,
     RegenerateRequestedEvent,
@@ -19,8 +22,9 @@ from pressroom_contracts.events import (
     Stage,
 )
 from pressroom_contracts.jobs import Platform
+from pressroom_contracts.voice import fill_link
 from pressroom_runtime.errors import PermanentError
-from pressroom_runtime.stage import Handler, StageContext
+from pressroom_runtime.stage import Handler, StageContext, job_requested
 
 from .copywriter import Copywriter
 from .prompts import Blog
@@ -32,7 +36,7 @@ def handlers(copywriter: Copywriter) -> dict[type[Envelope], Handler]:
     async def on_blog_completed(event: BlogCompletedEvent, ctx: StageContext) -> None:
         if event.data.regenerated:
             return  # a blog written again on request does not redo the posts
-        blog = Blog.of(event.data.request, event.data)
+        blog = await with_owner(ctx, Blog.of(event.data.request, event.data), event.data)
         # Posted before a crash: announced again (deduplicated), not paid for twice.
         done = {e.data.platform for e in await ctx.republish_handled(SocialCompletedEvent)}
         for platform in blog.request.platforms:
@@ -66,7 +70,18 @@ async def latest_blog(ctx: StageContext) -> Blog:
     completed = [e for e in await ctx.recorded(BlogCompletedEvent) if isinstance(e, BlogCompletedEvent)]
     if latest is None or not completed:
         raise PermanentError("the posts cannot be written again before the blog is", code="not_ready")
-    return Blog.of(completed[0].data.request, latest.data)
+    return await with_owner(ctx, Blog.of(completed[0].data.request, latest.data), completed[-1].data)
+
+
+async def with_owner(ctx: StageContext, blog: Blog, written: BlogCompleted) -> Blog:
+    """`blog` with its owner's brand voice, and its public address when the owner has a link template
+    (the slug is the one the writer gave the post)."""
+    requested = await job_requested(ctx)
+    if requested is None:
+        return blog
+    template, slug = requested.link_template, written.seo.slug if written.seo else None
+    link = fill_link(template, slug) if template and slug else None
+    return replace(blog, voice=requested.voice, link=link)
 
 
 async def latest_versions(ctx: StageContext) -> dict[Platform, int]:

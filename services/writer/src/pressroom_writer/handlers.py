@@ -18,7 +18,7 @@ from pressroom_contracts.events import (
     Stage,
 )
 from pressroom_runtime.errors import PermanentError
-from pressroom_runtime.stage import Handler, StageContext
+from pressroom_runtime.stage import Handler, StageContext, owner_voice
 
 from .writer import Writer
 
@@ -27,7 +27,10 @@ def handlers(writer: Writer) -> dict[type[Envelope], Handler]:
     async def on_research_completed(event: ResearchCompletedEvent, ctx: StageContext) -> None:
         if await ctx.republish_handled(BlogCompletedEvent):
             return  # redelivered after a crash: announced again, not written again
-        await ctx.emit(BlogCompletedEvent, await writer.write(event.data, ctx, version=1, regenerated=False))
+        voice = await owner_voice(ctx)
+        await ctx.emit(
+            BlogCompletedEvent, await writer.write(event.data, ctx, 1, regenerated=False, voice=voice)
+        )
 
     async def on_regenerate_requested(event: RegenerateRequestedEvent, ctx: StageContext) -> None:
         if event.data.stage is not Stage.blog or await ctx.republish_handled(BlogCompletedEvent):

@@ -15,8 +15,9 @@ from pressroom_contracts.events import (
     ResearchCompleted,
     TokenUsage,
 )
+from pressroom_contracts.voice import VoiceProfile
 from pressroom_runtime.checks import check_text
-from pressroom_runtime.llm import TextModel, Usage
+from pressroom_runtime.llm import TextModel, Usage, in_voice
 from pressroom_runtime.stage import StageContext
 
 from .drafting import draft
@@ -37,22 +38,30 @@ class Writer:
         self.max_tokens = max_tokens
 
     async def write(
-        self, research: ResearchCompleted, ctx: StageContext, version: int, regenerated: bool
+        self,
+        research: ResearchCompleted,
+        ctx: StageContext,
+        version: int,
+        regenerated: bool,
+        voice: VoiceProfile | None = None,
     ) -> BlogCompleted:
+        """`voice`: the client's brand voice, for every prompt."""
         request = research.request
         await ctx.ensure_active()
         await ctx.progress(f"Planning a {request.length} blog post with {self.model.model}")
-        outline = await self.plan(research, ctx, f"blog:{version}:outline")
+        outline = await self.plan(research, ctx, f"blog:{version}:outline", voice)
         await ctx.progress(f"Outline: “{outline.title}”, {len(outline.sections)} sections")
         total = Usage(model=self.model.model)
-        draft_ = await self.sections(research, outline, ctx, f"blog:{version}", total)
+        draft_ = await self.sections(research, outline, ctx, f"blog:{version}", total, voice)
         body, checks = check_text(draft_, research.sources, request.language)
         if checks.language_matches is False:
             # Once more, insisting on the language; after that the post is published marked as it is.
             await ctx.progress(
                 f"The post came out in '{checks.detected_language}', not '{request.language}': writing it again"
             )
-            draft_ = await self.sections(research, outline, ctx, f"blog:{version}:retry", total, strict=True)
+            draft_ = await self.sections(
+                research, outline, ctx, f"blog:{version}:retry", total, voice, strict=True
+            )
             body, checks = check_text(draft_, research.sources, request.language)
             checks.rewritten_for_language = True
         body, cited = citations(body, research.sources)
@@ -88,6 +97,7 @@ class Writer:
         ctx: StageContext,
         call: str,
         total: Usage,
+        voice: VoiceProfile | None,
         strict: bool = False,
     ) -> str:
         """Writes the sections of `outline` one by one, streamed live from the title on; the body."""
@@ -104,7 +114,9 @@ class Writer:
             written = "\n\n".join(parts) + "\n\n" if parts else ""
             text, usage = await draft(
                 self.model,
-                section_prompt(research, outline, section, words, written, strict_language=strict),
+                in_voice(
+                    section_prompt(research, outline, section, words, written, strict_language=strict), voice
+                ),
                 target_words=words,
                 max_tokens=max(64, budget),
                 on_piece=live.at(live.offset),
@@ -116,8 +128,12 @@ class Writer:
         # The token cap bounds the cost; this bounds what a reader gets: at most twice the target length.
         return limit_words("\n\n".join(parts), MAX_LENGTH_FACTOR * request.target_words)
 
-    async def plan(self, research: ResearchCompleted, ctx: StageContext, call: str) -> Outline:
-        answer = await self.model.complete(outline_prompt(research), max_tokens=OUTLINE_TOKENS)
+    async def plan(
+        self, research: ResearchCompleted, ctx: StageContext, call: str, voice: VoiceProfile | None
+    ) -> Outline:
+        answer = await self.model.complete(
+            in_voice(outline_prompt(research), voice), max_tokens=OUTLINE_TOKENS
+        )
         await ctx.usage(
             call,
             provider="openai-compatible",

@@ -165,11 +165,12 @@ class FakeStageContext:
 
     @property
     def streamed(self) -> str:
-        """The live text rebuilt from the deltas; each must start where the text so far ends."""
+        """The live text rebuilt from the deltas, as a watcher does: each piece goes at its offset, which
+        is where the text so far ends, or earlier when the stage starts over (the text is cut there)."""
         text = ""
         for offset, piece in self.deltas:
-            assert offset == len(text), f"delta at {offset}, text so far is {len(text)} characters"
-            text += piece
+            assert offset <= len(text), f"delta at {offset}, text so far is {len(text)} characters"
+            text = text[:offset] + piece
         return text
 
     def _make(self, event_cls: type[Envelope], data: BaseModel) -> Envelope:
