@@ -18,12 +18,12 @@ from pressroom_contracts.events import (
 from pressroom_contracts.voice import VoiceProfile
 from pressroom_runtime.checks import check_text
 from pressroom_runtime.llm import TextModel, Usage, in_voice
+from pressroom_runtime.seo import seo_pack
 from pressroom_runtime.stage import StageContext
 
 from .drafting import draft
 from .outline import Outline, parse
 from .prompts import outline_prompt, section_prompt
-from .seo import seo_pack
 from .writing import assemble, citations, limit_words, whole_sentences, word_count
 
 MAX_LENGTH_FACTOR = 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from pressroom_contracts.events import BlogCompletedEvent, Citation
-from pressroom_writer.seo import DESCRIPTION_CHARS, TITLE_CHARS, seo_pack, shorten
+from pressroom_runtime.seo import DESCRIPTION_CHARS, TITLE_CHARS, seo_pack, shorten
 
 BODY = (
     "## Why it pays\n\nRooftop **solar** pays for itself in about eight years [1], and prices keep falling. "

@@ -1,4 +1,5 @@
-"""The SEO pack of a post, from its title and text alone: SEO title, meta description, slug
+"""The SEO pack of a post, from its title and text alone (the writer puts it on blog.completed, the
+gateway's exports build their front matter from it): SEO title, meta description, slug
 (python-slugify, which transliterates non-Latin titles), keywords, reading time, Open Graph and
 Twitter card fields, and a schema.org Article as JSON-LD."""
 
@@ -11,7 +12,8 @@ from collections import Counter
 from slugify import slugify
 
 from pressroom_contracts.events import Citation, SeoPack
-from pressroom_runtime.words import content_words
+
+from .words import content_words
 
 TITLE_CHARS = 60
 DESCRIPTION_CHARS = 155
