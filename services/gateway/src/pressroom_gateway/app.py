@@ -23,6 +23,7 @@ from .auth import GatewayError
 from .bus import Bus, enter_bus, leave_bus
 from .metrics import ERRORS
 from .page import router as page_router
+from .profile_routes import router as profiles_router
 from .rest import router as rest_router
 from .settings import GatewaySettings
 from .sse import router as sse_router
@@ -110,6 +111,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(ws.build_router(bus, settings))
     app.include_router(legacy.build_router(bus, settings))
     app.include_router(rest_router)
+    app.include_router(profiles_router)
     app.include_router(sse_router)
     app.include_router(page_router)
     return app

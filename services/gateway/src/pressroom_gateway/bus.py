@@ -36,6 +36,7 @@ from pressroom_contracts.topology import KEY_BUCKET
 from pressroom_runtime.broker import Publisher, make_broker
 from pressroom_runtime.logs import get_logger
 
+from . import profiles
 from .metrics import JOBS_STARTED
 from .settings import GatewaySettings
 
@@ -128,9 +129,12 @@ class Bus:
         stream's duplicate window is stored once: the second call returns the first one's sequence."""
         fresh = job_id is None
         job_id = job_id or new_job_id()
-        event = JobRequestedEvent(
-            job_id=job_id, producer=self.producer(), data=JobRequested(request=request, owner=owner)
-        )
+        # The owner's publishing profile rides on the event: every stage writes in its voice.
+        profile = await profiles.load(self.js, owner)
+        voice = profile.voice if profile and not profile.voice.empty else None
+        template = (profile.link_template if profile else None) or self.settings.public_url_template
+        requested = JobRequested(request=request, owner=owner, voice=voice, link_template=template)
+        event = JobRequestedEvent(job_id=job_id, producer=self.producer(), data=requested)
         seq = await self.publisher.publish(event)
         if fresh:  # a repeated id may have been stored earlier, by its first caller
             self._remember_owner(job_id, owner)

@@ -50,7 +50,7 @@ from pressroom_contracts.queries import (
 from pressroom_runtime.history import recorded
 from pressroom_runtime.logs import get_logger
 
-from . import export, limits, moderation
+from . import export, limits, moderation, profiles
 from .api import (
     ApiError,
     ApiRoute,
@@ -497,6 +497,7 @@ async def edit_blog(
         ),
     )
     log.info("blog edited", job_id=job_id, version=version, editor=client.id)
+    await profiles.remember_edit(bus.js, client.id, f"# {body.title}\n\n{body.markdown}")
     return VersionAccepted(job_id=job_id, version=version)
 
 
@@ -578,4 +579,5 @@ async def edit_social(
         ),
     )
     log.info("social post edited", job_id=job_id, platform=platform, version=version)
+    await profiles.remember_edit(bus.js, client.id, body.text)
     return VersionAccepted(job_id=job_id, version=version)
