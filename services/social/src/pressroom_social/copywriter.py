@@ -89,6 +89,11 @@ class Copywriter:
         self.max_tokens = max_tokens
         self.thread_max_tokens = thread_max_tokens
 
+    def tokens(self, platform: Platform) -> int:
+        """A post's token cap: what its good length needs (a token is about four characters), with room
+        to spare, and never more than max_tokens. A small model otherwise rambles on to the cap."""
+        return min(self.max_tokens, max(64, RULES[platform].target // 2))
+
     async def write(
         self, ctx: StageContext, blog: Blog, platform: Platform, version: int, instructions: str | None = None
     ) -> SocialCompleted:
@@ -100,14 +105,18 @@ class Copywriter:
         await ctx.progress(f"Writing the {name} post")
         found = Findings()
         answer = await self.generate(
-            ctx, in_voice(post_prompt(blog, platform, instructions), blog.voice), call, self.max_tokens, found
+            ctx,
+            in_voice(post_prompt(blog, platform, instructions), blog.voice),
+            call,
+            self.tokens(platform),
+            found,
         )
         draft = prepare(platform, answer, blog.request.topic)
         if draft.over:
             characters = ask_for(platform, draft.body, draft.room)
             await ctx.progress(f"Shortening the {name} post to {characters} characters")
             prompt = shorten_prompt(platform, draft.body, characters)
-            shorter = await self.generate(ctx, prompt, f"{call}:shorten", self.max_tokens, found)
+            shorter = await self.generate(ctx, prompt, f"{call}:shorten", self.tokens(platform), found)
             draft = prepare(platform, shorter, blog.request.topic)
         text = with_link(platform, draft.fitted().text, blog.link)
         return social_completed(platform, version, text, checks=found.report(text, blog.request.language))
