@@ -37,7 +37,7 @@ from pydantic import SecretStr
 from pressroom_contracts.events import BlogCompleted, ResearchCompleted, Source, Stage
 from pressroom_contracts.jobs import JobRequest, Platform
 from pressroom_devstack.model import MODEL_ID, LocalModel
-from pressroom_devstack.testing import FakeStageContext, JobEvents
+from pressroom_testkit import FakeStageContext, JobEvents
 from pressroom_research.adapters.knowledge_base import KnowledgeBase
 from pressroom_research.researcher import Researcher
 from pressroom_runtime.checks import (
@@ -270,6 +270,7 @@ async def main() -> None:
     parser.add_argument(
         "--full", action="store_true", help=f"every topic ({len(TOPICS)}), not the first {DEFAULT_TOPICS}"
     )
+    parser.add_argument("--topics", type=int, help="the first N topics (overrides --full)")
     parser.add_argument("--length", default="short", choices=["short", "medium", "long"])
     parser.add_argument("--no-embedded", action="store_true", help="only the model behind OPENAI_BASE_URL")
     args = parser.parse_args()

@@ -11,7 +11,7 @@ import asyncpg
 import websockets
 
 from pressroom_contracts.events import TERMINAL_TYPES
-from pressroom_devstack.testing.runner import ServiceRunner
+from pressroom_testkit.runner import ServiceRunner
 
 BLOG_TITLE = "Rooftop solar for everyone"
 OUTLINE_ANSWER = f"# {BLOG_TITLE}\n## What the panels do [1]\n## Why now [1]\n"

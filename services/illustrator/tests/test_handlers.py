@@ -22,8 +22,8 @@ from pressroom_contracts.events import (
 )
 from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.objectstore import S3Info
-from pressroom_devstack.testing import FakeStageContext, JobEvents, ScriptedLLM
-from pressroom_devstack.testing.scripted_llm import solid_png
+from pressroom_testkit import FakeStageContext, JobEvents, ScriptedLLM
+from pressroom_testkit.scripted_llm import solid_png
 from pressroom_illustrator.adapters import CoverCardProvider, ImageProvider
 from pressroom_illustrator.app import image_provider
 from pressroom_illustrator.handlers import handlers

@@ -9,7 +9,7 @@ import pytest
 from pressroom_contracts.events import ResearchCompletedEvent, Source, Stage
 from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.config import sample_knowledge_dir
-from pressroom_devstack.testing import FakeStageContext, JobEvents
+from pressroom_testkit import FakeStageContext, JobEvents
 from pressroom_research.adapters.knowledge_base import KnowledgeBase
 from pressroom_research.handlers import handlers
 from pressroom_research.relevance import about, near_duplicate, select

@@ -11,7 +11,7 @@ import pytest
 
 from pressroom_contracts.events import ResearchCompletedEvent, Stage
 from pressroom_contracts.jobs import JobRequest
-from pressroom_devstack.testing import FakeStageContext, JobEvents
+from pressroom_testkit import FakeStageContext, JobEvents
 from pressroom_research.adapters.knowledge_base import KnowledgeBase
 from pressroom_research.handlers import handlers
 from pressroom_research.researcher import Researcher

@@ -22,7 +22,7 @@ from pressroom_contracts.events import (
 from pressroom_contracts.jobs import Platform
 from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
 from pressroom_contracts.voice import VoiceProfile
-from pressroom_devstack.testing import FakeStageContext, JobEvents, ScriptedLLM
+from pressroom_testkit import FakeStageContext, JobEvents, ScriptedLLM
 from pressroom_runtime.errors import PermanentError
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.settings import LLMProfile, LLMSettings

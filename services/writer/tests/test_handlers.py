@@ -18,7 +18,7 @@ from pressroom_contracts.events import (
 )
 from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.voice import VoiceProfile
-from pressroom_devstack.testing import FakeStageContext, JobEvents, ScriptedLLM
+from pressroom_testkit import FakeStageContext, JobEvents, ScriptedLLM
 from pressroom_runtime.errors import JobStopped, PermanentError
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.settings import LLMProfile, LLMSettings

@@ -1,7 +1,7 @@
 """What a stage handler may do for the job it works on, with no broker in sight.
 
 Handlers and the logic under them are written against `StageContext`: the runtime hands them the
-NATS-backed one (consumer.py), tests a fake that records what they did (pressroom_devstack.testing).
+NATS-backed one (consumer.py), tests a fake that records what they did (pressroom_testkit.FakeStageContext).
 A service's `handlers.py` is a table, event type → handler, turned into one handler by `dispatch`.
 """
 

@@ -7,12 +7,13 @@ from fastapi import APIRouter
 from pressroom_contracts.voice import ClientProfile
 from pressroom_runtime.logs import get_logger
 
-from .api import ApiRoute, BusDep, CurrentClient, error_responses
+from .deps import CurrentClient, ServicesDep
+from .errors import error_responses
 from .profiles import load, save
 
 log = get_logger(__name__)
 
-router = APIRouter(route_class=ApiRoute, tags=["profile"])
+router = APIRouter(tags=["profile"])
 
 
 @router.get(
@@ -23,8 +24,8 @@ router = APIRouter(route_class=ApiRoute, tags=["profile"])
     "address template of your posts.",
     responses=error_responses(401, 503),
 )
-async def get_profile(client: CurrentClient, bus: BusDep) -> ClientProfile:
-    return await load(bus.js, client.id) or ClientProfile()
+async def get_profile(client: CurrentClient, services: ServicesDep) -> ClientProfile:
+    return await load(services.bus.js, client.id) or ClientProfile()
 
 
 @router.put(
@@ -35,10 +36,10 @@ async def get_profile(client: CurrentClient, bus: BusDep) -> ClientProfile:
     "the `{link}` of their social posts. Edits kept as examples stay unless you send your own list.",
     responses=error_responses(401, 422, 503),
 )
-async def put_profile(body: ClientProfile, client: CurrentClient, bus: BusDep) -> ClientProfile:
-    stored = await load(bus.js, client.id)
+async def put_profile(body: ClientProfile, client: CurrentClient, services: ServicesDep) -> ClientProfile:
+    stored = await load(services.bus.js, client.id)
     if stored and not body.voice.edits:
         body = body.model_copy(update={"voice": body.voice.model_copy(update={"edits": stored.voice.edits})})
-    await save(bus.js, client.id, body)
+    await save(services.bus.js, client.id, body)
     log.info("profile saved", client_id=client.id)
     return body

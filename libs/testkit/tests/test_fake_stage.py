@@ -6,7 +6,7 @@ import pytest
 
 from pressroom_contracts.events import ResearchCompletedEvent, Stage
 from pressroom_contracts.jobs import JobRequest
-from pressroom_devstack.testing import FakeStageContext, JobEvents
+from pressroom_testkit import FakeStageContext, JobEvents
 from pressroom_runtime.errors import JobStopped
 
 
