@@ -6,8 +6,8 @@ import pytest
 
 from pressroom_contracts.events import ResearchCompletedEvent, Stage
 from pressroom_contracts.jobs import JobRequest
-from pressroom_testkit import FakeStageContext, JobEvents
 from pressroom_runtime.errors import JobStopped
+from pressroom_testkit import FakeStageContext, JobEvents
 
 
 def job() -> JobEvents:

@@ -22,8 +22,6 @@ from pressroom_contracts.events import (
 )
 from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.objectstore import S3Info
-from pressroom_testkit import FakeStageContext, JobEvents, ScriptedLLM
-from pressroom_testkit.scripted_llm import solid_png
 from pressroom_illustrator.adapters import CoverCardProvider, ImageProvider
 from pressroom_illustrator.app import image_provider
 from pressroom_illustrator.handlers import handlers
@@ -33,6 +31,8 @@ from pressroom_runtime.errors import JobStopped, PermanentError
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.objectstore import ObjectStore
 from pressroom_runtime.stage import Handler
+from pressroom_testkit import FakeStageContext, JobEvents, ScriptedLLM
+from pressroom_testkit.scripted_llm import solid_png
 
 
 def png_size(data: bytes) -> tuple[int, int]:

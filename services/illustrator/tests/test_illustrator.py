@@ -18,10 +18,10 @@ from pressroom_contracts.events import (
 from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.objectstore import S3Info
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_testkit import ScriptedLLM, eventually
-from pressroom_testkit.events import JobEvents
 from pressroom_illustrator.sweep import sweep_orphans
 from pressroom_runtime.objectstore import ObjectStore, StoredObject
+from pressroom_testkit import ScriptedLLM, eventually
+from pressroom_testkit.events import JobEvents
 
 from .conftest import s3_settings, s3_store
 

@@ -9,12 +9,12 @@ import pytest
 from pressroom_contracts.events import ResearchCompletedEvent, Source, Stage
 from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.config import sample_knowledge_dir
-from pressroom_testkit import FakeStageContext, JobEvents
 from pressroom_research.adapters.knowledge_base import KnowledgeBase
 from pressroom_research.handlers import handlers
 from pressroom_research.relevance import about, near_duplicate, select
 from pressroom_research.researcher import Researcher
 from pressroom_research.sources import ResearchProvider
+from pressroom_testkit import FakeStageContext, JobEvents
 
 
 def source(title: str, snippet: str, score: float = 1.0, location: str = "https://a.example/x") -> Source:

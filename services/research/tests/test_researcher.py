@@ -11,12 +11,12 @@ import pytest
 
 from pressroom_contracts.events import ResearchCompletedEvent, Stage
 from pressroom_contracts.jobs import JobRequest
-from pressroom_testkit import FakeStageContext, JobEvents
 from pressroom_research.adapters.knowledge_base import KnowledgeBase
 from pressroom_research.handlers import handlers
 from pressroom_research.researcher import Researcher
 from pressroom_research.sources import ResearchProvider
 from pressroom_runtime.errors import JobStopped
+from pressroom_testkit import FakeStageContext, JobEvents
 
 
 def job(**options: Any) -> JobEvents:

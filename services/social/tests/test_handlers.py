@@ -22,7 +22,6 @@ from pressroom_contracts.events import (
 from pressroom_contracts.jobs import Platform
 from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
 from pressroom_contracts.voice import VoiceProfile
-from pressroom_testkit import FakeStageContext, JobEvents, ScriptedLLM
 from pressroom_runtime.errors import PermanentError
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.settings import LLMProfile, LLMSettings
@@ -30,6 +29,7 @@ from pressroom_runtime.stage import Handler
 from pressroom_social.copywriter import Copywriter
 from pressroom_social.handlers import handlers
 from pressroom_social.platforms import RULES
+from pressroom_testkit import FakeStageContext, JobEvents, ScriptedLLM
 
 LONG = "Rooftop solar is finally for everyone: cheaper panels, smarter batteries, lower bills. " * 8
 SHORT = "Rooftop solar pays off sooner than you think. #Solar"

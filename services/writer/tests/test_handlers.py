@@ -18,11 +18,11 @@ from pressroom_contracts.events import (
 )
 from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.voice import VoiceProfile
-from pressroom_testkit import FakeStageContext, JobEvents, ScriptedLLM
 from pressroom_runtime.errors import JobStopped, PermanentError
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.settings import LLMProfile, LLMSettings
 from pressroom_runtime.stage import Handler
+from pressroom_testkit import FakeStageContext, JobEvents, ScriptedLLM
 from pressroom_writer.handlers import handlers
 from pressroom_writer.writer import Writer
 

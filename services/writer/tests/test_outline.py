@@ -6,9 +6,9 @@ from pydantic import SecretStr
 
 from pressroom_contracts.events import ResearchCompleted, Source
 from pressroom_contracts.jobs import JobRequest
-from pressroom_testkit import ScriptedLLM
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.settings import LLMProfile, LLMSettings
+from pressroom_testkit import ScriptedLLM
 from pressroom_writer.outline import Outline, Section, grammar, parse, plain
 from pressroom_writer.prompts import outline_prompt
 

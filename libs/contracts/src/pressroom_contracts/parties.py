@@ -105,7 +105,14 @@ SOCIAL = Party(
     consumer=topology.SOCIAL,
     publishes=frozenset({"social.completed"}) | STAGE_REPORTS,
     reads=frozenset(  # job.requested: the owner's brand voice and link template
-        {"job.requested", "blog.completed", "blog.edited", "social.completed", "social.edited", *STOPPED_TYPES}
+        {
+            "job.requested",
+            "blog.completed",
+            "blog.edited",
+            "social.completed",
+            "social.edited",
+            *STOPPED_TYPES,
+        }
     ),
     reads_buckets=(topology.JOBS_BUCKET.name,),
 )

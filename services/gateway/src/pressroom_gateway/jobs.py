@@ -232,7 +232,8 @@ class Jobs:
             request=request,
             owner=client.id,
             voice=profile.voice if profile and not profile.voice.empty else None,
-            link_template=(profile.link_template if profile else None) or self.bus.settings.public_url_template,
+            link_template=(profile.link_template if profile else None)
+            or self.bus.settings.public_url_template,
         )
         event = JobRequestedEvent(job_id=job_id, producer=self.bus.producer, data=requested)
         with job_trace(SERVICE, job_id):  # the job's own trace, which every stage's spans join
