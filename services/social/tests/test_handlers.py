@@ -293,3 +293,14 @@ async def test_without_a_link_template_the_placeholder_stays_for_the_export_to_d
 
     assert LINK_PLACEHOLDER in posted["x"].text
     assert not any("Cheerful" in r.prompt for r in scripted_llm.requests)
+
+
+async def test_a_post_the_model_left_empty_shares_the_blogs_title(table, scripted_llm, new_job):
+    scripted_llm.reply("   \n")
+    job = new_job(platforms=["x"])
+
+    ctx = await handle(table, job.blog(title="Rooftop solar, explained"))
+
+    post = by_platform(ctx)["x"]
+    assert post.text.startswith("Rooftop solar, explained") and LINK_PLACEHOLDER in post.text
+    assert "The X post came back empty: it shares the blog post's title" in ctx.progress_messages
