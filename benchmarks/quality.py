@@ -37,7 +37,6 @@ from pydantic import SecretStr
 from pressroom_contracts.events import BlogCompleted, ResearchCompleted, Source, Stage
 from pressroom_contracts.jobs import JobRequest, Platform
 from pressroom_devstack.model import MODEL_ID, LocalModel
-from pressroom_testkit import FakeStageContext, JobEvents
 from pressroom_research.adapters.knowledge_base import KnowledgeBase
 from pressroom_research.researcher import Researcher
 from pressroom_runtime.checks import (
@@ -52,6 +51,7 @@ from pressroom_runtime.llm import TextModel
 from pressroom_runtime.settings import LLMProfile, LLMSettings
 from pressroom_social.copywriter import Copywriter
 from pressroom_social.prompts import Blog
+from pressroom_testkit import FakeStageContext, JobEvents
 from pressroom_writer.writer import Writer
 
 HERE = Path(__file__).parent

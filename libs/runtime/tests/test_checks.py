@@ -74,9 +74,13 @@ def test_a_citation_stays_only_where_its_source_supports_the_sentence():
 
 
 def test_the_language_is_identified_offline():
-    assert detect_language("Wärmepumpen sind im Winter eine gute Wahl für viele Häuser.")[0] == "de"
-    assert detect_language("Les pompes à chaleur sont un bon choix pour les maisons en hiver.")[0] == "fr"
-    assert detect_language("屋顶太阳能电池板可以为家庭提供清洁的电力并降低电费。")[0] == "zh"
+    for text, language in (
+        ("Wärmepumpen sind im Winter eine gute Wahl für viele Häuser.", "de"),
+        ("Les pompes à chaleur sont un bon choix pour les maisons en hiver.", "fr"),
+        ("屋顶太阳能电池板可以为家庭提供清洁的电力并降低电费。", "zh"),
+    ):
+        detected = detect_language(text)
+        assert detected is not None and detected[0] == language
     assert detect_language("#Solar {link}") is None  # too short to tell
     assert same_language("pt-BR", "pt") and same_language("nb", "no") and not same_language("en", "de")
 

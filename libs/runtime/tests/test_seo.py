@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from pressroom_contracts.events import BlogCompletedEvent, Citation
+from pressroom_contracts.events import BlogCompleted, Citation, SeoPack
 from pressroom_runtime.seo import DESCRIPTION_CHARS, TITLE_CHARS, seo_pack, shorten
 
 BODY = (
@@ -15,8 +16,8 @@ BODY = (
 )
 
 
-def pack(title: str = "Rooftop solar for small businesses", **options):
-    defaults = {
+def pack(title: str = "Rooftop solar for small businesses", **options: Any) -> SeoPack:
+    defaults: dict[str, Any] = {
         "topic": "Rooftop solar for small businesses",
         "title": title,
         "body": BODY,
@@ -61,4 +62,4 @@ def test_keywords_reading_time_cards_and_json_ld():
         article["headline"] == seo.title and article["wordCount"] == 430 and article["timeRequired"] == "PT3M"
     )
     assert article["citation"] == ["Solar energy basics", "https://web.example/prices"]  # never a file path
-    assert BlogCompletedEvent.model_fields["data"].annotation.model_fields["seo"]  # carried on blog.completed
+    assert "seo" in BlogCompleted.model_fields  # carried on blog.completed

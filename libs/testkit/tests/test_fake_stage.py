@@ -25,6 +25,7 @@ async def test_it_records_in_order_and_drops_duplicates_as_the_stream_does():
     assert ctx.progress_messages == ["Searching"] and ctx.usage_calls == ["search:1"]
     assert ctx.data(ResearchCompletedEvent)[0].provider == "none"
     # The same input handled again: its result is found, republished and de-duplicated.
+    assert ctx.cause is not None
     again = FakeStageContext.handling(ctx.cause, Stage.research, history=ctx.history, attempt=2)
     assert [e.id for e in await again.republish_handled(ResearchCompletedEvent)] == [
         e.id for e in ctx.emitted(ResearchCompletedEvent)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pressroom_contracts.events import ResearchCompletedEvent, Source, Stage
 from pressroom_contracts.jobs import JobRequest
-from pressroom_devstack.config import sample_knowledge_dir
 from pressroom_research.adapters.knowledge_base import KnowledgeBase
 from pressroom_research.handlers import handlers
 from pressroom_research.relevance import about, near_duplicate, select
@@ -16,12 +16,14 @@ from pressroom_research.researcher import Researcher
 from pressroom_research.sources import ResearchProvider
 from pressroom_testkit import FakeStageContext, JobEvents
 
+SAMPLE = Path(__file__).resolve().parents[3] / "deploy" / "knowledge-sample"
+
 
 def source(title: str, snippet: str, score: float = 1.0, location: str = "https://a.example/x") -> Source:
     return Source(title=title, location=location, snippet=snippet, score=score)
 
 
-async def research(provider: ResearchProvider, topic: str, **options) -> tuple[FakeStageContext, object]:
+async def research(provider: ResearchProvider, topic: str, **options: Any) -> tuple[FakeStageContext, Any]:
     requested = JobEvents.new(JobRequest(topic=topic, **options)).requested()
     ctx = FakeStageContext.handling(requested, Stage.research)
     await handlers(Researcher(provider, 5))[type(requested)](requested, ctx)
@@ -31,9 +33,7 @@ async def research(provider: ResearchProvider, topic: str, **options) -> tuple[F
 
 async def test_the_issues_case_finds_solar_and_not_remote_work_or_open_source():
     """ "Rooftop solar for small businesses" got "Remote work" and "Open-source software" before."""
-    _, done = await research(
-        KnowledgeBase(sample_knowledge_dir(), min_score=0.5), "Rooftop solar for small businesses"
-    )
+    _, done = await research(KnowledgeBase(SAMPLE, min_score=0.5), "Rooftop solar for small businesses")
 
     assert done.sources, done.reason
     assert {s.location.split("#")[0] for s in done.sources} == {"solar-energy.md"}
@@ -49,7 +49,7 @@ async def test_the_issues_case_finds_solar_and_not_remote_work_or_open_source():
     ],
 )
 async def test_a_topic_the_folder_does_not_cover_finds_nothing(topic):
-    _, done = await research(KnowledgeBase(sample_knowledge_dir(), min_score=0.5), topic)
+    _, done = await research(KnowledgeBase(SAMPLE, min_score=0.5), topic)
     assert done.skipped and done.sources == []
     assert done.reason == "knowledge-base found nothing relevant to the topic"
 

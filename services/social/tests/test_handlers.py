@@ -93,8 +93,8 @@ async def test_one_post_per_platform_each_within_its_limit(table, scripted_llm, 
     posted = by_platform(ctx)
     assert set(posted) == {"linkedin", "x", "threads"}
     for platform, post in posted.items():
-        assert post.version == 1 and post.limit == RULES[platform].limit
-        assert post.characters == count(platform, post.text) <= post.limit
+        assert post.version == 1 and post.limit == RULES[Platform(platform)].limit
+        assert post.characters == count(Platform(platform), post.text) <= post.limit
         assert post.text.count(LINK_PLACEHOLDER) == 1 and "#" in post.text
         assert post.parts == []
     assert posted["x"].text.startswith("Rooftop solar pays off sooner")
@@ -130,7 +130,7 @@ async def test_a_shortened_answer_still_too_long_is_cut(table, scripted_llm, new
 
     assert len(scripted_llm.requests) == 4  # a post and its shortening, for each platform
     for platform, post in by_platform(ctx).items():
-        assert post.characters == count(platform, post.text) <= RULES[platform].limit
+        assert post.characters == count(Platform(platform), post.text) <= RULES[Platform(platform)].limit
         assert post.text.startswith("Rooftop solar is finally for everyone")
         assert LINK_PLACEHOLDER in post.text
 
@@ -275,7 +275,7 @@ async def test_the_owners_link_template_fills_the_link_and_its_voice_shapes_the_
 
     for platform, post in posted.items():
         assert "https://blog.example.com/rooftop-solar" in post.text and LINK_PLACEHOLDER not in post.text
-        assert post.characters == count(platform, post.text) <= RULES[platform].limit
+        assert post.characters == count(Platform(platform), post.text) <= RULES[Platform(platform)].limit
     assert all(
         "Cheerful and brief." in r.prompt and "Our roofs, our power." in r.prompt
         for r in scripted_llm.requests

@@ -1,4 +1,4 @@
-"""The gateway WebSocket protocol (`/v1/ws`, DESIGN.md §4) and the `/content` compatibility frames.
+"""The gateway WebSocket protocol (`/v1/ws`, docs/protocol.md) and the `/content` compatibility frames.
 
 Client frames are validated with `parse_client_frame`, which turns every problem into a
 `ProtocolError` carrying the error code, a message naming the offending field, and the `ref`
