@@ -13,21 +13,27 @@ import websockets
 from pressroom_contracts.events import TERMINAL_TYPES
 from pressroom_testkit.runner import ServiceRunner
 
-BLOG_ANSWER = (
-    "# Rooftop solar for everyone\n\n"
+BLOG_TITLE = "Rooftop solar for everyone"
+OUTLINE_ANSWER = f"# {BLOG_TITLE}\n## What the panels do [1]\n## Why now [1]\n"
+SECTION_ANSWER = (
     "Solar panels on the roof turn sunlight into electricity [1]. Costs fell sharply over a decade [1], "
-    "and batteries let a home store the surplus [9].\n\n"
-    "## Why now\n\nPrices, policy and better inverters make it the right moment for most households."
+    "and batteries let a home store the surplus [9]."
 )
 SOCIAL_ANSWER = "Rooftop solar is finally for everyone: cheaper panels, smarter batteries. " * 8
 IMAGE_ANSWER = "A sunlit suburban roof covered in gleaming solar panels under a blue sky"
 
 
 def script_pipeline(llm: Any) -> None:
-    """Answers by prompt: the writer's, the social posts' and the image prompt's requests."""
+    """Answers by prompt: the writer's (outline, then sections), the social posts' and the image prompt's."""
     llm.when("Describe an illustration", IMAGE_ANSWER)
     llm.when("post promoting this blog post", SOCIAL_ANSWER)
-    llm.when("blog post", BLOG_ANSWER)
+    llm.when("outline of a", OUTLINE_ANSWER)
+    llm.when("blog post", SECTION_ANSWER)
+
+
+def writer_jobs(llm: Any) -> list[Any]:
+    """The writer's first request of each job it wrote (its outline)."""
+    return [r for r in llm.requests if "outline of a" in r.prompt]
 
 
 @dataclass
