@@ -371,8 +371,12 @@ async def run(args: dict[str, Any]) -> dict[str, Any]:
         result_gateway = await phase(
             "gateway", f"ws://127.0.0.1:{port}/v1/ws", headers, nats_url, args, gateway.pid
         )
-        gateway.terminate()
-        gateway.wait(timeout=30)
+        gateway.terminate()  # closing 10,000 connections gracefully takes a while
+        try:
+            gateway.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            gateway.kill()
+            gateway.wait()
         gateway = None
 
         port = free_port()
