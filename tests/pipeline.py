@@ -60,6 +60,10 @@ def ws_url(runner: ServiceRunner) -> str:
     return f"{(runner.gateway_url or '').replace('http', 'ws', 1)}/v1/ws?token={runner.api_token}"
 
 
+# The gateway closes a WebSocket that sent nothing for its read timeout (60 s by default).
+PING_EVERY = 20.0
+
+
 async def run_job(runner: ServiceRunner, request: dict[str, Any], timeout: float = 120.0) -> JobWatch:
     """Starts a job on /v1/ws and collects every frame until the job ends."""
     watch = JobWatch()
@@ -67,7 +71,14 @@ async def run_job(runner: ServiceRunner, request: dict[str, Any], timeout: float
         await ws.send(json.dumps({"type": "start", "request": request, "ref": "r1"}))
         async with asyncio.timeout(timeout):
             while True:
-                frame = json.loads(await ws.recv())
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), PING_EVERY)
+                except TimeoutError:  # a slow stage: say we are here, or the gateway closes us as idle
+                    await ws.send(json.dumps({"type": "ping"}))
+                    continue
+                frame = json.loads(raw)
+                if frame["type"] == "pong":
+                    continue
                 watch.frames.append(frame)
                 if frame["type"] == "accepted":
                     watch.job_id = frame["job_id"]

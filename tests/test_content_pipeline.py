@@ -92,6 +92,7 @@ async def test_an_event_delivered_twice_creates_nothing_twice(
     try:
         js = nc.jetstream()
         blog = await js.get_last_msg(subjects.STREAM, subjects.content(watch.job_id, "blog.completed"))
+        assert blog.subject is not None and blog.data is not None
         await js.publish(blog.subject, blog.data)  # no Nats-Msg-Id: the stream keeps it
         await asyncio.sleep(5)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import nats
 from nats.js.api import DeliverPolicy
@@ -85,7 +86,7 @@ async def test_malformed_messages_are_rejected_and_every_service_keeps_serving(
         )
         for event_type in ("job.requested", "research.completed", "blog.completed"):
             await js.publish(subjects.content("garbage-job", event_type), b'{"type": "nonsense"')
-        reasons = {}
+        reasons: dict[str, dict[str, Any]] = {}
         async with asyncio.timeout(30):
             while len(reasons) < 4:  # research, blog (writer), social, image (illustrator)
                 event = json.loads((await failed.next_msg(timeout=30)).data)

@@ -161,7 +161,7 @@ async def test_published_events_carry_trace_context_and_are_counted_without_job_
         )
     finally:
         await nc.close()
-    assert "traceparent" in (message.headers or {})
+    assert message.headers is not None and "traceparent" in message.headers
     assert message.headers["Nats-Msg-Id"] == "traced-1:stage.progress:research:1:1"
     acked = REGISTRY.get_sample_value(
         "pressroom_messages_total", {"consumer": "research", "outcome": "acked"}

@@ -7,7 +7,7 @@ import json
 import socket
 
 from pressroom_contracts import subjects
-from pressroom_contracts.events import parse_event
+from pressroom_contracts.events import BlogCompletedEvent, JobRequestedEvent, parse_event
 from pressroom_contracts.ids import new_job_id
 from pressroom_contracts.jobs import JobRequest
 
@@ -52,6 +52,7 @@ async def test_start_publishes_job_requested_and_streams_it(gateway, ws_connect,
     assert stored.seq == first["seq"]
     assert stored.headers["Nats-Msg-Id"] == f"{job_id}:job.requested:1"
     event = parse_event(stored.data)
+    assert isinstance(event, JobRequestedEvent)
     assert event.data.request == JobRequest.model_validate(request)
     assert event.data.owner == gateway.client_id
 
@@ -78,7 +79,8 @@ async def test_events_arrive_in_stream_order_with_their_seq(gateway, ws_connect,
         assert types(frames) == ["job.requested", *[e.type for e in script]]
         assert all(f["job_id"] == job.job_id for f in frames)
         # The envelope arrives as stored, as a JSON object.
-        assert parse_event(json.dumps(frames[5]["event"])).data.title == "A title"
+        stored_blog = parse_event(json.dumps(frames[5]["event"]))
+        assert isinstance(stored_blog, BlogCompletedEvent) and stored_blog.data.title == "A title"
         await client.quiet()
 
 

@@ -68,7 +68,7 @@ def build_catalog() -> dict[str, Any]:
         "info": {
             "title": "Pressroom events",
             "version": "1.0.0",
-            "description": "Stored on the JetStream stream CONTENT; see DESIGN.md §2-3.",
+            "description": "Stored on the JetStream stream CONTENT; see docs/architecture.md.",
         },
         "defaultContentType": "application/json",
         "channels": channels,

@@ -1,4 +1,8 @@
-"""`pressroom`: run the embedded stack. A thin layer over stack.Stack."""
+"""`pressroom up|status|env|keys`: the embedded stack's commands. A thin layer over stack.Stack.
+
+pressroom-cli owns the `pressroom` command; this Typer app joins it through the "pressroom.commands"
+entry point (see pyproject.toml), so the client and the stack share one command when both are installed.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from rich.text import Text
 
 from pressroom_runtime.logs import configure_logging
 
-from . import client
+from . import keys
 from .config import StackConfig
 from .errors import StartupError
 from .health import http_ok
@@ -27,9 +31,9 @@ from .services import SERVICES
 from .stack import Stack, StackInfo, read_state
 
 app = typer.Typer(help="Pressroom's embedded stack: no keys, no network.", no_args_is_help=True)
+app.add_typer(keys.app, name="keys")
 console = Console()
 errors = Console(stderr=True)
-client.register(app)
 
 
 def parse_replicas(values: list[str]) -> dict[str, int]:
@@ -194,8 +198,10 @@ def _quote(value: str) -> str:
     return shlex.quote(str(value))
 
 
-def main() -> None:  # pragma: no cover - `python -m pressroom_devstack.cli`
-    app()
+def main() -> None:  # pragma: no cover - `python -m pressroom_devstack.cli`: the whole `pressroom` command
+    from pressroom_cli.app import main as pressroom
+
+    pressroom()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pressroom_cli.settings import DEFAULT_HOME, HOME_ENV, KEY_FILE, STATE_FILE
+
 from .objectstore import S3Info
 from .services import DEFAULT_GATEWAY_PORT
 
@@ -59,12 +61,12 @@ class StackPaths:
 
     @property
     def state_file(self) -> Path:
-        return self.home / "stack.json"
+        return self.home / STATE_FILE  # read by the client for its default gateway
 
     @property
     def api_key(self) -> Path:
         """The local client's API key (0600), created by the first `pressroom up` and reused."""
-        return self.home / "api-key"
+        return self.home / KEY_FILE
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ class StackConfig:
             )
         knowledge = get("PRESSROOM_KNOWLEDGE_DIR")
         return cls(
-            paths=StackPaths(Path(get("PRESSROOM_HOME") or ".pressroom").resolve()),
+            paths=StackPaths(Path(get(HOME_ENV) or DEFAULT_HOME).resolve()),
             nats_url=get("NATS_URL"),
             database_url=get("DATABASE_URL"),
             s3=s3,

@@ -1,4 +1,4 @@
-"""Binds a handler to a durable consumer and applies the delivery rules of DESIGN.md §6 around it.
+"""Binds a handler to a durable consumer and applies the delivery rules of docs/reliability.md around it.
 
 Every message is validated first; a handler only ever sees a typed event. While it runs, the message
 is kept alive with in_progress() so a long LLM call is not redelivered to another replica. Its outcome

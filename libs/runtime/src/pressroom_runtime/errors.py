@@ -1,4 +1,4 @@
-"""The error → acknowledgement policy of DESIGN.md §6, in one place.
+"""The error → acknowledgement policy of docs/reliability.md, in one place.
 
 - transient (network, timeouts, rate limits, 5xx): NAK with a growing delay, until max_deliver;
 - permanent (bad key, bad request, invalid input): TERM at once, and the stage says it failed;

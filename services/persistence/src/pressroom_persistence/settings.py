@@ -22,7 +22,7 @@ class PersistenceSettings(ServiceSettings):
     pool_max_size: int = 10
     # Off when an operator runs `alembic upgrade head` as a separate deploy step.
     migrate_on_start: bool = True
-    # Queries are answered concurrently; events are handled one at a time per replica (DESIGN §6).
+    # Queries are answered concurrently; events are handled one at a time per replica (docs/reliability.md).
     query_workers: int = 8
     # The budget of a job whose request sets none, fixed when the job is recorded; None: unlimited.
     default_budget_usd: float | None = Field(None, gt=0)
