@@ -88,7 +88,7 @@ async def gw(
     async with running_gateway(
         nats_url, test_key, job_rate="1000/minute", blocklist="forbidden fruit"
     ) as gateway:
-        gateway.app.state.storage_settings = storage_settings(s3)
+        gateway.app.state.services.storage_settings = storage_settings(s3)
         yield gateway
 
 
@@ -310,7 +310,7 @@ async def test_idempotency_key_completes_a_creation_that_never_published(gw, pip
     """The key was recorded but job.requested never reached the stream (a crash in between): the repeat
     publishes it under the recorded id instead of answering with a job that does not exist."""
     key = f"key-{os.urandom(4).hex()}"
-    store = IdempotencyStore(gw.app.state.bus)
+    store = IdempotencyStore(gw.app.state.services.bus)
     orphan = "0190abcd-0000-7000-8000-00000000dead"
     await store.claim(gw.client_id, key, Record(orphan, fingerprint(JobRequest.model_validate(REQUEST))))
     async with api(gw) as client:

@@ -20,6 +20,7 @@ class StreamSpec(BaseModel):
     max_age_seconds: float
     duplicate_window_seconds: float
     storage: str = "file"
+    max_bytes: int = -1  # -1: no size limit (the age limit alone)
 
 
 class ConsumerSpec(BaseModel):
@@ -42,6 +43,19 @@ CONTENT_STREAM = StreamSpec(
     max_age_seconds=14 * 24 * 3600,
     duplicate_window_seconds=15 * 60,
 )
+
+# Live text as it is written (live.<job>.<stage>.delta), kept briefly in memory so a watcher that
+# connects mid-blog is given the text so far by any gateway replica. Nothing consumes it durably.
+LIVE_STREAM = StreamSpec(
+    name=subjects.LIVE_STREAM,
+    subjects=[subjects.all_live()],
+    max_age_seconds=15 * 60,
+    duplicate_window_seconds=60,
+    storage="memory",
+    max_bytes=256 * 1024 * 1024,
+)
+
+STREAMS: tuple[StreamSpec, ...] = (CONTENT_STREAM, LIVE_STREAM)
 
 REGENERATE = subjects.content_of_type("regenerate.requested")
 
@@ -112,6 +126,7 @@ KEY_VALUE_BUCKETS: tuple[KeyValueSpec, ...] = (KEY_BUCKET, JOBS_BUCKET)
 def topology_document() -> dict[str, object]:
     return {
         "stream": CONTENT_STREAM.model_dump(),
+        "live_stream": LIVE_STREAM.model_dump(),
         "consumers": [consumer.model_dump() for consumer in CONSUMERS],
         "key_value": [bucket.model_dump() for bucket in KEY_VALUE_BUCKETS],
     }

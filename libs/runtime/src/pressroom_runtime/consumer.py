@@ -20,7 +20,7 @@ from faststream.nats.annotations import NatsMessage
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
 
-from pressroom_contracts import subjects
+from pressroom_contracts import parties, subjects
 from pressroom_contracts.events import (
     STOPPED_TYPES,
     BlogCompletedEvent,
@@ -88,8 +88,11 @@ class StageContext:
 
     async def recorded(self, event_cls: type[Envelope]) -> list[Envelope]:
         """What this job already has of one event type (see history.recorded)."""
+        event_type = event_cls.model_fields["type"].default
+        if self.publisher.service is not None:
+            parties.check_read(self.publisher.service, event_type)
         connection = await self.publisher.broker.connect()
-        return await recorded(connection, self.job_id, event_cls.model_fields["type"].default)
+        return await recorded(connection, self.job_id, event_type)
 
     async def ensure_active(self) -> None:
         """Call before each provider call: raises JobStopped once the job was cancelled or failed."""

@@ -29,6 +29,7 @@ from pressroom_contracts.topology import (
     CONSUMERS,
     CONTENT_STREAM,
     KEY_VALUE_BUCKETS,
+    STREAMS,
     ConsumerSpec,
     KeyValueSpec,
     StreamSpec,
@@ -46,6 +47,7 @@ def stream_config(spec: StreamSpec) -> StreamConfig:
         retention=RetentionPolicy.LIMITS,
         storage=StorageType(spec.storage),
         max_age=spec.max_age_seconds,
+        max_bytes=spec.max_bytes,
         duplicate_window=spec.duplicate_window_seconds,
         discard=DiscardPolicy.OLD,
     )
@@ -147,7 +149,8 @@ async def provision(nats_url: str) -> dict[str, str]:
     nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=1)
     try:
         js = nc.jetstream()
-        await ensure_stream(js, CONTENT_STREAM)
+        for stream in STREAMS:
+            await ensure_stream(js, stream)
         result = {spec.durable: await ensure_consumer(js, CONTENT_STREAM.name, spec) for spec in CONSUMERS}
         for bucket in KEY_VALUE_BUCKETS:
             result[f"kv:{bucket.name}"] = await ensure_key_value(js, bucket)

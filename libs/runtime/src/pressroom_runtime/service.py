@@ -62,7 +62,7 @@ def stage_app(
 ) -> tuple[AsgiFastStream, NatsBroker]:
     """A service that consumes one durable: broker, publisher, binding, health endpoint."""
     broker = make_broker(settings.nats_url, name=f"{service}:{settings.replica}")
-    publisher = Publisher(broker, timeout=settings.publish_timeout)
+    publisher = Publisher(broker, timeout=settings.publish_timeout, service=service)
     producer = Producer(service=service, replica=settings.replica)
     bind_consumer(
         broker,

@@ -31,7 +31,7 @@ def create_app(
     register(
         broker,
         store=store,
-        publisher=Publisher(broker, timeout=settings.publish_timeout),
+        publisher=Publisher(broker, timeout=settings.publish_timeout, service=SERVICE),
         producer=Producer(service=SERVICE, replica=settings.replica),
         query_workers=settings.query_workers,
         default_budget_usd=settings.default_budget_usd,
