@@ -12,7 +12,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.result import Err, Ok
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import status_code_conformance
 
 from pressroom_devstack.env import service_env, without_contract
@@ -40,8 +40,8 @@ def test_every_operation_answers_as_documented(services: ServiceRunner) -> None:
     schema = schemathesis.openapi.from_url(f"{services.gateway_url}/openapi.json")
     headers = {"Authorization": f"Bearer {services.api_token}"}
     results = list(schema.get_all_operations())
-    assert not (broken := [result.err() for result in results if isinstance(result, Err)]), broken
     operations = [result.ok() for result in results if isinstance(result, Ok)]
+    assert len(operations) == len(results), "the OpenAPI document has operations schemathesis cannot read"
     assert len(operations) >= 10, [op.label for op in operations]
     failures: dict[str, str] = {}
     calls = 0
