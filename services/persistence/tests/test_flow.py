@@ -11,6 +11,8 @@ import pytest
 from pressroom_contracts import subjects
 from pressroom_contracts.events import JobCompletedEvent, JobFailedEvent, Stage
 from pressroom_contracts.ids import new_job_id
+from pressroom_runtime import deadletter
+from pressroom_runtime.jobstates import JobStates
 
 pytestmark = pytest.mark.usefixtures("service")
 
@@ -26,11 +28,11 @@ async def _status(database_url: str, job_id: str) -> str | None:
 async def test_every_event_twice_completes_the_job_once(bus, events, eventually, database_url) -> None:
     for event in events.full_run():
         await bus.publish(event, dedup=False)
-        await bus.publish(event, dedup=False)  # what a redelivery looks like to the consumer
+        last = await bus.publish(event, dedup=False)  # what a redelivery looks like to the consumer
 
     job_id = events.job_id
-    await eventually(lambda: bus.stored_count(job_id, "job.completed"))
-    await asyncio.sleep(1.5)  # room for a wrong second announcement to show up
+    # Every input handled: whatever it announced was published before it was acknowledged.
+    await bus.acked(last, "persistence")
     assert await bus.stored_count(job_id, "job.completed") == 1
     [completed] = await bus.stored(job_id, "job.completed")
     assert isinstance(completed, JobCompletedEvent)
@@ -107,36 +109,84 @@ async def _blog_recorded(bus, job_id: str) -> bool:
 
 
 async def test_artifact_before_its_job_is_retried_until_the_job_exists(
-    bus, events, eventually, database_url
+    bus, events, eventually, database_url, nc
 ) -> None:
     job_id = events.job_id
     run = events.full_run()
     requested, rest = run[0], run[1:]
+    # The gateway creates the job's state entry before it publishes job.requested: the job was requested,
+    # so its events wait for it instead of being refused.
+    await JobStates(nc).create(job_id, "alice")
     for event in rest:
         await bus.publish(event)
-    await asyncio.sleep(0.5)  # the consumer has seen them and asked for a redelivery later
+
+    async def asked_again_later() -> bool:
+        info = await nc.jetstream().consumer_info(subjects.STREAM, "persistence")
+        return bool(info.num_redelivered) or info.num_ack_pending >= len(rest)
+
+    await eventually(asked_again_later)  # seen, and handed back for a paced redelivery
     assert await _status(database_url, job_id) is None
     await bus.publish(requested)
     await eventually(lambda: bus.stored_count(job_id, "job.completed"), timeout=30)
     assert await _status(database_url, job_id) == "completed"
+    state = await JobStates(nc).get(job_id)
+    assert state is not None and (state.owner, state.status) == ("alice", "completed")
 
 
-async def test_malformed_message_is_rejected_and_service_keeps_serving(bus, events, eventually, nc) -> None:
+async def test_events_of_a_job_nobody_requested_are_dead_lettered(bus, events, database_url, nc) -> None:
     job_id = events.job_id
-    await bus.publish_raw(subjects.content(job_id, "blog.completed"), b"{not json")
-    await bus.publish_raw(
-        subjects.content(job_id, "blog.completed"), json.dumps({"type": "blog.completed"}).encode()
-    )
-    for event in events.full_run():
+    seqs = [await bus.publish(event, requested=False) for event in events.full_run()[1:]]
+    await bus.acked(seqs[-1], "persistence")
+    letters = [letter for _, letter in await deadletter.letters(nc, consumer="persistence", job_id=job_id)]
+    assert sorted(letter.stream_seq for letter in letters) == seqs
+    assert {letter.reason for letter in letters} == {"job_unknown"}
+    assert await _status(database_url, job_id) is None
+    assert await bus.stored_count(job_id, "job.failed") == 0
+
+
+async def test_status_changes_are_mirrored_into_the_job_state_bucket(bus, new_events, eventually, nc) -> None:
+    jobs = JobStates(nc)
+    done, failed, cancelled = new_events(), new_events(), new_events()
+    for event in done.full_run():
         await bus.publish(event)
+    for job in (failed, cancelled):
+        await bus.publish(job.requested(owner="alice"))
+        await bus.publish(job.progress())
+    await bus.publish(failed.stage_failed(Stage.blog, "provider_auth"))
+    last = await bus.publish(cancelled.cancel_requested())
+    await bus.acked(last, "persistence")
+
+    async def status(job) -> str | None:
+        state = await jobs.get(job.job_id)
+        return state.status if state else None
+
+    assert [await status(j) for j in (done, failed, cancelled)] == ["completed", "failed", "cancelled"]
+    # Never backwards: a late progress event of the cancelled job leaves it cancelled.
+    late = await bus.publish(cancelled.progress(step=2))
+    await bus.acked(late, "persistence")
+    assert await status(cancelled) == "cancelled"
+
+
+async def test_malformed_message_is_dead_lettered_and_service_keeps_serving(
+    bus, events, eventually, nc
+) -> None:
+    job_id = events.job_id
+    garbage = [
+        await bus.publish_raw(subjects.content(job_id, "blog.completed"), b"{not json"),
+        await bus.publish_raw(
+            subjects.content(job_id, "blog.completed"), json.dumps({"type": "blog.completed"}).encode()
+        ),
+    ]
+    for event in events.full_run():
+        last = await bus.publish(event)
     await eventually(lambda: bus.stored_count(job_id, "job.completed"))
 
-    # Rejected (terminated), not left pending for redelivery.
-    async def settled() -> bool:
-        info = await nc.jetstream().consumer_info(subjects.STREAM, "persistence")
-        return info.num_ack_pending == 0 and info.num_pending == 0
-
-    await eventually(settled)
+    # Terminated with the reason and recorded, not left pending for redelivery; the job is unaffected.
+    await bus.acked(last, "persistence")
+    letters = [letter for _, letter in await deadletter.letters(nc, consumer="persistence", job_id=job_id)]
+    assert sorted(letter.stream_seq for letter in letters) == garbage
+    assert {letter.reason for letter in letters} == {"invalid_event"}
+    assert await bus.stored_count(job_id, "job.failed") == 0
 
 
 async def test_query_job_errors(bus, events) -> None:

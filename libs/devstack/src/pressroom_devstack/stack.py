@@ -139,6 +139,9 @@ class Stack:
             home=paths.home,
             gateway_host=cfg.gateway_host,
         )
+        if self.model is not None:
+            # The writer takes as many posts at once as the model server has slots (xllamacpp n_parallel).
+            self.env.setdefault("PRESSROOM_WRITER_CONCURRENCY", str(self.model.parallel))
 
         provision_nats(nats_url)
         api_key = ensure_local_key(nats_url, paths.api_key)

@@ -15,7 +15,7 @@ from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
-from prometheus_client import REGISTRY, Counter, Histogram, make_asgi_app
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, make_asgi_app
 
 
 @cache
@@ -43,6 +43,27 @@ HANDLER_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )
 PUBLISHED = Counter("pressroom_events_published_total", "Stored events published, by type.", ["type"])
+
+# Lag, for deciding replicas (read from the durable's info every PRESSROOM_LAG_INTERVAL_SECONDS; every
+# replica reports the same durable-wide value, so take the max, not the sum, across replicas).
+PENDING = Gauge(
+    "pressroom_consumer_pending", "Messages of the durable not yet delivered to any replica.", ["durable"]
+)
+ACK_PENDING = Gauge(
+    "pressroom_consumer_ack_pending",
+    "Messages of the durable delivered and not yet acknowledged (all replicas).",
+    ["durable"],
+)
+# In-flight work of this replica (sum across replicas).
+SLOTS = Gauge("pressroom_consumer_slots", "Messages this replica may work on at once.", ["durable"])
+SLOTS_IN_USE = Gauge(
+    "pressroom_consumer_slots_in_use", "Messages this replica is working on now.", ["durable"]
+)
+WAITING = Gauge(
+    "pressroom_consumer_waiting",
+    "Messages this replica keeps while a dependency is down (no new ones are fetched meanwhile).",
+    ["durable"],
+)
 
 
 def metrics_app() -> Any:

@@ -1,9 +1,12 @@
-"""Creates or reconciles the CONTENT stream, every durable consumer and the key-value buckets from
-pressroom_contracts.topology.
+"""Creates or reconciles the streams (CONTENT, DEADLETTER), every durable consumer and the key-value
+buckets from pressroom_contracts.topology, with the replica count and size bounds of the settings
+(PRESSROOM_NATS_REPLICAS — 1, or 3 on a cluster —, PRESSROOM_NATS_*_MAX_BYTES) applied on top.
 
 Run once at start-up or deploy (`python -m pressroom_runtime.provisioning`). Services only bind.
-A consumer whose configuration drifted is updated in place, or recreated when the server refuses the
-update, because the server silently keeps an existing durable's old config otherwise.
+A stream or bucket whose replicas or bounds changed is updated in place (the server moves a stream
+between 1 and 3 replicas online). A consumer whose configuration drifted is updated in place, or
+recreated when the server refuses the update, because the server silently keeps an existing durable's
+old config otherwise. Consumers inherit their stream's replica count.
 """
 
 from __future__ import annotations
@@ -28,26 +31,50 @@ from nats.js.errors import BadRequestError, NotFoundError
 from pressroom_contracts.topology import (
     CONSUMERS,
     CONTENT_STREAM,
+    DEADLETTER_STREAM,
     KEY_VALUE_BUCKETS,
+    STREAMS,
     ConsumerSpec,
     KeyValueSpec,
     StreamSpec,
 )
 
 from .logs import configure_logging, get_logger
+from .settings import NatsTopologySettings
 
 log = get_logger(__name__)
+
+
+def sized(settings: NatsTopologySettings) -> tuple[tuple[StreamSpec, ...], tuple[KeyValueSpec, ...]]:
+    """The topology's streams and buckets with the replicas and bounds of `settings`."""
+    bounds = {
+        CONTENT_STREAM.name: settings.content_max_bytes,
+        DEADLETTER_STREAM.name: settings.deadletter_max_bytes,
+    }
+    streams = tuple(
+        s.model_copy(update={"replicas": settings.replicas, "max_bytes": bounds.get(s.name, s.max_bytes)})
+        for s in STREAMS
+    )
+    buckets = tuple(
+        b.model_copy(update={"replicas": settings.replicas, "max_bytes": settings.kv_max_bytes})
+        for b in KEY_VALUE_BUCKETS
+    )
+    return streams, buckets
 
 
 def stream_config(spec: StreamSpec) -> StreamConfig:
     return StreamConfig(
         name=spec.name,
+        description=spec.description or None,
         subjects=list(spec.subjects),
         retention=RetentionPolicy.LIMITS,
         storage=StorageType(spec.storage),
         max_age=spec.max_age_seconds,
+        max_bytes=spec.max_bytes,
         duplicate_window=spec.duplicate_window_seconds,
         discard=DiscardPolicy.OLD,
+        num_replicas=spec.replicas,
+        allow_direct=True,  # reads by subject (history.py) answered by any replica, no consumer needed
     )
 
 
@@ -82,10 +109,10 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
         await js.stream_info(spec.name)
     except NotFoundError:
         await js.add_stream(config)
-        log.info("stream created", stream=spec.name)
+        log.info("stream created", stream=spec.name, replicas=spec.replicas)
         return
     await js.update_stream(config)
-    log.info("stream reconciled", stream=spec.name)
+    log.info("stream reconciled", stream=spec.name, replicas=spec.replicas)
 
 
 async def ensure_consumer(js: JetStreamContext, stream: str, spec: ConsumerSpec) -> str:
@@ -116,8 +143,8 @@ async def ensure_consumer(js: JetStreamContext, stream: str, spec: ConsumerSpec)
 
 
 async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec) -> str:
-    """Creates the bucket, or reconciles its history and description; never touches its keys.
-    Returns what it did: created, unchanged or updated."""
+    """Creates the bucket, or reconciles its history, description, replicas and bound; never touches its
+    keys. Returns what it did: created, unchanged or updated."""
     try:
         info = await js.stream_info(spec.stream)
     except NotFoundError:
@@ -127,42 +154,55 @@ async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec) -> str:
                 description=spec.description,
                 history=spec.history,
                 storage=StorageType(spec.storage),
+                replicas=spec.replicas,
+                max_bytes=spec.max_bytes,
+                direct=True,
             )
         )
         log.info("key-value bucket created", bucket=spec.name)
         return "created"
     config = info.config
-    if config.max_msgs_per_subject == spec.history and config.description == spec.description:
+    wanted = {
+        "max_msgs_per_subject": spec.history,
+        "description": spec.description,
+        "num_replicas": spec.replicas,
+        "max_bytes": spec.max_bytes,
+        "allow_direct": True,
+    }
+    drift = [name for name, value in wanted.items() if getattr(config, name) != value]
+    if not drift:
         return "unchanged"
-    config.max_msgs_per_subject = spec.history
-    config.description = spec.description
+    for name, value in wanted.items():
+        setattr(config, name, value)
     await js.update_stream(config)
-    log.info("key-value bucket reconciled", bucket=spec.name, history=spec.history)
+    log.info("key-value bucket reconciled", bucket=spec.name, fields=drift)
     return "updated"
 
 
-async def provision(nats_url: str) -> dict[str, str]:
+async def provision(nats_url: str, settings: NatsTopologySettings | None = None) -> dict[str, str]:
     """What it did, by durable consumer name and by `kv:<bucket>`."""
+    streams, buckets = sized(settings or NatsTopologySettings())
     # A one-shot step: fail within seconds when NATS is unreachable instead of reconnecting for minutes.
     nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=1)
     try:
         js = nc.jetstream()
-        await ensure_stream(js, CONTENT_STREAM)
-        result = {spec.durable: await ensure_consumer(js, CONTENT_STREAM.name, spec) for spec in CONSUMERS}
-        for bucket in KEY_VALUE_BUCKETS:
+        for stream in streams:
+            await ensure_stream(js, stream)
+        result = {spec.durable: await ensure_consumer(js, spec.stream, spec) for spec in CONSUMERS}
+        for bucket in buckets:
             result[f"kv:{bucket.name}"] = await ensure_key_value(js, bucket)
         return result
     finally:
         await nc.close()
 
 
-async def check_bound(js: JetStreamContext, durable: str) -> None:
+async def check_bound(js: JetStreamContext, durable: str, stream: str = CONTENT_STREAM.name) -> None:
     """Fails fast with a clear message when provisioning has not run."""
     try:
-        await js.consumer_info(CONTENT_STREAM.name, durable)
+        await js.consumer_info(stream, durable)
     except NotFoundError:
         raise RuntimeError(
-            f"durable consumer {durable!r} on stream {CONTENT_STREAM.name} does not exist: "
+            f"durable consumer {durable!r} on stream {stream} does not exist: "
             "run the provisioning step (python -m pressroom_runtime.provisioning) first"
         ) from None
 
@@ -172,7 +212,7 @@ def main() -> None:
 
     settings = ServiceSettings()
     configure_logging(settings.log_level, settings.log_format, service="provisioning")
-    result = asyncio.run(provision(settings.nats_url))
+    result = asyncio.run(provision(settings.nats_url, NatsTopologySettings()))
     for durable, action in result.items():
         print(f"{durable}: {action}", file=sys.stderr)
 

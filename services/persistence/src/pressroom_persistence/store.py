@@ -9,8 +9,8 @@ artifacts of one job at once are serialised, and the second sees the first's row
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -29,6 +29,7 @@ from pressroom_contracts.events import (
     SocialEditedEvent,
     UsageRecordedEvent,
 )
+from pressroom_runtime.errors import PermanentError, Unavailable
 
 from .completion import Artifacts
 
@@ -40,6 +41,28 @@ GENERATED, REGENERATED, EDITED = "generated", "regenerated", "edited"
 
 class UnknownJob(LookupError):
     """The job's job.requested has not been recorded (yet)."""
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """PostgreSQL's errors as the delivery policy understands them: a server that cannot be reached (or
+    that is shutting down, out of resources or rolled us back) is an outage, waited out; a value it
+    cannot store is permanent."""
+    try:
+        yield
+    except (
+        asyncpg.PostgresConnectionError,
+        asyncpg.exceptions.OperatorInterventionError,
+        asyncpg.exceptions.InsufficientResourcesError,
+        asyncpg.exceptions.TransactionRollbackError,
+    ) as exc:
+        raise Unavailable(f"PostgreSQL unavailable: {type(exc).__name__}: {exc}") from exc
+    except asyncpg.InterfaceError as exc:
+        if "closed" in str(exc) or "closing" in str(exc):  # a connection lost mid-use
+            raise Unavailable(f"PostgreSQL unavailable: {exc}") from exc
+        raise
+    except asyncpg.DataError as exc:
+        raise PermanentError(f"PostgreSQL cannot store it: {exc}", code="unstorable") from exc
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -111,6 +134,20 @@ class Store:
             if row is None:
                 raise UnknownJob(job_id)
             yield JobTx(conn, row)
+
+    async def stalled_jobs(self, idle_seconds: float, limit: int = 100) -> list[str]:
+        """Active jobs with no progress for `idle_seconds`, and jobs failed as stalled whose job.failed has
+        not come back through the stream (a crash right after the sweep failed them)."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT id FROM jobs j
+                   WHERE (status IN ('requested', 'running') AND updated_at < now() - make_interval(secs => $1))
+                      OR (status = 'failed' AND failure_code = 'stalled' AND updated_at < now() - interval '30 s'
+                          AND NOT EXISTS (SELECT 1 FROM events e WHERE e.job_id = j.id AND e.type = 'job.failed'))
+                   ORDER BY updated_at LIMIT $2""",
+                idle_seconds, limit,
+            )  # fmt: skip
+        return [row["id"] for row in rows]
 
     # ---- reads -------------------------------------------------------------------------------------------
 
@@ -262,12 +299,25 @@ class JobTx:
         row = await self.conn.fetchrow(
             """SELECT (SELECT title FROM blog_posts WHERE job_id = $1 ORDER BY version DESC LIMIT 1) AS title,
                       (SELECT object_key FROM images WHERE job_id = $1 ORDER BY version DESC LIMIT 1) AS image,
-                      ARRAY(SELECT DISTINCT platform FROM social_posts WHERE job_id = $1) AS platforms""",
+                      ARRAY(SELECT DISTINCT platform FROM social_posts WHERE job_id = $1) AS platforms,
+                      EXISTS (SELECT 1 FROM research WHERE job_id = $1) AS research""",
             self.id,
         )
         return Artifacts(
-            blog_title=row["title"], platforms=frozenset(row["platforms"]), image_key=row["image"]
+            blog_title=row["title"],
+            platforms=frozenset(row["platforms"]),
+            image_key=row["image"],
+            has_research=row["research"],
         )
+
+    async def touch(self) -> None:
+        """Notes progress (the stalled-job sweep looks at updated_at)."""
+        await self.conn.execute("UPDATE jobs SET updated_at = now() WHERE id = $1", self.id)
+
+    async def idle_for(self, seconds: float) -> bool:
+        return bool(await self.conn.fetchval(
+            "SELECT updated_at < now() - make_interval(secs => $2) FROM jobs WHERE id = $1", self.id, seconds
+        ))  # fmt: skip
 
     async def _insert(self, sql: str, *args: Any) -> bool:
         inserted = bool(await self.conn.fetchval(f"{sql} ON CONFLICT DO NOTHING RETURNING true", *args))
