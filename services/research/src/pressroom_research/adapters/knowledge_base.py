@@ -7,8 +7,8 @@ skipped with a warning; it never fails the stage.
 
 from __future__ import annotations
 
-import asyncio
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import bm25s
 from pypdf import PdfReader
 
 from pressroom_contracts.events import Source
+from pressroom_runtime.cpu import off_loop
 from pressroom_runtime.logs import get_logger
 
 from ..sources import SNIPPET_CHARS, snippet, unread_user_sources
@@ -127,6 +128,7 @@ class KnowledgeBase:
         self._passages: list[Passage] = []
         self._retriever: bm25s.BM25 | None = None
         self._signature: tuple[tuple[str, float, int], ...] = ()
+        self._indexing = threading.Lock()
 
     def describe(self, query: str) -> str:
         return f"Searching the knowledge base ({self.folder}) for “{query}”"
@@ -168,21 +170,23 @@ class KnowledgeBase:
         self._retriever = retriever
 
     def _search(self, query: str, limit: int) -> list[Source]:
-        self._index()
-        if self._retriever is None:
+        with self._indexing:  # searches run in threads, one per job: one (re)builds, the others wait
+            self._index()
+            passages, retriever = self._passages, self._retriever
+        if retriever is None:
             return []
         tokens = bm25s.tokenize([query], show_progress=False)
         if not tokens.vocab:  # only stopwords: nothing to look for
             return []
-        k = min(limit * 3, len(self._passages))
-        ids, scores = self._retriever.retrieve(tokens, k=k, show_progress=False)
+        k = min(limit * 3, len(passages))
+        ids, scores = retriever.retrieve(tokens, k=k, show_progress=False)
         sources: list[Source] = []
         seen: set[str] = set()
         # BM25 scores are not comparable across queries: besides the absolute floor, a passage must
         # score near the best one, or a document matching one common word rides along.
         floor = max(self.min_score, RELATIVE_FLOOR * float(scores[0][0]))
         for index, score in zip(ids[0], scores[0], strict=True):
-            passage = self._passages[int(index)]
+            passage = passages[int(index)]
             # One source per text document (its best paragraph) and per PDF page.
             if float(score) < floor or passage.location in seen:
                 continue
@@ -200,4 +204,4 @@ class KnowledgeBase:
         return sources
 
     async def search(self, query: str, limit: int) -> list[Source]:
-        return await asyncio.to_thread(self._search, query, limit)
+        return await off_loop(self._search, query, limit)
