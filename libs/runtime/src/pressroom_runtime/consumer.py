@@ -44,7 +44,6 @@ from pressroom_contracts.events import (
     StageFailedEvent,
     StageProgress,
     StageProgressEvent,
-    UsageRecorded,
     UsageRecordedEvent,
     parse_event,
 )
@@ -58,9 +57,9 @@ from .jobstates import JobStates
 from .logs import get_logger
 from .observability import HANDLER_SECONDS, MESSAGES, WAITING, tracer_provider
 from .outage import outlast
-from .pricing import estimate_cost
 from .pull import SlotPuller
 from .settings import ServiceSettings
+from .usage import Meter, call_name
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -79,13 +78,18 @@ class StageContext:
         cause: Envelope | None,
         attempt: int,
         jobs: JobStates | None = None,
+        *,
+        run: int = 1,
+        usage_interval: float = 5.0,
     ) -> None:
         self.publisher = publisher
         self.producer = producer
         self.stage = stage
         self.job_id = job_id
         self.cause = cause
-        self.attempt = attempt
+        self.attempt = attempt  # the delivery of the input
+        self.run = run  # the try within this delivery (another one after an outage was waited out)
+        self.usage_interval = usage_interval
         self._jobs = jobs
         self._step = 0
 
@@ -157,6 +161,19 @@ class StageContext:
         assert self.stage is not None
         await self.publisher.delta(self.job_id, self.stage, offset, text)
 
+    def meter(self, call: str, *, provider: str, model: str) -> Meter:
+        """A provider call's running usage, reported as it happens (usage.py): `async with ctx.meter(…) as
+        m:` around the call, `m.add(…)` as it goes, or pass it to TextModel.stream(meter=m)."""
+        assert self.stage is not None
+        return Meter(
+            lambda data: self.emit(UsageRecordedEvent, data),
+            stage=self.stage,
+            call=call_name(call, self.attempt, self.run),
+            provider=provider,
+            model=model,
+            interval=self.usage_interval,
+        )
+
     async def usage(
         self,
         call: str,
@@ -167,22 +184,10 @@ class StageContext:
         images: int = 0,
         calls: int = 0,
     ) -> None:
-        """Records one provider call, its estimated cost from the price table included."""
-        assert self.stage is not None
-        cost_usd = estimate_cost(model, input_tokens, output_tokens, images, calls)
-        await self.emit(
-            UsageRecordedEvent,
-            UsageRecorded(
-                stage=self.stage,
-                call=call,
-                provider=provider,
-                model=model,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                images=images,
-                cost_usd=cost_usd,
-            ),
-        )
+        """Records one finished provider call, its estimated cost from the price table included."""
+        meter = self.meter(call, provider=provider, model=model)
+        meter.add(input_tokens, output_tokens, images, calls)
+        await meter.report()
 
     async def fail(self, failure: Classified) -> None:
         assert self.stage is not None
@@ -210,6 +215,7 @@ class Delivery:
     retry_max: float = 30.0
     drain: float = 20.0
     lag_interval: float = 10.0
+    usage_interval: float = 5.0
 
     @classmethod
     def of(cls, settings: ServiceSettings) -> Delivery:
@@ -219,6 +225,7 @@ class Delivery:
             retry_max=settings.retry_max_seconds,
             drain=settings.drain_seconds,
             lag_interval=settings.lag_interval_seconds,
+            usage_interval=settings.usage_report_seconds,
         )
 
 
@@ -340,11 +347,27 @@ class Consumer:
             event = self._parse(msg.data, job_id)
         except InvalidInput as exc:
             return await self._terminate(msg, exc, attempt)
-        ctx = StageContext(self.publisher, self.producer, self.stage, job_id, event, attempt, self._jobs)
+
+        def context(run: int) -> StageContext:
+            return StageContext(
+                self.publisher, self.producer, self.stage, job_id, event, attempt, self._jobs,
+                run=run, usage_interval=self.delivery.usage_interval,
+            )  # fmt: skip
+
+        ctx = context(1)
+        tries = 0
         try:
             if self.check_job:
                 await self._outlast(ctx.ensure_active)
-            await self._outlast(lambda: self.handler(event, ctx))
+
+            async def handle() -> None:
+                nonlocal ctx, tries
+                tries += 1
+                if tries > 1:  # another try after an outage: its own progress steps and call names
+                    ctx = context(tries)
+                await self.handler(event, ctx)
+
+            await self._outlast(handle)
         except JobStopped as stopped:
             log.info("job no longer active: nothing more to do", reason=stopped.message)
             await self._outlast(msg.ack)

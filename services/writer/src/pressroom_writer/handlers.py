@@ -60,25 +60,23 @@ class Writer:
         request = research.request
         await ctx.ensure_active()
         await ctx.progress(f"Writing a {request.length} blog post with {self.model.model}")
-        text, usage = await draft(
-            self.model,
-            blog_prompt(research),
-            target_words=request.target_words,
-            max_tokens=min(self.max_tokens, request.target_words * 2),
-            on_piece=ctx.delta,
-        )
+        # Metered as it streams: a crash mid-post leaves what was written so far on the bill.
+        async with ctx.meter(
+            f"blog:{version}", provider="openai-compatible", model=self.model.model
+        ) as meter:
+            text, usage = await draft(
+                self.model,
+                blog_prompt(research),
+                target_words=request.target_words,
+                max_tokens=min(self.max_tokens, request.target_words * 2),
+                on_piece=ctx.delta,
+                meter=meter,
+            )
         title, body = split_title(text, fallback=title_for(request.topic))
         # The token cap bounds the cost; this bounds what a reader gets: at most twice the target length.
         body = limit_words(body, MAX_LENGTH_FACTOR * request.target_words)
         body, cited = citations(body, research.sources)
         markdown = assemble(title, body, cited)
-        await ctx.usage(
-            f"blog:{version}",
-            provider="openai-compatible",
-            model=usage.model,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-        )
         words = word_count(body)
         await ctx.emit(
             BlogCompletedEvent,
