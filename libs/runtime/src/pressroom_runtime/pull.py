@@ -60,7 +60,7 @@ class SlotPuller:
         durable: str,
         slots: int,
         handle: Handle,
-        ack_wait: float,
+        ack_wait: float = 30.0,
         expires: float = 5.0,
         lag_interval: float = 10.0,
         paused: Callable[[], bool] = lambda: False,
@@ -99,6 +99,10 @@ class SlotPuller:
         self._resumed.set()
 
     async def start(self) -> None:
+        # The server's ack wait is the one that counts (an operator may have changed it): keep-alives
+        # are paced on it.
+        info = await self.nc.jetstream().consumer_info(self.stream, self.durable)
+        self.ack_wait = info.config.ack_wait or self.ack_wait
         self._background = [
             asyncio.create_task(self._request_loop(), name=f"pull:{self.durable}"),
             asyncio.create_task(self._keep_alive(), name=f"keepalive:{self.durable}"),
