@@ -46,7 +46,11 @@ lint: install ## ruff and mypy
 	$(BIN)/ruff format --check libs services tests
 	$(BIN)/mypy libs/*/src services/*/src
 
-bench: install ## measure pipeline latency on the embedded stack (writes benchmarks/results/)
+# Each benchmark has options for longer runs, e.g. `.venv/bin/python benchmarks/throughput.py --seconds 60`.
+bench: install ## measure concurrency, throughput, scale-out and pipeline latency (writes benchmarks/results/)
+	$(BIN)/python benchmarks/concurrency.py
+	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/scaleout.py
 	$(BIN)/python benchmarks/pipeline_latency.py $(ARGS)
 
 catalog: install ## regenerate the event catalogue and the NATS topology file

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 
 import nats
 import pytest
@@ -129,6 +132,37 @@ async def test_a_permanent_error_terminates_announces_stage_failed_and_dead_lett
     assert [a for j, a in calls if j == "broken-1"] == [1]  # never retried
     (letter,) = await letters_of(nc, "broken-1")
     assert (letter.consumer, letter.reason, letter.stream_seq) == ("research", "bad_key", seq)
+
+
+async def test_a_dead_letter_can_be_replayed_by_an_operator(stage, nc, nats_url):
+    publisher, calls = stage
+    seq = await publisher.publish(job_requested("broken-2"))
+    await TestBus(nc).acked(seq, "research")
+    [(letter_seq, letter)] = await deadletter.letters(nc, job_id="broken-2")
+    listing = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "pressroom_runtime.deadletter", "list", "--job", "broken-2"],
+        env={**os.environ, "NATS_URL": nats_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert f"{letter_seq}\t" in listing.stdout and "bad_key" in listing.stdout
+    replay = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "pressroom_runtime.deadletter", "replay", str(letter_seq)],
+        env={**os.environ, "NATS_URL": nats_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert replay.returncode == 0, replay.stderr
+    again = int(replay.stdout.split()[-1])
+    assert again > seq
+    await TestBus(nc).acked(again, "research")
+    assert [a for j, a in calls if j == "broken-2"] == [1, 1]  # handled again, as a new message
+    assert letter.subject == subjects.content("broken-2", "job.requested")
 
 
 async def test_an_unexpected_error_is_retried_until_max_deliver_then_fails_visibly(stage, nc):

@@ -11,8 +11,10 @@ import pytest
 from pressroom_contracts import subjects
 from pressroom_contracts.events import JobCompletedEvent, JobFailedEvent, Stage
 from pressroom_contracts.ids import new_job_id
+from pressroom_contracts.topology import RESEARCH
 from pressroom_runtime import deadletter
 from pressroom_runtime.jobstates import JobStates
+from pressroom_runtime.provisioning import consumer_config
 
 pytestmark = pytest.mark.usefixtures("service")
 
@@ -243,3 +245,26 @@ async def test_query_jobs_pages_newest_first(bus, new_events, eventually) -> Non
     ):
         reply = await bus.ask(subjects.QUERY_JOBS, bad)
         assert reply["error"]["code"] == "invalid_request", bad
+
+
+async def test_a_message_the_server_gives_up_on_is_dead_lettered_and_fails_its_job(bus, events, nc) -> None:
+    """A research replica that takes the job and dies every time, before it can say anything: the server
+    stops after max_deliver and says so; the keeper records it and the job fails with the reason."""
+    js = nc.jetstream()
+    crashy = RESEARCH.model_copy(update={"ack_wait_seconds": 1, "max_deliver": 2})
+    await js.add_consumer(subjects.STREAM, consumer_config(crashy))
+    try:
+        await bus.publish(events.requested(owner="alice"))
+        taker = await js.pull_subscribe_bind(durable=RESEARCH.durable, stream=subjects.STREAM)
+        for _ in range(crashy.max_deliver):
+            await taker.fetch(1, timeout=10)  # taken, never acknowledged: a crash
+        await taker.unsubscribe()
+        [failed] = await bus.wait_for(events.job_id, "job.failed", timeout=30)
+    finally:
+        await js.add_consumer(subjects.STREAM, consumer_config(RESEARCH))
+    assert isinstance(failed, JobFailedEvent)
+    assert (failed.data.stage, failed.data.code) == (Stage.research, deadletter.MAX_DELIVERIES)
+    [letter] = [letter for _, letter in await deadletter.letters(nc, job_id=events.job_id)]
+    assert (letter.consumer, letter.reason, letter.deliveries) == ("research", "max_deliveries", 2)
+    assert letter.subject == subjects.content(events.job_id, "job.requested")
+    assert json.loads(letter.data)["type"] == "job.requested"
