@@ -28,10 +28,10 @@ install: $(STAMP) ## create .venv with the locked dependencies and every package
 up: install ## run the whole system on embedded defaults (Ctrl-C stops everything)
 	$(BIN)/pressroom up $(ARGS)
 
-test: install browser ## run the test suite (everything but the slow suites)
+test: install browser promtool ## run the test suite (everything but the slow suites)
 	$(BIN)/python -m pytest -m "not slow"
 
-test-slow: install browser ## run the slow suites (clusters, containers, faults under load)
+test-slow: install browser containers ## run the slow suites (clusters, containers, faults under load)
 	$(BIN)/python -m pytest -m slow; rc=$$?; [ $$rc -eq 5 ] && echo "no slow tests collected" || exit $$rc
 
 # The browser test drives Debian's chromium. Installed with apt where it is missing and we can (root, as
@@ -55,10 +55,12 @@ bench: install ## measure concurrency, throughput, scale-out and pipeline latenc
 
 catalog: install ## regenerate the event catalogue and the NATS topology file
 	$(BIN)/python -m pressroom_contracts.catalog
+	$(BIN)/python deploy/k8s/generate.py
 
 lock: install ## re-resolve dependencies into the hashed lock files (no index URLs, no local paths)
 	$(UV) lock --quiet
 	$(UV) export --quiet --frozen --all-packages --all-groups --no-emit-workspace --no-header -o requirements/dev.lock
+	$(UV) export --quiet --frozen --only-group build --no-emit-workspace --no-header -o requirements/build.lock
 	for dir in services/*/; do name=$$(basename $$dir); \
 	  $(UV) export --quiet --frozen --package pressroom-$$name --no-dev --no-emit-workspace --no-header -o $$dir/requirements.lock; \
 	done
@@ -67,4 +69,21 @@ lock: install ## re-resolve dependencies into the hashed lock files (no index UR
 clean: ## remove the virtual environment (keeps .pressroom data)
 	rm -rf $(VENV)
 
-.PHONY: help install up test test-slow browser lint bench catalog lock clean
+# promtool checks the alert rules and dashboard queries: Debian's prometheus package, unpacked into the
+# venv (nothing is installed system-wide and no server is started). Without it tests/test_monitoring.py skips.
+promtool: $(BIN)/promtool
+$(BIN)/promtool:
+	@tmp=$$(mktemp -d) && cd $$tmp && { apt-get download -qq prometheus >/dev/null 2>&1 \
+	  || { apt-get update -qq >/dev/null 2>&1 && apt-get download -qq prometheus >/dev/null 2>&1; }; } \
+	  && dpkg-deb -x prometheus_*.deb x && cp x/usr/bin/promtool $(abspath $@); rm -rf $$tmp; \
+	  test -x $(abspath $@) || echo "promtool could not be installed: the monitoring tests will be skipped"
+
+# The compose test runs the stack with podman (Debian's), building images from a debootstrap root file
+# system; installed with apt where missing and we can (root, as in CI), otherwise that test skips.
+containers:
+	@command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 \
+	  || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null; } \
+	  || echo "podman could not be installed: the compose test will be skipped"
+
+.PHONY: help install up test test-slow browser promtool containers lint bench catalog lock clean

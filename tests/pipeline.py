@@ -11,7 +11,7 @@ import asyncpg
 import websockets
 
 from pressroom_contracts.events import TERMINAL_TYPES
-from pressroom_devstack.testing.runner import ServiceRunner
+from pressroom_testkit.runner import ServiceRunner
 
 BLOG_ANSWER = (
     "# Rooftop solar for everyone\n\n"

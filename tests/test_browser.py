@@ -1,7 +1,8 @@
 """The web page in a real browser (Python Playwright driving Debian's chromium) against every service.
 
-It creates a job on the page and watches it complete, reloads the page while a job is held mid-flight
-and still sees it complete (resuming from the last sequence it saw), and edits the blog.
+It creates a job on the page and watches it complete (reloading it mid-blog: the text so far comes
+back), reloads the page while a job is held mid-flight and still sees it complete (resuming from the
+last sequence it saw), and edits the blog.
 
 Skipped, with the reason, when chromium or the playwright package is missing (`make test` installs
 chromium with apt where it can).
@@ -131,12 +132,30 @@ async def test_the_page_runs_a_job_survives_a_reload_and_edits_the_blog(
         # ---- a job from the form, watched to the end ------------------------------------------------------
         await page.fill("#topic", "Rooftop solar panels for homes")
         await page.select_option("#length", "short")
-        scripted_llm.chunk_delay = 0.3  # slow enough to watch the blog being written
+        scripted_llm.chunk_delay = 1.0  # slow enough to watch the blog being written, and reload meanwhile
         try:
             await page.click("#start-button")
             # The blog appears as it is written, as plain text, then as the server's sanitised HTML.
             await page.wait_for_selector("#blog-stream >> text=Rooftop solar for everyone")
             assert await page.is_hidden("#blog-html")
+            # Reloaded mid-blog: the whole text written so far is back at once, then the rest streams on.
+            # From the gateway, not from the page's own storage: its saved view is dropped first (and the
+            # page cannot save it again on its way out).
+            so_far = (await page.text_content("#blog-stream")) or ""
+            await page.evaluate(
+                """() => {
+                    for (const key of Object.keys(sessionStorage)) {
+                        if (key.startsWith("pressroom:view:")) sessionStorage.removeItem(key);
+                    }
+                    Storage.prototype.setItem = function () {};
+                }"""
+            )
+            await page.reload()
+            await page.wait_for_function(
+                "(text) => (document.getElementById('blog-stream').textContent || '').startsWith(text)",
+                arg=so_far,
+            )
+            assert await page.is_hidden("#blog-html"), "the blog finished before the reload was checked"
             await page.wait_for_selector('#timeline li[data-stage="blog"][data-state="done"]')
         finally:
             scripted_llm.chunk_delay = chunk_delay

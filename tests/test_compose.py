@@ -34,8 +34,10 @@ SHARED_DOCKERFILE = "deploy/docker/service.Dockerfile"  # relative to the build 
 
 SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))
 STAGE_SERVICES = [s for s in SERVICES if s != "gateway"]  # /healthz on PRESSROOM_HEALTH_PORT
-INFRA = ("nats", "postgres", "minio")
-REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "OPENAI_API_KEY")
+INFRA = ("nats", "postgres", "s3")
+REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY")
+# Secrets a deployment may leave out (OpenAI-compatible servers need no key; research works without Tavily).
+OPTIONAL_SECRETS = ("OPENAI_API_KEY", "TAVILY_API_KEY", "PRESSROOM_GATEWAY_JWT_SECRET")
 LLM_SERVICES = ("writer", "social", "illustrator")
 S3_SERVICES = ("gateway", "illustrator")
 DUMMY_ENV = {name: f"dummy-{name.lower().replace('_', '-')}" for name in REQUIRED_SECRETS}
@@ -229,15 +231,17 @@ def test_required_secret_is_always_read_with_colon_question(name: str) -> None:
 
 
 def test_no_literal_secret_values() -> None:
-    """Every secret-looking setting comes from the environment, with no default to fall back on."""
+    """Every secret-looking setting comes from the environment: required (${VAR:?message}) or, for the
+    optional ones, empty when unset (${VAR:-}), never a value written here."""
     required_ref = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:\?[^}]*\}")
+    optional_ref = re.compile(r"\$\{(" + "|".join(OPTIONAL_SECRETS) + r"):-\}")
     for svc_name, svc in raw_compose()["services"].items():
         for key, value in environment(svc).items():
             if value is None:
                 continue  # passed through from the environment only when set there
             if SECRET_KEY_PATTERN.search(key):
-                assert required_ref.fullmatch(value), (
-                    f"{svc_name}.{key} must be ${{VAR:?message}}, not {value!r}"
+                assert required_ref.fullmatch(value) or optional_ref.fullmatch(value), (
+                    f"{svc_name}.{key} must be ${{VAR:?message}} (or ${{VAR:-}} if optional), not {value!r}"
                 )
             for url in re.findall(r"\w+://\S+", value):
                 userinfo = url.split("://", 1)[1].rsplit("@", 1)[0] if "@" in url else ""
@@ -254,7 +258,7 @@ def test_env_example_lists_every_variable_and_no_secret() -> None:
     variables = {var for var, _ in seen}
     missing = sorted(variables - assigned.keys())
     assert not missing, f".env.example does not mention {missing}"
-    for name in REQUIRED_SECRETS:
+    for name in (*REQUIRED_SECRETS, *OPTIONAL_SECRETS):
         assert re.search(rf"^{name}=$", text, re.MULTILINE), (
             f"{name} must be listed, uncommented, with no value"
         )
@@ -368,17 +372,27 @@ def test_service_environment_contract(name: str, services: dict[str, Any]) -> No
     else:
         assert env["PRESSROOM_HEALTH_HOST"] == "0.0.0.0"
         assert env["PRESSROOM_HEALTH_PORT"] == "8080"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "", "traces are exported only when an endpoint is set"
     if name in LLM_SERVICES:
-        assert env["OPENAI_API_KEY"] == DUMMY_ENV["OPENAI_API_KEY"]
-        assert "OPENAI_BASE_URL" in env and env["OPENAI_BASE_URL"] is None, "pass through only when set"
+        # Either may be given alone: an OpenAI-compatible server needs no key (the settings say which).
+        assert env["OPENAI_API_KEY"] == "" and env["OPENAI_BASE_URL"] == ""
+        given = environment(
+            compose_config({**DUMMY_ENV, "OPENAI_BASE_URL": "http://ollama:11434/v1"})["services"][name]
+        )
+        assert given["OPENAI_BASE_URL"] == "http://ollama:11434/v1" and given["OPENAI_API_KEY"] == ""
         assert env["PRESSROOM_LLM_MODEL"] == "gpt-4o-mini"
         assert env["PRESSROOM_LLM_PROFILE"] == "chat"
     if name in S3_SERVICES:
-        assert env["S3_ENDPOINT"] == "minio:9000"
+        assert env["S3_ENDPOINT"] == "s3:8333"
         assert env["S3_BUCKET"] == "pressroom-images"
         assert env["S3_SECURE"] == "false"
         assert env["S3_ACCESS_KEY"] and env["S3_SECRET_KEY"]
-        assert depends_on(services[name])["minio"]["condition"] == "service_healthy"
+        assert depends_on(services[name])["s3"]["condition"] == "service_healthy"
+    if name == "gateway":
+        # Browsers load images through URLs presigned for the published S3 port.
+        assert env["PRESSROOM_GATEWAY_S3_PUBLIC_ENDPOINT"] == "localhost:8333"
+        assert "8333:8333" in services["s3"]["ports"]
+        assert env["PRESSROOM_GATEWAY_JWT_SECRET"] == ""
     if name == "persistence":
         assert env["DATABASE_URL"] == (
             f"postgresql://pressroom:{DUMMY_ENV['POSTGRES_PASSWORD']}@postgres:5432/pressroom"
@@ -386,7 +400,7 @@ def test_service_environment_contract(name: str, services: dict[str, Any]) -> No
         assert depends_on(services[name])["postgres"]["condition"] == "service_healthy"
     if name == "research":
         assert env["PRESSROOM_KNOWLEDGE_DIR"] == "/knowledge"
-        assert "TAVILY_API_KEY" in env
+        assert env["TAVILY_API_KEY"] == ""
         assert any(str(v).endswith(":/knowledge:ro") for v in services[name].get("volumes", []))
 
 
@@ -408,11 +422,19 @@ def test_infrastructure(services: dict[str, Any]) -> None:
     assert "8222/healthz" in healthcheck_command(nats)
     assert services["postgres"]["image"].startswith("postgres:16")
     assert "pg_isready" in healthcheck_command(services["postgres"])
-    assert services["minio"]["image"].startswith("minio/minio:")
+    s3 = services["s3"]
+    assert s3["image"].startswith("chrislusf/seaweedfs:") and s3["entrypoint"] == ["/usr/bin/weed"]
+    assert "mini" in s3["command"] and "-bucket=pressroom-images" in s3["command"]
+    assert environment(s3)["AWS_ACCESS_KEY_ID"] == DUMMY_ENV["S3_ACCESS_KEY"], (
+        "one identity for store and services"
+    )
     for name in INFRA:
         assert "healthcheck" in services[name]
         for port in services[name].get("ports", []):
-            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+            # Only the S3 port goes beyond loopback: browsers fetch presigned images from it.
+            assert name == "s3" or str(port).startswith("127.0.0.1:"), (
+                f"{name} publishes {port} beyond loopback"
+            )
 
 
 def test_dependency_conditions_are_satisfiable(services: dict[str, Any]) -> None:
@@ -436,7 +458,7 @@ def test_named_volumes_are_declared_and_used(config: dict[str, Any]) -> None:
         if not str(v).startswith((".", "/"))
     }
     assert used == declared
-    assert {"nats-data", "postgres-data", "minio-data"} <= declared
+    assert {"nats-data", "postgres-data", "s3-data"} <= declared
 
 
 # ---- the shared Dockerfile ----
@@ -584,18 +606,33 @@ def test_dockerfile_installs_from_the_hashed_lock(name: str, services: dict[str,
     install = f"pip install --no-cache-dir --require-hashes -r {lock}"
     copy_at = next(i for i, s in enumerate(steps) if s.startswith("COPY") and lock in s)
     lock_at = next(i for i, s in enumerate(steps) if s.startswith("RUN") and install in s)
-    own = f"pip install --no-cache-dir --no-deps libs/contracts libs/runtime services/{name}"
+    own = f"pip install --no-cache-dir --no-deps --no-build-isolation libs/contracts libs/runtime services/{name}"
     own_at = next(i for i, s in enumerate(steps) if s.startswith("RUN") and s.endswith(own))
+    build_tools = "pip install --no-cache-dir --require-hashes -r requirements/build.lock"
+    tools_at = next(i for i, s in enumerate(steps) if s.startswith("RUN") and s.endswith(build_tools))
+    assert tools_at < own_at, "the build backend comes hash-checked from requirements/build.lock"
     assert copy_at < lock_at < own_at, "third-party dependencies come from the lock, before our packages"
     for source in ("libs/contracts", "libs/runtime", f"services/{name}"):
         assert any(s == f"COPY {source} {source}" for s in steps[lock_at:own_at]), f"{source} is not copied"
     assert not any("pip install" in s and "--require-hashes" not in s and "--no-deps" not in s for s in steps)
+    # Without --no-build-isolation pip would fetch an unpinned hatchling to build each package.
+    assert all("--no-build-isolation" in s for s in steps if "pip install" in s and "--no-deps" in s)
+
+
+def test_build_tools_are_pinned_with_hashes() -> None:
+    text = (ROOT / "requirements" / "build.lock").read_text()
+    assert re.search(r"^hatchling==[\d.]+ \\$", text, re.MULTILINE)
+    requirements = [r for r in re.split(r"\n(?=[^\s#])", re.sub(r"^#.*$", "", text, flags=re.M).strip()) if r]
+    assert all("--hash=sha256:" in r for r in requirements)
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "requirements/*" in ignored and "!requirements/build.lock" in ignored, "the lock is in the context"
 
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_dockerfile_runtime_image(name: str, services: dict[str, Any]) -> None:
     stages = image(name, services)
     assert all(stage.base == "python:3.11-slim" for stage in stages)
+    assert all(s.base == "localhost/py" for s in resolve(shared_dockerfile(), {"BASE_IMAGE": "localhost/py"}))
     final = stages[-1]
     users = [s.split()[1] for s in final.steps if s.startswith("USER")]
     assert users and users[-1].split(":")[0] not in ("root", "0"), "the service must not run as root"
@@ -629,3 +666,12 @@ def test_lock_file_is_hashed_and_third_party_only(name: str) -> None:
         assert not head.lower().startswith(("pressroom", "-e", "./", "file:")), (
             f"{head} is a workspace package"
         )
+
+
+def test_images_carry_the_names_kubernetes_uses(services: dict[str, Any]) -> None:
+    """Built once, tagged pressroom/<service>:<tag>: the names deploy/k8s sets through kustomize."""
+    for name in SERVICES:
+        assert services[name]["image"] == f"pressroom/{name}:dev"
+    assert services["provision"]["image"] == f"pressroom/{build_args(services['provision'])['SERVICE']}:dev"
+    tagged = compose_config({**DUMMY_ENV, "PRESSROOM_IMAGE_TAG": "1.2.3"})["services"]
+    assert tagged["writer"]["image"] == "pressroom/writer:1.2.3"

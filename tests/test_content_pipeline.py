@@ -12,7 +12,7 @@ from nats.js.api import DeliverPolicy
 from pipeline import SOCIAL_ANSWER, run_job, script_pipeline, stored, ws_url
 from pressroom_contracts import subjects
 from pressroom_contracts.events import Producer, RegenerateRequested, RegenerateRequestedEvent, encode_event
-from pressroom_devstack.testing import TestBus
+from pressroom_testkit import TestBus
 
 # A price for the scripted model, so the job's cost is real arithmetic and not zero.
 PRICES = {

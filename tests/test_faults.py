@@ -12,8 +12,8 @@ from nats.js.api import DeliverPolicy
 from pipeline import BLOG_ANSWER, run_job, script_pipeline, ws_url
 from pressroom_contracts import subjects
 from pressroom_contracts.events import TERMINAL_TYPES
-from pressroom_devstack.testing import TestBus
 from pressroom_runtime import deadletter
+from pressroom_testkit import TestBus
 
 REQUEST = {"topic": "Rooftop solar panels for homes", "research": True, "platforms": ["x"], "image": False}
 

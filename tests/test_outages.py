@@ -22,9 +22,9 @@ from pipeline import script_pipeline
 from pressroom_contracts import subjects, topology
 from pressroom_contracts.events import TERMINAL_TYPES
 from pressroom_contracts.jobs import JobRequest
-from pressroom_devstack.testing import JobEvents, TestBus
 from pressroom_runtime import deadletter, history
 from pressroom_runtime.provisioning import consumer_config
+from pressroom_testkit import JobEvents, TestBus
 
 pytestmark = pytest.mark.slow
 

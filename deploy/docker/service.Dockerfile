@@ -8,13 +8,26 @@
 # build without it fails instead of producing an image of some other service. PORT is only documented
 # through EXPOSE: 8080 is PRESSROOM_HEALTH_PORT, the gateway serves on PRESSROOM_GATEWAY_PORT (8000).
 # docker-compose.yml passes both; tests/test_compose.py resolves this file for every service.
+# BASE_IMAGE is any image with Python 3.11 on PATH as `python` (tests/compose_stack.py uses one built
+# from a debootstrap root filesystem where no registry can be reached).
+# Every tool and package is pinned with hashes: pip installs the build backend (hatchling) from
+# requirements/build.lock and builds our packages without build isolation, so nothing unpinned is fetched.
 
-FROM python:3.11-slim AS build
+ARG BASE_IMAGE=python:3.11-slim
+
+FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
+# Where the build's own TLS must trust an extra authority: a CA bundle mounted into the build and named
+# here (never copied into a layer). Empty means pip's own bundle.
+ARG PIP_CERT
+
+# The build backend, hash-checked; shared by every service's build.
+COPY requirements/build.lock requirements/build.lock
+RUN pip install --no-cache-dir --require-hashes -r requirements/build.lock
 
 # Declared after the venv layer, which therefore stays shared between the services' builds.
 ARG SERVICE
@@ -28,10 +41,10 @@ RUN pip install --no-cache-dir --require-hashes -r services/${SERVICE}/requireme
 COPY libs/contracts libs/contracts
 COPY libs/runtime libs/runtime
 COPY services/${SERVICE} services/${SERVICE}
-RUN pip install --no-cache-dir --no-deps libs/contracts libs/runtime services/${SERVICE}
+RUN pip install --no-cache-dir --no-deps --no-build-isolation libs/contracts libs/runtime services/${SERVICE}
 
 
-FROM python:3.11-slim
+FROM ${BASE_IMAGE}
 # Build args end at each FROM: both are declared again to be visible in this stage.
 ARG SERVICE
 ARG PORT=8080

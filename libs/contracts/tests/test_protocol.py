@@ -1,14 +1,22 @@
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from pressroom_contracts.protocol import (
     MAX_FRAME_BYTES,
+    AcceptedFrame,
+    DeltaFrame,
+    ErrorFrame,
+    EventFrame,
     PingFrame,
+    PongFrame,
     ProtocolError,
+    ResyncFrame,
     StartFrame,
     SubscribeFrame,
     parse_client_frame,
+    parse_server_frame,
 )
 
 
@@ -67,3 +75,23 @@ def test_oversized_frames_are_refused_before_parsing():
     with pytest.raises(ProtocolError) as caught:
         parse_client_frame("x" * (MAX_FRAME_BYTES + 1))
     assert caught.value.code == "frame_too_large"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        AcceptedFrame(job_id="j1", ref="c1"),
+        EventFrame(job_id="j1", seq=42, event={"type": "stage.progress"}),
+        DeltaFrame(job_id="j1", stage="blog", offset=120, text="Sun"),
+        ResyncFrame(job_id="j1", seq=50, state={"events": []}),
+        ErrorFrame(code="not_found", message="no job j1", ref="s1"),
+        PongFrame(ref="p1"),
+    ],
+)
+def test_a_client_parses_every_server_frame_back_into_its_model(frame):
+    assert parse_server_frame(frame.model_dump_json()) == frame
+
+
+def test_an_unknown_server_frame_is_a_validation_error():
+    with pytest.raises(ValidationError):
+        parse_server_frame('{"type": "telepathy", "job_id": "j1"}')

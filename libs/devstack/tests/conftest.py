@@ -16,16 +16,6 @@ import pytest
 from pressroom_devstack.env import without_contract
 from pressroom_devstack.services import SERVICES
 
-PLUGIN = "pressroom_devstack.testing.fixtures"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # The repository's root conftest loads the plugin for the whole suite; load it here only when this
-    # folder runs alone (pytest_plugins is not allowed in a conftest below the root).
-    if not config.pluginmanager.has_plugin(PLUGIN):
-        config.pluginmanager.import_plugin(PLUGIN)
-
-
 FAKE_MAIN = textwrap.dedent(
     """
     import json, os, signal, sys, threading, time

@@ -6,7 +6,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from pressroom_devstack.model import MODEL_ID, LocalModel
-from pressroom_devstack.testing.processes import assert_gone
+from pressroom_testkit.processes import assert_gone
 
 pytestmark = pytest.mark.model
 

@@ -21,8 +21,8 @@ from pressroom_devstack.nats import NatsServer
 from pressroom_devstack.objectstore import S3Credentials, SeaweedS3
 from pressroom_devstack.ports import free_port, is_free
 from pressroom_devstack.postgres import Postgres, reap_orphans
-from pressroom_devstack.testing.fixtures import PG_TEST_ROOT
-from pressroom_devstack.testing.processes import assert_gone, processes_mentioning
+from pressroom_testkit.plugin import PG_TEST_ROOT
+from pressroom_testkit.processes import assert_gone, processes_mentioning
 
 
 def test_free_ports_are_distinct_and_free() -> None:

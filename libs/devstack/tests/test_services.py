@@ -13,8 +13,8 @@ from pressroom_devstack.errors import StartupError
 from pressroom_devstack.objectstore import S3Info
 from pressroom_devstack.ports import free_port
 from pressroom_devstack.services import SERVICES, ServiceSupervisor
-from pressroom_devstack.testing import ScriptedLLM
-from pressroom_devstack.testing.runner import ServiceRunner
+from pressroom_testkit import ScriptedLLM
+from pressroom_testkit.runner import ServiceRunner
 
 if TYPE_CHECKING:
     from conftest import FakeServices  # only for the annotations: conftest is not importable at run time

@@ -23,8 +23,8 @@ from pressroom_devstack.errors import StartupError
 from pressroom_devstack.objectstore import S3Info
 from pressroom_devstack.ports import free_port
 from pressroom_devstack.stack import Stack
-from pressroom_devstack.testing import ScriptedLLM
-from pressroom_devstack.testing.processes import assert_gone
+from pressroom_testkit import ScriptedLLM
+from pressroom_testkit.processes import assert_gone
 
 if TYPE_CHECKING:
     from conftest import FakeServices  # only for the annotations: conftest is not importable at run time

@@ -14,10 +14,10 @@ from pressroom_contracts import subjects, topology
 from pressroom_contracts.events import JobRequested, JobRequestedEvent, Producer, Stage
 from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing import TestBus
 from pressroom_runtime.broker import Publisher, make_broker
 from pressroom_runtime.consumer import Consumer, Delivery, bind_consumer
 from pressroom_runtime.errors import Unavailable
+from pressroom_testkit import TestBus
 
 PRODUCER = Producer(service="test", replica="t-1")
 

@@ -26,13 +26,13 @@ from pressroom_contracts.events import (
 from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.queries import JobStatus
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing import JobEvents, TestBus
 from pressroom_runtime import deadletter
 from pressroom_runtime.broker import Publisher, make_broker
 from pressroom_runtime.consumer import Delivery, bind_consumer
 from pressroom_runtime.errors import PermanentError, TransientError
 from pressroom_runtime.history import recorded
 from pressroom_runtime.jobstates import JobStates
+from pressroom_testkit import JobEvents, TestBus
 
 PRODUCER = Producer(service="test", replica="t-1")
 FAST = Delivery(concurrency=4, retry_base=0.1, retry_max=0.5, drain=5.0, lag_interval=0.2)

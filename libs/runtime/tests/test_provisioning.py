@@ -10,7 +10,7 @@ import nats
 import pytest
 
 from pressroom_contracts import subjects
-from pressroom_contracts.topology import CONSUMERS, JOBS_BUCKET, KEY_VALUE_BUCKETS, STREAMS
+from pressroom_contracts.topology import DURABLES, JOBS_BUCKET, KEY_VALUE_BUCKETS, STREAMS
 from pressroom_devstack.nats import NatsServer
 from pressroom_runtime.provisioning import provision, sized
 from pressroom_runtime.settings import NatsTopologySettings
@@ -29,7 +29,7 @@ def own_nats(tmp_path: Path) -> Iterator[str]:
 
 async def test_streams_consumers_and_buckets_are_created_then_left_alone(own_nats):
     first = await provision(own_nats)
-    assert set(first) == {c.durable for c in CONSUMERS} | {f"kv:{b.name}" for b in KEY_VALUE_BUCKETS}
+    assert set(first) == {c.durable for c in DURABLES} | {f"kv:{b.name}" for b in KEY_VALUE_BUCKETS}
     assert set(first.values()) == {"created"}
     again = await provision(own_nats)
     assert set(again.values()) == {"unchanged"}
@@ -38,8 +38,8 @@ async def test_streams_consumers_and_buckets_are_created_then_left_alone(own_nat
         js = nc.jetstream()
         for stream in STREAMS:
             config = (await js.stream_info(stream.name)).config
-            assert (config.num_replicas, config.max_bytes, config.allow_direct) == (1, -1, True)
-        for consumer in CONSUMERS:
+            assert (config.num_replicas, config.max_bytes, config.allow_direct) == (1, stream.max_bytes, True)
+        for consumer in DURABLES:
             assert (
                 await js.consumer_info(consumer.stream, consumer.durable)
             ).config.durable_name == consumer.durable

@@ -34,21 +34,14 @@ from pressroom_contracts.ids import new_job_id
 from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.nats import NatsServer
 from pressroom_devstack.ports import free_port
-from pressroom_devstack.testing.events import JobEvents
 from pressroom_gateway.app import create_app, server_config
 from pressroom_gateway.settings import GatewaySettings
 from pressroom_runtime.apikeys import ClientRecord, create_key
 from pressroom_runtime.broker import Publisher, make_broker
 from pressroom_runtime.provisioning import provision
+from pressroom_testkit import JobEvents, NatsMonitor
 
-PLUGIN = "pressroom_devstack.testing.fixtures"
 RECV_TIMEOUT = 5.0
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # The root conftest loads the shared fixtures for the whole suite; load them when run alone.
-    if not config.pluginmanager.has_plugin(PLUGIN):
-        config.pluginmanager.import_plugin(PLUGIN)
 
 
 # ---- auth ---------------------------------------------------------------------------------------------
@@ -82,9 +75,10 @@ async def new_key(nats_url: str, name: str = "gateway tests") -> TestKey:
 class Gateway:
     """A gateway served by uvicorn in this event loop, and the test client's key."""
 
-    def __init__(self, settings: GatewaySettings, key: TestKey) -> None:
+    def __init__(self, settings: GatewaySettings, key: TestKey, monitor: NatsMonitor | None = None) -> None:
         self.settings = settings
         self.key = key
+        self.monitor = monitor
         self.token = key.token
         self.client_id = key.client_id
         self.app = create_app(settings)
@@ -101,14 +95,12 @@ class Gateway:
 
     @property
     def nc(self) -> Client:
-        return self.app.state.bus.nc
+        return self.app.state.services.bus.nc
 
     def feed_subscriptions(self) -> int:
-        """The gateway's NATS subscriptions for job feeds: ordered-consumer deliveries and live deltas
-        (nats-py's own request inbox is not one)."""
-        return sum(
-            1 for sub in self.nc._subs.values() if sub._jsi is not None or sub.subject.startswith("live.")
-        )
+        """The gateway's NATS subscriptions for job feeds: ordered-consumer deliveries of stored events
+        and live deltas (nats-py's request inbox and the key bucket's watch are not)."""
+        return sum(1 for feed in self.app.state.services.hub.feeds.values() for _ in feed.subscriptions())
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.server.serve())
@@ -138,7 +130,9 @@ GENEROUS_LIMITS = {"job_rate": "10000/minute", "connect_rate": "10000/minute", "
 
 
 @asynccontextmanager
-async def running_gateway(nats_url: str, key: TestKey, **overrides: Any) -> AsyncIterator[Gateway]:
+async def running_gateway(
+    nats_url: str, key: TestKey, *, monitor: NatsMonitor | None = None, **overrides: Any
+) -> AsyncIterator[Gateway]:
     settings = GatewaySettings(
         nats_url=nats_url,
         host="127.0.0.1",
@@ -146,7 +140,7 @@ async def running_gateway(nats_url: str, key: TestKey, **overrides: Any) -> Asyn
         replica="gateway-test",
         **{**GENEROUS_LIMITS, **overrides},
     )
-    gateway = Gateway(settings, key)
+    gateway = Gateway(settings, key, monitor)
     await gateway.start()
     try:
         yield gateway
@@ -173,15 +167,15 @@ async def other_key(provisioned: str) -> TestKey:
 
 
 @pytest.fixture(scope="session")
-async def gateway(provisioned: str, test_key: TestKey) -> AsyncIterator[Gateway]:
-    async with running_gateway(provisioned, test_key) as gw:
+async def gateway(provisioned: str, test_key: TestKey, nats_monitor: NatsMonitor) -> AsyncIterator[Gateway]:
+    async with running_gateway(provisioned, test_key, monitor=nats_monitor) as gw:
         yield gw
 
 
 @pytest.fixture
-def gateway_factory(provisioned: str, test_key: TestKey) -> Callable[..., Any]:
+def gateway_factory(provisioned: str, test_key: TestKey, nats_monitor: NatsMonitor) -> Callable[..., Any]:
     """A second gateway with other settings: `async with gateway_factory(send_queue=4) as gw`."""
-    return lambda **overrides: running_gateway(provisioned, test_key, **overrides)
+    return lambda **overrides: running_gateway(provisioned, test_key, monitor=nats_monitor, **overrides)
 
 
 class IsolatedStack:
@@ -196,7 +190,11 @@ class IsolatedStack:
         try:
             await provision(url)
             key = await new_key(url)
-            async with running_gateway(url, key) as gw, pipeline_on(url, key.client_id) as pipe:
+            monitor = NatsMonitor(self.nats.monitor_url)
+            async with (
+                running_gateway(url, key, monitor=monitor) as gw,
+                pipeline_on(url, key.client_id) as pipe,
+            ):
                 yield gw, pipe
         finally:
             self.nats.stop()

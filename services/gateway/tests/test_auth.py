@@ -13,7 +13,9 @@ from nats.js.errors import NotFoundError
 
 from pressroom_contracts import subjects
 from pressroom_contracts.events import JobRequestedEvent, parse_event
-from pressroom_gateway.auth import Client, Unauthenticated, bearer, current_client
+from pressroom_gateway.auth import Client, bearer
+from pressroom_gateway.deps import current_client
+from pressroom_gateway.errors import Unauthenticated
 from pressroom_runtime.apikeys import revoke
 
 from .conftest import new_key

@@ -41,7 +41,13 @@ async def _is(value, expected) -> bool:
 async def test_readyz_when_the_stream_and_the_key_bucket_exist(gateway):
     response = await gateway.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "nats": "connected", "stream": "ok", "key_bucket": "ok"}
+    assert response.json() == {
+        "status": "ready",
+        "nats": "connected",
+        "stream": "ok",
+        "key_bucket": "ok",
+        "jobs_bucket": "ok",
+    }
 
 
 async def test_readyz_reports_what_is_missing(isolated_stack):
@@ -75,6 +81,7 @@ async def test_metrics_count_connections_frames_errors_and_jobs(gateway, ws_conn
         await client.barrier()
         await client.send({"type": "start", "request": {"topic": "Counted jobs"}, "ref": "s"})
         await client.expect("accepted")
+        await client.expect("event")  # job.requested
         await client.send({"type": "nonsense"})
         await client.expect("error")
     async with ws_connect(gateway, token=None) as client:

@@ -109,7 +109,7 @@ async def test_content_client_leaving_early_releases_its_feed(gateway, ws_connec
         await client.send({"topic": "Walking away", "research": False})
         await next_job(jobs)
         assert (await client.expect("progress_event"))["payload"].startswith("Started writing")
-        assert gateway.feed_subscriptions() == 1  # stored events only: /content shows no deltas
+        assert gateway.feed_subscriptions() == 2  # the job's feed: stored events and live deltas
     await eventually(lambda: gateway.feed_subscriptions() == 0, timeout=10, interval=0.05)
 
 

@@ -21,11 +21,11 @@ from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.env import service_env, without_contract
 from pressroom_devstack.objectstore import S3Info
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing.events import JobEvents
-from pressroom_devstack.testing.runner import ServiceRunner
 from pressroom_gateway.idempotency import IdempotencyStore, Record, fingerprint
 from pressroom_gateway.presign import StorageSettings
 from pressroom_runtime.history import recorded
+from pressroom_testkit.events import JobEvents
+from pressroom_testkit.runner import ServiceRunner
 
 from .conftest import Gateway, Pipeline, TestKey, new_key, running_gateway
 
@@ -88,7 +88,7 @@ async def gw(
     async with running_gateway(
         nats_url, test_key, job_rate="1000/minute", blocklist="forbidden fruit"
     ) as gateway:
-        gateway.app.state.storage_settings = storage_settings(s3)
+        gateway.app.state.services.storage_settings = storage_settings(s3)
         yield gateway
 
 
@@ -310,7 +310,7 @@ async def test_idempotency_key_completes_a_creation_that_never_published(gw, pip
     """The key was recorded but job.requested never reached the stream (a crash in between): the repeat
     publishes it under the recorded id instead of answering with a job that does not exist."""
     key = f"key-{os.urandom(4).hex()}"
-    store = IdempotencyStore(gw.app.state.bus)
+    store = IdempotencyStore(gw.app.state.services.bus)
     orphan = "0190abcd-0000-7000-8000-00000000dead"
     await store.claim(gw.client_id, key, Record(orphan, fingerprint(JobRequest.model_validate(REQUEST))))
     async with api(gw) as client:

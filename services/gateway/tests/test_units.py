@@ -42,23 +42,26 @@ def test_frame_size_counts_bytes():
 
 async def test_outbox_overflows_only_when_it_stays_full():
     outbox: Outbox[int] = Outbox(2, grace=0.2)
-    assert await outbox.put(1) and await outbox.put(2)
-
-    # A reader that catches up within the grace period: no overflow.
-    async def drain_soon() -> None:
-        await asyncio.sleep(0.05)
-        await outbox.get()
-
-    drainer = asyncio.create_task(drain_soon())
-    assert await outbox.put(3)
-    await drainer
+    assert outbox.offer(1) and outbox.offer(2)
+    # Full, but only just: held for the grace period.
+    assert outbox.offer(3)
+    assert await outbox.get() == 1 and await outbox.get() == 2  # a reader that catches up in time
     assert not outbox.overflowed.is_set()
 
-    # Nobody reads: overflow, and everything after it is dropped at once.
-    assert not await outbox.put(4)
+    # Full for longer than the grace period: overflow, and everything after it is dropped at once.
+    assert outbox.offer(4) and outbox.offer(5)
+    await asyncio.sleep(0.25)
+    assert not outbox.offer(6)
     assert outbox.overflowed.is_set()
-    assert not await outbox.put(5)
-    assert outbox.qsize() == 2
+    assert not outbox.offer(7)
+    assert outbox.qsize() == 3  # 3, 4, 5
+
+
+async def test_outbox_overflows_at_twice_its_size_at_once():
+    outbox: Outbox[int] = Outbox(2, grace=60)
+    assert all(outbox.offer(i) for i in range(4))
+    assert not outbox.offer(4)
+    assert outbox.overflowed.is_set()
 
 
 def test_legacy_request_becomes_a_default_job_request():

@@ -16,21 +16,13 @@ from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.topology import ILLUSTRATOR
 from pressroom_devstack.objectstore import S3Info
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing import JobEvents, ScriptedLLM, TestBus
 from pressroom_illustrator.adapters import ImageProvider
 from pressroom_illustrator.app import create_app
 from pressroom_illustrator.settings import IllustratorSettings
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.objectstore import ObjectStore
 from pressroom_runtime.settings import LLMSettings, S3Settings
-
-PLUGIN = "pressroom_devstack.testing.fixtures"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # The root conftest may load the shared fixtures for the whole suite; load them when run alone.
-    if not config.pluginmanager.has_plugin(PLUGIN):
-        config.pluginmanager.import_plugin(PLUGIN)
+from pressroom_testkit import JobEvents, ScriptedLLM, TestBus
 
 
 @pytest.fixture

@@ -26,11 +26,11 @@ from pressroom_contracts.events import (
 from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.objectstore import S3Info
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing import ScriptedLLM
-from pressroom_devstack.testing.events import JobEvents
-from pressroom_devstack.testing.scripted_llm import solid_png
 from pressroom_illustrator.sweep import sweep_orphans
 from pressroom_runtime.objectstore import ObjectStore, StoredObject
+from pressroom_testkit import ScriptedLLM
+from pressroom_testkit.events import JobEvents
+from pressroom_testkit.scripted_llm import solid_png
 
 from .conftest import s3_settings, s3_store
 

@@ -10,7 +10,6 @@ import pytest
 from openai import AsyncOpenAI
 from PIL import Image
 
-from pressroom_devstack.testing import ScriptedLLM
 from pressroom_illustrator.adapters import CoverCardProvider, OpenAIImageProvider
 from pressroom_illustrator.adapters.openai_images import fit_size
 from pressroom_illustrator.app import image_provider
@@ -19,6 +18,7 @@ from pressroom_illustrator.settings import IllustratorSettings
 from pressroom_illustrator.storage import job_of, object_key
 from pressroom_illustrator.sweep import SweepReport, run_sweeper
 from pressroom_runtime.errors import Verdict, classify
+from pressroom_testkit import ScriptedLLM
 
 
 @pytest.fixture

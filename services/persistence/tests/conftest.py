@@ -11,17 +11,9 @@ from nats.aio.client import Client
 
 from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing import JobEvents, TestBus
 from pressroom_persistence.app import create_app
 from pressroom_persistence.settings import PersistenceSettings
-
-PLUGIN = "pressroom_devstack.testing.fixtures"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # The root conftest may load the shared fixtures for the whole suite; load them when run alone.
-    if not config.pluginmanager.has_plugin(PLUGIN):
-        config.pluginmanager.import_plugin(PLUGIN)
+from pressroom_testkit import JobEvents, TestBus
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from pressroom_contracts import subjects
 from pressroom_devstack.env import without_contract
-from pressroom_devstack.testing.runner import ServiceRunner
+from pressroom_testkit.runner import ServiceRunner
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ import asyncpg
 import pytest
 
 from pressroom_contracts.events import Envelope, JobCompletedEvent, JobFailedEvent, Stage
-from pressroom_devstack.testing import JobEvents
 from pressroom_persistence import migrate
 from pressroom_persistence.recorder import STALLED, Recorder
 from pressroom_persistence.store import Store
 from pressroom_persistence.sweep import Sweeper
 from pressroom_runtime.errors import TransientError
+from pressroom_testkit import JobEvents
 
 REPLICAS = 4
 JOBS = 12

@@ -15,11 +15,11 @@ from nats.aio.client import Client
 from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.topology import RESEARCH
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing import JobEvents, TestBus
 from pressroom_research.adapters.knowledge_base import KnowledgeBase
 from pressroom_research.app import create_app
 from pressroom_research.settings import ResearchSettings
 from pressroom_research.sources import ResearchProvider
+from pressroom_testkit import JobEvents, TestBus
 
 
 @pytest.fixture

@@ -12,19 +12,11 @@ from pydantic import SecretStr
 from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.topology import SOCIAL
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing import JobEvents, TestBus
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.settings import LLMProfile, LLMSettings
 from pressroom_social.app import create_app
 from pressroom_social.settings import SocialSettings
-
-PLUGIN = "pressroom_devstack.testing.fixtures"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # The root conftest loads the shared fixtures for the whole suite; load them when run alone.
-    if not config.pluginmanager.has_plugin(PLUGIN):
-        config.pluginmanager.import_plugin(PLUGIN)
+from pressroom_testkit import JobEvents, TestBus
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from . import subjects
+from . import parties, subjects
 from .events import EVENT_CLASSES
 from .protocol import DeltaMessage
 from .topology import topology_document
@@ -30,7 +30,6 @@ def build_catalog() -> dict[str, Any]:
     refs, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
     channels: dict[str, Any] = {}
     messages: dict[str, Any] = {}
-    operations: dict[str, Any] = {}
     for cls in EVENT_CLASSES:
         event_type = cls.model_fields["type"].default
         name = cls.__name__.removesuffix("Event")
@@ -46,15 +45,11 @@ def build_catalog() -> dict[str, Any]:
             },
             "payload": refs[(cls, "serialization")],
         }
-        channel = event_type.replace(".", "_")
+        channel = _channel(event_type)
         channels[channel] = {
             "address": subjects.content_of_type(event_type).replace(".*.", ".{job_id}."),
             "parameters": {"job_id": {"description": "The job id."}},
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
-        }
-        operations[f"receive_{channel}"] = {
-            "action": "receive",
-            "channel": {"$ref": f"#/channels/{channel}"},
         }
     messages["Delta"] = {
         "name": "delta",
@@ -67,7 +62,7 @@ def build_catalog() -> dict[str, Any]:
         "parameters": {"job_id": {}, "stage": {}},
         "messages": {"Delta": {"$ref": "#/components/messages/Delta"}},
     }
-    operations["receive_live_delta"] = {"action": "receive", "channel": {"$ref": "#/channels/live_delta"}}
+    operations = party_operations()
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -80,6 +75,56 @@ def build_catalog() -> dict[str, Any]:
         "operations": operations,
         "components": {"messages": messages, "schemas": defs["$defs"]},
     }
+
+
+def _channel(event_type: str) -> str:
+    return event_type.replace(".", "_")
+
+
+def _operation(party: parties.Party, action: str, channel: str, message: str, how: str) -> dict[str, Any]:
+    return {
+        "action": action,
+        "channel": {"$ref": f"#/channels/{channel}"},
+        "messages": [{"$ref": f"#/channels/{channel}/messages/{message}"}],
+        "summary": how,
+        "tags": [{"name": party.name}],
+    }
+
+
+def party_operations() -> dict[str, Any]:
+    """A send operation per event type each service publishes and a receive per type it takes in
+    (through its durable or read back from the stream), from pressroom_contracts.parties."""
+    names = {cls.model_fields["type"].default: cls.__name__.removesuffix("Event") for cls in EVENT_CLASSES}
+    operations: dict[str, Any] = {}
+    for party in parties.SERVICES:
+        for event_type in sorted(party.publishes):
+            channel = _channel(event_type)
+            operations[f"{party.name}_sends_{channel}"] = _operation(
+                party, "send", channel, names[event_type], f"{party.name} publishes it"
+            )
+        for event_type in sorted(party.receives):
+            channel = _channel(event_type)
+            how = (
+                f"delivered to the durable consumer {party.consumer.durable!r}"
+                if party.consumer is not None and event_type in party.consumes
+                else "read back from the stream"
+            )
+            operations[f"{party.name}_receives_{channel}"] = _operation(
+                party, "receive", channel, names[event_type], f"{party.name}: {how}"
+            )
+        for stage in sorted(party.streams_live):
+            operations[f"{party.name}_sends_live_delta_{stage}"] = _operation(
+                party,
+                "send",
+                "live_delta",
+                "Delta",
+                f"{party.name} streams the {stage} text as it is generated",
+            )
+        if party.watches_live:
+            operations[f"{party.name}_receives_live_delta"] = _operation(
+                party, "receive", "live_delta", "Delta", f"{party.name} relays live text to its watchers"
+            )
+    return operations
 
 
 def render(document: dict[str, Any]) -> str:

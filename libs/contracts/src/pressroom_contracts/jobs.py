@@ -1,12 +1,32 @@
-"""What a person asks for: the job request, validated once at the edge and carried by the events."""
+"""What a person asks for: the job request (and what they ask of an existing job), validated once at the
+edge and carried by the events.
+
+Every free-text field is `Text`: a string PostgreSQL and a model can take, so no control character
+(tab, newline and carriage return aside), no NUL and no lone surrogate. Refused with a message naming
+the field, on every transport, before anything is published.
+"""
 
 from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+
+# C0 controls but tab, newline and carriage return; DEL; C1 controls; UTF-16 surrogates (only reachable
+# through JSON escapes such as "\ud800", and not encodable as UTF-8).
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def storable(value: str) -> str:
+    found = _UNSTORABLE.search(value)
+    if found is not None:
+        raise ValueError(f"must not contain control characters (found U+{ord(found.group()):04X})")
+    return value
+
+
+Text = Annotated[str, AfterValidator(storable)]
 
 
 class Platform(StrEnum):
@@ -35,13 +55,13 @@ class JobRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    topic: Annotated[str, Field(description="What to write about (3-500 characters).")]
+    topic: Annotated[Text, Field(description="What to write about (3-500 characters).")]
     research: bool = True
     platforms: Annotated[
         list[Platform], Field(min_length=1, max_length=5, description="Platforms to derive a post for.")
     ] = [Platform.linkedin, Platform.x]
-    tone: Annotated[str, Field(max_length=60)] = "informative"
-    audience: Annotated[str, Field(max_length=120)] = "a general audience"
+    tone: Annotated[Text, Field(max_length=60)] = "informative"
+    audience: Annotated[Text, Field(max_length=120)] = "a general audience"
     language: Annotated[str, Field(description="BCP 47 language tag of the output.")] = "en"
     length: Length = Length.medium
     image: bool = True
@@ -76,3 +96,51 @@ class JobRequest(BaseModel):
     @property
     def target_words(self) -> int:
         return TARGET_WORDS[self.length]
+
+
+# ---- what a person asks of an existing job ----------------------------------------------------------------
+# Shared by every transport (REST bodies, /v1/ws frames), so each one refuses the same input the same way.
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+class CancelRequest(_Strict):
+    reason: Annotated[Text, Field(min_length=1, max_length=200)] = "cancelled by the user"
+
+
+class RegenerateRequest(_Strict):
+    stage: Literal["blog", "social", "image"]
+    platform: Platform | None = Field(None, description="social only: which post; all when omitted.")
+    instructions: Annotated[Text | None, Field(max_length=500)] = None
+
+
+class BlogEdit(_Strict):
+    title: Annotated[Text, Field(min_length=1, max_length=300)]
+    markdown: Annotated[Text, Field(min_length=1, max_length=200_000)]
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        return _not_blank(" ".join(value.split()))
+
+    @field_validator("markdown")
+    @classmethod
+    def _markdown(cls, value: str) -> str:
+        return _not_blank(value)
+
+
+class SocialEdit(_Strict):
+    text: Annotated[Text, Field(min_length=1, max_length=70_000)]
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return _not_blank(value)

@@ -8,15 +8,39 @@ of the request it answers, so the gateway can reply with an `error` frame and ke
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from .jobs import JobRequest
+from .jobs import JobRequest, RegenerateRequest
 from .subjects import JOB_ID_PATTERN
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
+# No frame or request body legitimately nests deeper; a deeper one is refused before it is parsed.
+MAX_JSON_DEPTH = 32
+# Stream sequences are unsigned 64-bit on the server; nothing above this is one.
+MAX_SEQ = 2**63 - 1
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_NESTING = re.compile(r"[\[\]{}]")
+
+
+def json_too_deep(raw: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text nests arrays and objects deeper than `limit` (strings are skipped)."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    depth = 0
+    for match in _JSON_NESTING.finditer(_JSON_STRING.sub('""', text)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
 
 JobId = Annotated[str, Field(pattern=JOB_ID_PATTERN)]
 Ref = Annotated[str | None, Field(default=None, max_length=64, description="Echoed in the reply.")]
@@ -44,7 +68,7 @@ class StartFrame(Frame):
 class SubscribeFrame(Frame):
     type: Literal["subscribe"]
     job_id: JobId
-    after_seq: Annotated[int, Field(ge=0)] = 0
+    after_seq: Annotated[int, Field(ge=0, le=MAX_SEQ)] = 0
     ref: Ref = None
 
 
@@ -60,17 +84,25 @@ class CancelFrame(Frame):
     ref: Ref = None
 
 
+class RegenerateFrame(RegenerateRequest):
+    """Produce one stage again (`stage`, and for social optionally one `platform`), as over REST."""
+
+    type: Literal["regenerate"]
+    job_id: JobId
+    ref: Ref = None
+
+
 class PingFrame(Frame):
     type: Literal["ping"]
     ref: Ref = None
 
 
 ClientFrame = Annotated[
-    AuthFrame | StartFrame | SubscribeFrame | UnsubscribeFrame | CancelFrame | PingFrame,
+    AuthFrame | StartFrame | SubscribeFrame | UnsubscribeFrame | CancelFrame | RegenerateFrame | PingFrame,
     Field(discriminator="type"),
 ]
 CLIENT_FRAME_ADAPTER: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
-CLIENT_FRAME_TYPES = ("auth", "start", "subscribe", "unsubscribe", "cancel", "ping")
+CLIENT_FRAME_TYPES = ("auth", "start", "subscribe", "unsubscribe", "cancel", "regenerate", "ping")
 
 
 # ---- server → client ------------------------------------------------------------------------------------
@@ -117,6 +149,20 @@ class PongFrame(Frame):
 
 
 ServerFrame = AcceptedFrame | EventFrame | DeltaFrame | ResyncFrame | ErrorFrame | PongFrame
+SERVER_FRAME_ADAPTER: TypeAdapter[ServerFrame] = TypeAdapter(
+    Annotated[ServerFrame, Field(discriminator="type")]
+)
+
+# How the gateway closes a `/v1/ws` or `/content` connection (RFC 6455 §7.4.1 codes); a refusal is preceded
+# by an `error` frame that says why.
+CLOSE_GOING_AWAY = 1001  # /content only: reason "no request", the client never sent its request
+CLOSE_POLICY_VIOLATION = 1008  # the token did not authenticate (error code `unauthenticated`)
+CLOSE_TRY_AGAIN_LATER = 1013  # too many connections (`rate_limited`), or reason "client too slow"
+
+
+def parse_server_frame(raw: str | bytes) -> ServerFrame:
+    """A frame from the gateway; raises pydantic.ValidationError for anything this version does not know."""
+    return SERVER_FRAME_ADAPTER.validate_json(raw)
 
 
 class DeltaMessage(BaseModel):
@@ -144,22 +190,29 @@ class ProtocolError(Exception):
 
 def describe_validation_error(error: ValidationError, skip: int = 0) -> str:
     """'platforms[2]: Input should be …' for the first problems, naming each field by its path."""
+    return describe_errors(error.errors(), skip)
+
+
+def describe_errors(errors: Sequence[Any], skip: int = 0) -> str:
+    """describe_validation_error for the error dicts pydantic (or FastAPI) lists."""
     parts = []
-    for item in error.errors()[:3]:
-        loc = item["loc"][skip:]
+    for item in list(errors)[:3]:
+        loc = tuple(item.get("loc", ()))[skip:]
         path = ""
         for token in loc:
             path += f"[{token}]" if isinstance(token, int) else (f".{token}" if path else str(token))
-        message = item["msg"]
-        if item["type"] == "extra_forbidden":
+        message = item.get("msg", "invalid")
+        if item.get("type") == "extra_forbidden":
             message = "unknown field"
         parts.append(f"{path}: {message}" if path else message)
-    return "; ".join(parts)
+    return "; ".join(parts) or "invalid request"
 
 
 def parse_client_frame(raw: str | bytes) -> ClientFrame:
     if len(raw) > MAX_FRAME_BYTES:
         raise ProtocolError("frame_too_large", f"frames are limited to {MAX_FRAME_BYTES} bytes")
+    if json_too_deep(raw):
+        raise ProtocolError("invalid_json", f"frame is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 STREAM = "CONTENT"
+LIVE_STREAM = "LIVE"
 DEADLETTER_STREAM = "DEADLETTER"
 CONTENT_PREFIX = "content"
 DEADLETTER_PREFIX = "deadletter"
@@ -58,6 +59,10 @@ def live(job_id: str, stage: str) -> str:
 
 def live_of_job(job_id: str) -> str:
     return f"{LIVE_PREFIX}.{_check_job(job_id)}.>"
+
+
+def all_live() -> str:
+    return f"{LIVE_PREFIX}.>"
 
 
 def query(what: str) -> str:

@@ -21,8 +21,8 @@ class StreamSpec(BaseModel):
     max_age_seconds: float
     duplicate_window_seconds: float
     storage: str = "file"
+    max_bytes: int = -1  # -1: no size limit (the age limit alone)
     replicas: int = 1
-    max_bytes: int = -1  # -1: no bound but max_age
     description: str = ""
 
 
@@ -53,6 +53,18 @@ CONTENT_STREAM = StreamSpec(
     description="Every stored event of every job",
 )
 
+# Live text as it is written (live.<job>.<stage>.delta), kept briefly in memory so a watcher that
+# connects mid-blog is given the text so far by any gateway replica. Nothing consumes it durably.
+LIVE_STREAM = StreamSpec(
+    name=subjects.LIVE_STREAM,
+    subjects=[subjects.all_live()],
+    max_age_seconds=15 * 60,
+    duplicate_window_seconds=60,
+    storage="memory",
+    max_bytes=256 * 1024 * 1024,
+    description="Live text as it is written, kept briefly for watchers that connect mid-blog",
+)
+
 # What consumers terminated (deadletter.<consumer>, written by the runtime) and nats-server's advisories
 # for messages it stopped delivering after max_deliver (turned into dead letters by the keeper).
 DEADLETTER_STREAM = StreamSpec(
@@ -63,7 +75,7 @@ DEADLETTER_STREAM = StreamSpec(
     description="Messages consumers gave up on, with the reason; replayable by an operator",
 )
 
-STREAMS: tuple[StreamSpec, ...] = (CONTENT_STREAM, DEADLETTER_STREAM)
+STREAMS: tuple[StreamSpec, ...] = (CONTENT_STREAM, LIVE_STREAM, DEADLETTER_STREAM)
 
 REGENERATE = subjects.content_of_type("regenerate.requested")
 
@@ -106,7 +118,9 @@ DEADLETTER = ConsumerSpec(
     stream=subjects.DEADLETTER_STREAM,
 )
 
-CONSUMERS: tuple[ConsumerSpec, ...] = (RESEARCH, WRITER, SOCIAL, ILLUSTRATOR, PERSISTENCE, DEADLETTER)
+# The services' durables on CONTENT (what replicas scale on); DURABLES is everything provisioning makes.
+CONSUMERS: tuple[ConsumerSpec, ...] = (RESEARCH, WRITER, SOCIAL, ILLUSTRATOR, PERSISTENCE)
+DURABLES: tuple[ConsumerSpec, ...] = (*CONSUMERS, DEADLETTER)
 
 
 class KeyValueSpec(BaseModel):
@@ -147,6 +161,6 @@ KEY_VALUE_BUCKETS: tuple[KeyValueSpec, ...] = (KEY_BUCKET, JOBS_BUCKET)
 def topology_document() -> dict[str, object]:
     return {
         "streams": [stream.model_dump() for stream in STREAMS],
-        "consumers": [consumer.model_dump() for consumer in CONSUMERS],
+        "consumers": [consumer.model_dump() for consumer in DURABLES],
         "key_value": [bucket.model_dump() for bucket in KEY_VALUE_BUCKETS],
     }

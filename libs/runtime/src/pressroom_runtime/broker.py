@@ -9,12 +9,12 @@ from faststream.nats import NatsBroker
 from nats.js.errors import ServiceUnavailableError
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from pressroom_contracts import subjects
-from pressroom_contracts.events import Envelope, encode_event
+from pressroom_contracts import parties, subjects
+from pressroom_contracts.events import Envelope, UsageRecordedEvent, encode_event
 from pressroom_contracts.protocol import DeltaMessage
 
 from .logs import get_logger
-from .observability import PUBLISHED, broker_middlewares
+from .observability import COST, PUBLISHED, broker_middlewares
 
 log = get_logger(__name__)
 
@@ -46,15 +46,27 @@ def make_broker(nats_url: str, name: str) -> NatsBroker:
 
 
 class Publisher:
-    """Publishes stored events with a publish acknowledgement and their de-duplication key."""
+    """Publishes stored events with a publish acknowledgement and their de-duplication key.
 
-    def __init__(self, broker: NatsBroker, timeout: float = 5.0) -> None:
+    Bound to a `service`, it refuses (UndeclaredEvent) any event type that service has not declared in
+    pressroom_contracts.parties; every service binds it, only tests that play several parties do not.
+    """
+
+    def __init__(self, broker: NatsBroker, timeout: float = 5.0, *, service: str | None = None) -> None:
         self.broker = broker
         self.timeout = timeout
+        self.service = service
+        if service is not None:
+            parties.party(service)  # an unknown name fails at start-up, not at the first publish
 
-    @_publish_retry
     async def publish(self, event: Envelope) -> int:
         """Returns the stream sequence; a duplicate returns the original's sequence."""
+        if self.service is not None:
+            parties.check_publish(self.service, event.type)
+        return await self._publish(event)
+
+    @_publish_retry
+    async def _publish(self, event: Envelope) -> int:
         ack = await self.broker.publish(
             encode_event(event),
             subject=subjects.content(event.job_id, event.type),
@@ -65,10 +77,14 @@ class Publisher:
         if ack is None:  # pragma: no cover - publish with stream= always acknowledges
             raise RuntimeError("publish was not acknowledged")
         PUBLISHED.labels(event.type).inc()
+        if isinstance(event, UsageRecordedEvent) and not ack.duplicate:
+            COST.labels(str(event.data.stage)).inc(event.data.cost_usd)
         return ack.seq
 
     async def delta(self, job_id: str, stage: str, offset: int, text: str) -> None:
         """Live text on core NATS: not stored, lost if nobody listens, which is fine."""
+        if self.service is not None and stage not in parties.party(self.service).streams_live:
+            raise parties.UndeclaredEvent(f"{self.service} streams live {stage!r} text it has not declared")
         await self.broker.publish(
             DeltaMessage(offset=offset, text=text).model_dump_json().encode(),
             subject=subjects.live(job_id, stage),

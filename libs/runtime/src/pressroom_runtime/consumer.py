@@ -32,7 +32,7 @@ from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel, ValidationError
 
-from pressroom_contracts import subjects
+from pressroom_contracts import parties, subjects
 from pressroom_contracts.events import (
     STOPPED_TYPES,
     BlogCompletedEvent,
@@ -115,9 +115,10 @@ class StageContext:
 
     async def recorded(self, event_cls: type[Envelope]) -> list[Envelope]:
         """What this job already has of one event type (see history.recorded)."""
-        return await history.recorded(
-            await self._connection(), self.job_id, event_cls.model_fields["type"].default
-        )
+        event_type = event_cls.model_fields["type"].default
+        if self.publisher.service is not None:
+            parties.check_read(self.publisher.service, event_type)
+        return await history.recorded(await self._connection(), self.job_id, event_type)
 
     async def ensure_active(self) -> None:
         """Call before each provider call: one job-state lookup. Raises JobStopped once the job was

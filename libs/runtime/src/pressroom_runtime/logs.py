@@ -1,11 +1,52 @@
-"""Structured logging with structlog: JSON lines in production, readable lines on a terminal."""
+"""Structured logging with structlog: JSON lines in production, readable lines on a terminal.
+
+No secret reaches a log line: every line (structlog's and the standard library's, uvicorn's access and
+error lines included, exceptions too) is redacted as it is rendered: a `token=` (or `access_token=`,
+`api_key=`) query parameter, a bearer or basic credential, an API key (`prk_…`) and a JWT anywhere in it.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
+
+REDACTED = "[redacted]"
+_SECRETS = (
+    (
+        re.compile(r"([?&](?:token|access_token|api_key|apikey|key)=)[^&\s\"'#]+", re.IGNORECASE),
+        rf"\1{REDACTED}",
+    ),
+    (re.compile(r"\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), rf"\1\2{REDACTED}"),
+    (re.compile(r"\bprk_[A-Za-z0-9_-]+"), f"prk_{REDACTED}"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
+)
+
+
+def redact(text: str) -> str:
+    """`text` with every credential in it replaced by [redacted]."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redact_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(item) for item in value)
+    return value
+
+
+def redact_secrets(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
+    """structlog processor: redacts every string of the event (the message, fields, exception text)."""
+    return {key: _redact_value(value) for key, value in event_dict.items()}
 
 
 def configure_logging(level: str = "INFO", fmt: str = "console", **context: str) -> None:
@@ -34,6 +75,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console", **context: str)
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                redact_secrets,
                 renderer,
             ],
         )

@@ -1,29 +1,67 @@
 """Metrics (Prometheus) and tracing (OpenTelemetry) for every service.
 
-Trace context travels in NATS headers, so one job's spans link across services. Spans are exported to
-the console when PRESSROOM_TRACE_CONSOLE is set; otherwise only the context is propagated, for an
-operator to plug an exporter into the SDK's provider.
+Trace context travels in NATS headers, so one job's spans link across services: each job is one trace,
+rooted where the gateway starts it (job_trace). Spans are exported over OTLP/HTTP when
+OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, the exporter reading the
+standard OTEL_* variables itself, and to the console when PRESSROOM_TRACE_CONSOLE is set. Outgoing HTTP
+calls (httpx: model providers, Tavily) become spans of the job too.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, make_asgi_app
+
+
+def otlp_endpoint() -> str | None:
+    return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
 
 
 @cache
 def tracer_provider(service: str) -> TracerProvider:
+    # Shut down (and so flushed) at interpreter exit by the SDK itself.
     provider = TracerProvider(resource=Resource.create({"service.name": f"pressroom-{service}"}))
+    exported = False
     if os.environ.get("PRESSROOM_TRACE_CONSOLE"):
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+        exported = True
+    if otlp_endpoint():
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        exported = True
+    if exported:  # client spans cost nothing worth measuring, but only matter when someone sees them
+        HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     return provider
+
+
+@contextmanager
+def job_trace(service: str, job_id: str) -> Iterator[None]:
+    """A new trace for one job, linked to the request that started it (an HTTP call, a WebSocket frame),
+    so that each job is one trace however many a connection starts."""
+    started_by = trace.get_current_span().get_span_context()
+    tracer = tracer_provider(service).get_tracer("pressroom")
+    with tracer.start_as_current_span(
+        "job.start",
+        context=Context(),  # no parent: the root of the job's trace
+        links=[trace.Link(started_by)] if started_by.is_valid else [],
+        kind=trace.SpanKind.PRODUCER,
+        attributes={"pressroom.job_id": job_id},
+    ):
+        yield
 
 
 def broker_middlewares(service: str) -> list[Any]:
@@ -43,6 +81,11 @@ HANDLER_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )
 PUBLISHED = Counter("pressroom_events_published_total", "Stored events published, by type.", ["type"])
+COST = Counter(
+    "pressroom_cost_usd",
+    "Estimated provider cost (USD) of the usage.recorded events published, by stage; duplicates not counted.",
+    ["stage"],
+)
 
 # Lag, for deciding replicas (read from the durable's info every PRESSROOM_LAG_INTERVAL_SECONDS; every
 # replica reports the same durable-wide value, so take the max, not the sum, across replicas).

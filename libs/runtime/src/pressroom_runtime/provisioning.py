@@ -1,4 +1,4 @@
-"""Creates or reconciles the streams (CONTENT, DEADLETTER), every durable consumer and the key-value
+"""Creates or reconciles the streams (CONTENT, LIVE, DEADLETTER), every durable consumer and the key-value
 buckets from pressroom_contracts.topology, with the replica count and size bounds of the settings
 (PRESSROOM_NATS_REPLICAS — 1, or 3 on a cluster —, PRESSROOM_NATS_*_MAX_BYTES) applied on top.
 
@@ -29,9 +29,9 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError, NotFoundError
 
 from pressroom_contracts.topology import (
-    CONSUMERS,
     CONTENT_STREAM,
     DEADLETTER_STREAM,
+    DURABLES,
     KEY_VALUE_BUCKETS,
     STREAMS,
     ConsumerSpec,
@@ -188,7 +188,7 @@ async def provision(nats_url: str, settings: NatsTopologySettings | None = None)
         js = nc.jetstream()
         for stream in streams:
             await ensure_stream(js, stream)
-        result = {spec.durable: await ensure_consumer(js, spec.stream, spec) for spec in CONSUMERS}
+        result = {spec.durable: await ensure_consumer(js, spec.stream, spec) for spec in DURABLES}
         for bucket in buckets:
             result[f"kv:{bucket.name}"] = await ensure_key_value(js, bucket)
         return result

@@ -63,7 +63,7 @@ def stage_app(
     """A service that consumes one durable: broker, publisher, binding, health endpoint. It takes
     `settings.concurrency` messages at once (PRESSROOM_<SERVICE>_CONCURRENCY)."""
     broker = make_broker(settings.nats_url, name=f"{service}:{settings.replica}")
-    publisher = Publisher(broker, timeout=settings.publish_timeout)
+    publisher = Publisher(broker, timeout=settings.publish_timeout, service=service)
     producer = Producer(service=service, replica=settings.replica)
     bound = bind_consumer(
         broker,

@@ -12,36 +12,29 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pressroom_runtime.observability import metrics_app
+from pressroom_contracts.protocol import describe_errors
+from pressroom_runtime.logs import get_logger
+from pressroom_runtime.observability import metrics_app, tracer_provider
 
 from . import legacy, ws
-from .auth import GatewayError
-from .bus import Bus, enter_bus, leave_bus
+from .bus import BUS_ERRORS, SERVICE
+from .deps import Services
+from .errors import UNAVAILABLE_MESSAGE, GatewayError, Unavailable
+from .guards import Guards
 from .metrics import ERRORS
 from .page import router as page_router
+from .presign import StorageSettings
 from .rest import router as rest_router
 from .settings import GatewaySettings
 from .sse import router as sse_router
 
-
-class BusContext:
-    """ASGI middleware: makes the app's bus `current_bus()` while a request is served, so helpers such as
-    `check_job_quota(client)` and `moderate(request)` act for this gateway and no other."""
-
-    def __init__(self, app: ASGIApp, bus: Bus) -> None:
-        self.app = app
-        self.bus = bus
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        token = enter_bus(self.bus)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            leave_bus(token)
+log = get_logger(__name__)
 
 
 class _AsgiEndpoint:
@@ -55,7 +48,9 @@ class _AsgiEndpoint:
         await self.app(scope, receive, send)
 
 
-def error_response(error: GatewayError) -> JSONResponse:
+def error_response(error: GatewayError) -> Response:
+    if error.status == 204:
+        return Response(status_code=204, headers=error.headers())
     ERRORS.labels(error.code).inc()
     return JSONResponse(
         {"error": {"code": error.code, "message": error.message}},
@@ -64,41 +59,66 @@ def error_response(error: GatewayError) -> JSONResponse:
     )
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+def _describe(exc: RequestValidationError) -> str:
+    """Named as the WebSocket names it: a body field by its path in the body ("topic"), any other by
+    where it is ("query.limit")."""
+    errors = [
+        {**e, "loc": tuple(e.get("loc", ()))[1:] if e.get("loc", ("",))[0] == "body" else e.get("loc", ())}
+        for e in exc.errors()
+    ]
+    return describe_errors(errors)
+
+
+def create_app(settings: GatewaySettings | None = None, storage: StorageSettings | None = None) -> FastAPI:
+    """The gateway: every part made once here (deps.Services) and reached through app.state."""
     settings = settings or GatewaySettings()
-    bus = Bus(settings)
+    services = Services(settings, storage)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await bus.connect()
+        await services.start()
         try:
             yield
         finally:
-            await bus.close()
+            await services.stop()
 
     app = FastAPI(title="Pressroom gateway", version="0.1.0", lifespan=lifespan)
-    # For tests and the routers: handlers find the bus (and through it every per-gateway part) here.
-    app.state.settings = settings
-    app.state.bus = bus
-    app.add_middleware(BusContext, bus=bus)
+    app.state.services = services
+    app.add_middleware(
+        Guards,
+        allowed_hosts=settings.host_names,
+        allowed_origins=settings.origins,
+        max_body_bytes=settings.max_body_bytes,
+    )
 
     @app.exception_handler(GatewayError)
-    async def on_gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+    async def on_gateway_error(request: Request, exc: GatewayError) -> Response:
         return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(GatewayError(_describe(exc)))
+
+    async def on_bus_error(request: Request, exc: Exception) -> Response:
+        log.warning("bus unavailable", path=request.url.path, error=repr(exc))
+        return error_response(Unavailable(UNAVAILABLE_MESSAGE))
+
+    for error in BUS_ERRORS:
+        app.add_exception_handler(error, on_bus_error)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:
         """Live while NATS is connected: during a reconnect nothing can be started or streamed."""
-        if bus.connected:
+        if services.bus.connected:
             return JSONResponse({"status": "ok", "nats": "connected"})
         return JSONResponse({"status": "unavailable", "nats": "disconnected"}, status_code=503)
 
     @app.get("/readyz", tags=["health"])
     async def readyz() -> JSONResponse:
-        """Ready when NATS is connected and provisioning created the CONTENT stream and the key bucket."""
-        checks = await bus.readiness()
+        """Ready when NATS is connected and provisioning created the CONTENT stream and the buckets."""
+        checks = await services.bus.readiness()
         ready = checks.get("nats") == "connected" and all(
-            checks.get(name) == "ok" for name in ("stream", "key_bucket")
+            value == "ok" for name, value in checks.items() if name != "nats"
         )
         return JSONResponse(
             {"status": "ready" if ready else "unavailable", **checks}, status_code=200 if ready else 503
@@ -107,11 +127,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.router.routes.append(
         Route("/metrics", _AsgiEndpoint(metrics_app()), methods=["GET"], include_in_schema=False)
     )
-    app.include_router(ws.build_router(bus, settings))
-    app.include_router(legacy.build_router(bus, settings))
+    app.include_router(ws.router)
+    app.include_router(legacy.router)
     app.include_router(rest_router)
     app.include_router(sse_router)
     app.include_router(page_router)
+    # A span per request (and per WebSocket connection); probes and scrapes are left out.
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=tracer_provider(SERVICE), excluded_urls="/healthz,/readyz,/metrics"
+    )
     return app
 
 
@@ -125,4 +149,8 @@ def server_config(app: FastAPI, settings: GatewaySettings) -> uvicorn.Config:
         log_config=None,  # logging is configured by pressroom_runtime.logs
         access_log=False,
         ws_max_size=settings.ws_hard_limit,
+        # Liveness is the WebSocket protocol's ping, sent by the server: a client that only listens is
+        # never closed while it answers, and a dead one is detected within interval + timeout.
+        ws_ping_interval=settings.ping_interval,
+        ws_ping_timeout=settings.ping_timeout,
     )

@@ -2,30 +2,33 @@
 
 Two kinds of token are accepted:
 - API keys (`prk_…`), looked up in the NATS key-value bucket (pressroom_runtime.apikeys). Lookups are
-  cached for `auth_cache_seconds` (a revoked key keeps working at most that long); unknown tokens for a
-  few seconds, so guessing cannot hammer the bucket.
+  cached for `auth_cache_seconds` (concurrent lookups of one token share one read); unknown tokens for a
+  few seconds, so guessing cannot hammer the bucket. Revocation is immediate: every gateway watches the
+  bucket, forgets a deleted key at once and closes the WebSockets and event streams it authenticated.
 - HS256 JWTs when PRESSROOM_GATEWAY_JWT_SECRET is set: `sub` is the client id, `exp` is required.
 
-REST handlers depend on `current_client` (401 with {"error": {"code": "unauthenticated", …}});
-WebSocket and SSE endpoints call `authenticate_token` with the token found by `request_token`.
+The app builds one Authenticator; REST and SSE reach it through the `current_client` dependency
+(deps.py), WebSocket endpoints call it with the token `request_token` finds in the handshake.
 """
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import jwt
-from fastapi import Request
+from nats.js.kv import KV_DEL, KV_PURGE
 from starlette.requests import HTTPConnection
 
+from pressroom_contracts.topology import KEY_BUCKET
 from pressroom_runtime import apikeys
 from pressroom_runtime.logs import get_logger
 
-from .bus import ANONYMOUS_ID, BUS_ERRORS, Bus
+from .bus import BUS_ERRORS, Bus
+from .errors import Unavailable
 from .settings import GatewaySettings
 
 log = get_logger(__name__)
@@ -45,54 +48,29 @@ class Client:
 
     id: str
     name: str
+    key: str | None = None  # the bucket key (sha256) of the API key it came with: what a revocation names
 
 
+# Owner of jobs started before clients authenticated (JobRequested.owner is None), and the client
+# /content runs as when anonymous legacy clients are allowed.
+ANONYMOUS_ID = "anonymous"
 ANONYMOUS = Client(id=ANONYMOUS_ID, name="anonymous")
 
 
-class GatewayError(Exception):
-    """A refusal answered as {"error": {"code", "message"}} with `status` over HTTP, or as an `error`
-    frame over WebSocket."""
-
-    status = 400
-    code = "invalid_request"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def headers(self) -> dict[str, str]:
-        return {}
-
-
-class Unauthenticated(GatewayError):
-    status = 401
-    code = "unauthenticated"
-
-    def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": 'Bearer realm="pressroom"'}
-
-
-class Unavailable(GatewayError):
-    status = 503
-    code = "unavailable"
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "5"}
-
-
 class Authenticator:
-    """Resolves tokens to clients for one gateway: `bus.part(Authenticator)`."""
+    """Resolves tokens to clients for one gateway."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, settings: GatewaySettings, bus: Bus) -> None:
         self.bus = bus
-        self.settings: GatewaySettings = bus.settings
+        self.settings = settings
         self._cache: OrderedDict[str, tuple[float, Client | None]] = OrderedDict()
+        self._lookups: dict[str, asyncio.Future[Client | None]] = {}
+        self._sessions: dict[str, set[Callable[[], object]]] = {}
 
-    async def authenticate(self, token: str) -> Client | None:
+    async def authenticate(self, token: str | None) -> Client | None:
         """The client `token` authenticates, or None. `Unavailable` when the key store cannot be read:
         a token we cannot check is neither valid nor invalid."""
-        token = token.strip()
+        token = (token or "").strip()
         if not token or len(token) > MAX_TOKEN_LENGTH:
             return None
         if token.startswith(apikeys.TOKEN_PREFIX):
@@ -106,16 +84,64 @@ class Authenticator:
         return None
 
     async def _api_key(self, token: str) -> Client | None:
-        key = hashlib.sha256(token.encode()).hexdigest()  # never keep the token itself
-        now = time.monotonic()
+        key = apikeys.token_hash(token)  # never keep the token itself
         cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        record = await apikeys.lookup(self.bus.nc, token)
-        client = Client(id=record.client_id, name=record.name) if record else None
-        ttl = self.settings.auth_cache_seconds
-        self._remember(key, now + (ttl if client else min(ttl, NEGATIVE_CACHE_SECONDS)), client)
-        return client
+        pending = self._lookups.get(key)
+        if pending is not None:  # a connection storm with one key reads the bucket once
+            return await asyncio.shield(pending)
+        pending = self._lookups[key] = asyncio.get_running_loop().create_future()
+        try:
+            record = await apikeys.lookup(self.bus.nc, token)
+            client = Client(id=record.client_id, name=record.name, key=key) if record else None
+            ttl = self.settings.auth_cache_seconds
+            until = time.monotonic() + (ttl if client else min(ttl, NEGATIVE_CACHE_SECONDS))
+            self._remember(key, until, client)
+            pending.set_result(client)
+            return client
+        except BaseException as exc:
+            pending.set_exception(exc)
+            pending.exception()  # retrieved: fine when nobody else was waiting
+            raise
+        finally:
+            del self._lookups[key]
+
+    # ---- revocation ---------------------------------------------------------------------------------
+
+    def on_revoke(self, client: Client, callback: Callable[[], object]) -> Callable[[], None]:
+        """Calls `callback` when the API key `client` authenticated with is revoked; returns the function
+        that cancels this (call it when the connection ends)."""
+        if client.key is None:  # a JWT: it expires instead
+            return lambda: None
+        callbacks = self._sessions.setdefault(client.key, set())
+        callbacks.add(callback)
+        return lambda: callbacks.discard(callback)
+
+    def revoked(self, key: str) -> None:
+        """The bucket no longer holds `key`: forget it and end what it authenticated."""
+        self._cache.pop(key, None)
+        callbacks = self._sessions.pop(key, set())
+        if callbacks:
+            log.info("api key revoked: closing its connections", connections=len(callbacks))
+        for callback in callbacks:
+            callback()
+
+    async def watch_revocations(self) -> None:
+        """For the gateway's life: follows the key bucket (one ordered consumer) and applies every
+        deletion at once, on every replica; re-binds after an error."""
+        while True:
+            try:
+                kv = await self.bus.js.key_value(KEY_BUCKET.name)
+                watcher = await kv.watchall(meta_only=True)
+                async for entry in watcher:
+                    if entry is not None and entry.operation in (KV_DEL, KV_PURGE):
+                        self.revoked(entry.key)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("watching the key bucket failed; retrying", error=repr(exc))
+            await asyncio.sleep(1.0)
 
     def _remember(self, key: str, until: float, client: Client | None) -> None:
         self._cache[key] = (until, client)
@@ -141,10 +167,6 @@ class Authenticator:
         name = claims.get("name")
         return Client(id=subject, name=name if isinstance(name, str) and name else subject)
 
-    def forget(self) -> None:
-        """Drops every cached lookup (after revoking a key, in tests)."""
-        self._cache.clear()
-
 
 def bearer(header: str | None) -> str | None:
     """The token of an `Authorization: Bearer …` header."""
@@ -160,36 +182,3 @@ def request_token(connection: HTTPConnection) -> str | None:
     """The token a request or WebSocket handshake carries: `Authorization: Bearer …`, else `?token=`
     (browsers cannot set headers on a WebSocket or an EventSource)."""
     return bearer(connection.headers.get("authorization")) or connection.query_params.get("token") or None
-
-
-def _authenticator(source: Any) -> Authenticator:
-    if isinstance(source, Authenticator):
-        return source
-    if isinstance(source, Bus):
-        return source.part(Authenticator)
-    bus = getattr(source, "bus", None)  # app.state
-    if bus is None and hasattr(source, "app"):  # a Request or WebSocket
-        bus = source.app.state.bus
-    if not isinstance(bus, Bus):
-        raise TypeError(f"cannot find the gateway's bus in {source!r}")
-    return bus.part(Authenticator)
-
-
-async def authenticate_token(app_state_or_bus: Any, token: str | None) -> Client | None:
-    """The client `token` authenticates, or None. Accepts the app's state, the Bus, or a Request or
-    WebSocket. Raises `Unavailable` when the key store cannot be read."""
-    if not token:
-        return None
-    return await _authenticator(app_state_or_bus).authenticate(token)
-
-
-async def current_client(request: Request) -> Client:
-    """FastAPI dependency: the authenticated caller, else 401 `unauthenticated` (503 `unavailable` when
-    the key store cannot be reached)."""
-    token = request_token(request)
-    if token is None:
-        raise Unauthenticated("a bearer token is required: Authorization: Bearer <api key or jwt>")
-    client = await authenticate_token(request, token)
-    if client is None:
-        raise Unauthenticated("the token is not valid (unknown, revoked or expired)")
-    return client

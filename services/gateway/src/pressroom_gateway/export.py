@@ -25,17 +25,8 @@ from pressroom_contracts.jobs import Platform
 from pressroom_contracts.queries import JobReply
 from pressroom_runtime.logs import get_logger
 
-from .api import (
-    ApiError,
-    ApiRoute,
-    BusDep,
-    CurrentClient,
-    JobId,
-    QueriesDep,
-    StorageDep,
-    error_responses,
-    load_job,
-)
+from .deps import CurrentClient, JobId, ServicesDep
+from .errors import Unavailable, error_responses
 from .presign import Storage
 
 log = get_logger(__name__)
@@ -151,21 +142,28 @@ async def job_zip(job: JobReply, storage: Storage) -> bytes:
     return buffer.getvalue()
 
 
-def _store_unavailable(exc: Exception) -> ApiError:
+def _store_unavailable(exc: Exception) -> Unavailable:
     log.warning("object store unavailable", error=repr(exc))
-    return ApiError(503, "unavailable", "the object store is not answering; try again")
+    return Unavailable("the object store is not answering; try again")
 
 
 # ---- routes -------------------------------------------------------------------------------------------
 
-router = APIRouter(route_class=ApiRoute, tags=["export"])
+router = APIRouter(tags=["export"])
 
 
-async def _owned_job(job_id: JobId, client: CurrentClient, bus: BusDep, queries: QueriesDep) -> JobReply:
-    return await load_job(job_id, client, bus, queries)
+async def _owned_job(job_id: JobId, client: CurrentClient, services: ServicesDep) -> JobReply:
+    return await services.jobs.load(client, job_id)
 
 
 OwnedJob = Annotated[JobReply, Depends(_owned_job)]
+
+
+def _storage(services: ServicesDep) -> Storage:
+    return services.storage
+
+
+StorageDep = Annotated[Storage, Depends(_storage)]
 
 
 @router.get(

@@ -1,24 +1,31 @@
-"""Per-connection feeds of one job: its stored events (replay, then live) and its live text deltas.
+"""The gateway's fan-out: one feed per watched job per process, shared by every local watcher.
 
-A `JobFeed` turns NATS messages into protocol frames and hands them to an async `emit` callback; it knows
-nothing about WebSockets or FastAPI, so the `/v1/ws` endpoint, `/content` and later SSE can share it.
+NATS work grows with the jobs watched here, not with the watchers: a job's `JobFeed` holds one ordered
+consumer on `content.<job>.>` (the stored events) and one core subscription on `live.<job>.>` (the text
+as it is written), and hands each item, encoded once, to every watcher's bounded queue. A watcher that
+does not keep up overflows its own queue and is dropped by its connection; the others are not slowed.
 
-Stored events come from a JetStream ordered consumer filtered on `content.<job>.>`: the server replays the
-job's history from a start sequence and then keeps delivering new events, with no gap between the two and
-in stream order. Live deltas come from a plain core-NATS subscription on `live.<job>.>`: not stored, so
-there is nothing to replay.
+The feed keeps what the stream holds of its job in memory, so a watcher joining with `after_seq` (a
+reconnect) is served from there, with no consumer of its own: the events after its sequence, then, for
+a stage still writing, one `delta` with the text so far (offset 0), then the live items. The text so far
+survives a gateway restart or a reconnect to another replica: the `LIVE` stream keeps the deltas for a
+few minutes (memory storage), and a new feed reads them back and coalesces them.
 
-Each feed remembers the highest stream sequence it has emitted (its mark) and drops anything at or below
-it, so an ordered-consumer reset or a re-subscribe never sends an event twice; `FeedSet` keeps the mark of
-an unsubscribed job for the rest of the connection for the same reason.
+When the stream no longer holds a job's start (its history expired) and the watcher missed some of it,
+it gets one `resync` frame with the job's remaining events instead (DESIGN.md §4).
+
+A feed lives while it has watchers, and `linger` seconds after the last one leaves (a page reload or a
+reconnect finds it still there).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -29,17 +36,27 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from pressroom_contracts import subjects
-from pressroom_contracts.protocol import DeltaFrame, DeltaMessage, EventFrame, Frame, ResyncFrame
+from pressroom_contracts.protocol import DeltaFrame, DeltaMessage, ResyncFrame
 from pressroom_runtime.logs import get_logger
+
+from .stream import EventStore
 
 log = get_logger(__name__)
 
-Emit = Callable[[Frame], Awaitable[object]]
-
 FIRST_EVENT_TYPE = "job.requested"
-# A resync snapshot is sent in one frame; a job never legitimately has this many events.
-MAX_SNAPSHOT_EVENTS = 1000
 CLEANUP_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One thing a watcher is sent. `frame` is the `/v1/ws` frame, encoded once for every watcher;
+    SSE and `/content` read the other fields."""
+
+    kind: Literal["event", "delta", "resync"]
+    frame: str
+    seq: int | None = None
+    event_type: str | None = None
+    envelope: str | None = None  # the stored event as JSON (event items)
 
 
 def decode_event(data: bytes) -> dict[str, Any] | None:
@@ -51,36 +68,143 @@ def decode_event(data: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def event_item(job_id: str, seq: int, data: bytes) -> Item | None:
+    """The item of a stored message, or None when it is not an event (skipped with a log line)."""
+    envelope = data.decode("utf-8", errors="replace")
+    event = decode_event(data)
+    if event is None:
+        log.warning("skipping a stored message that is not an event", job_id=job_id, seq=seq)
+        return None
+    # Built by hand so the stored envelope is embedded as it is, not parsed and re-encoded.
+    frame = f'{{"type":"event","job_id":{json.dumps(job_id)},"seq":{seq},"event":{envelope}}}'
+    return Item("event", frame, seq=seq, event_type=str(event.get("type", "")), envelope=envelope)
+
+
+def delta_item(job_id: str, stage: str, offset: int, text: str) -> Item:
+    return Item("delta", DeltaFrame(job_id=job_id, stage=stage, offset=offset, text=text).model_dump_json())
+
+
+@dataclass
+class LiveText:
+    """A stage's text as written so far, coalesced from its deltas (the newest generation: a delta at
+    offset 0 that is not a repeat starts a regeneration)."""
+
+    text: str = ""
+    done: bool = False  # the stage's completion event came after this text
+
+    def apply(self, offset: int, piece: str) -> None:
+        end = offset + len(piece)
+        if end <= len(self.text) and self.text[offset:end] == piece:
+            return  # a repeat (read back from LIVE and received live)
+        if offset == 0 or offset > len(self.text):  # a new generation, or a gap: keep what we can show
+            self.text = piece if offset == 0 else self.text + piece
+        else:
+            self.text = self.text[:offset] + piece
+        self.done = False
+
+
+Sink = Callable[[Item], bool]
+
+
+@dataclass(eq=False)
+class Watch:
+    """One watcher of one job: its sink (a connection's queue) and the last sequence it was given."""
+
+    job_id: str
+    sink: Sink
+    deltas: bool = True
+    mark: int = 0
+    feed: JobFeed | None = field(default=None, repr=False)
+
+    def give(self, item: Item) -> None:
+        if item.kind == "delta":
+            if self.deltas:
+                self.sink(item)
+            return
+        assert item.seq is not None
+        if item.seq <= self.mark:
+            return
+        self.mark = item.seq
+        self.sink(item)
+
+
 class JobFeed:
-    def __init__(self, nc: Client, job_id: str, emit: Emit, *, mark: int = 0, deltas: bool = True) -> None:
-        subjects.content_of_job(job_id)  # refuse a job id that is not a subject token before anything else
+    def __init__(self, hub: Hub, job_id: str) -> None:
+        self.hub = hub
         self.job_id = job_id
-        self.mark = mark
-        self._nc = nc
-        self._js: JetStreamContext = nc.jetstream()
-        self._emit = emit
-        self._want_deltas = deltas
+        self.items: list[Item] = []  # every event the stream holds of the job, in order
+        self.mark = 0  # the highest stream sequence in `items` (or walked past)
+        self.texts: dict[str, LiveText] = {}
+        self.watches: set[Watch] = set()
+        self.stream_first_seq = 0
+        self.stream_last_seq = 0
+        self._completed_at: dict[str, datetime] = {}  # server time of each stage's latest completion
         self._stored: JetStreamContext.PushSubscription | None = None
         self._live: Subscription | None = None
+        self._early_deltas: list[tuple[str, DeltaMessage]] | None = []  # received while catching up
         self._stopped = False
+        self._linger: asyncio.TimerHandle | None = None
+        self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    def skip_to(self, seq: int) -> None:
-        """The client already has everything up to `seq`: never send it."""
-        self.mark = max(self.mark, seq)
+    # ---- start and stop ---------------------------------------------------------------------------------
 
-    async def start(self, after_seq: int = 0) -> None:
-        self.skip_to(after_seq)
-        if self._want_deltas:
-            # Before the replay, so no delta produced while we catch up is missed.
-            self._live = await self._nc.subscribe(subjects.live_of_job(self.job_id), cb=self._on_delta)
-        start_after = self.mark
-        if not await self._history_covers(start_after):
-            start_after = await self._resync()
-        self._stored = await self._subscribe_stored(start_after)
+    async def start(self) -> None:
+        nc, js = self.hub.nc, self.hub.js
+        # Live deltas first, so none produced while we catch up is missed (repeats are recognised).
+        self._live = await nc.subscribe(subjects.live_of_job(self.job_id), cb=self._on_delta)
+        self.stream_first_seq, self.stream_last_seq = await self.hub.events.bounds()
+        await self._read_history()
+        await self._read_live_text()
+        early, self._early_deltas = self._early_deltas or [], None
+        for stage, delta in early:
+            self._text(stage).apply(delta.offset, delta.text)
+        # Then every event stored after what we read, live: no gap between the two.
+        if self.mark == 0:
+            policy, config = DeliverPolicy.ALL, ConsumerConfig()
+        else:
+            policy, config = DeliverPolicy.BY_START_SEQUENCE, ConsumerConfig(opt_start_seq=self.mark + 1)
+        self._stored = await js.subscribe(
+            subjects.content_of_job(self.job_id),
+            stream=subjects.STREAM,
+            cb=self._on_stored,
+            ordered_consumer=True,
+            deliver_policy=policy,
+            config=config,
+        )
+
+    async def _read_history(self) -> None:
+        seq = self.stream_first_seq
+        while (stored := await self.hub.events.next_of_job(self.job_id, seq)) is not None:
+            self._add_event(stored.seq, stored.data, stored.time)
+            seq = stored.seq + 1
+
+    async def _read_live_text(self) -> None:
+        """The deltas LIVE still holds for this job, coalesced per stage; a text whose stage completed
+        after its last delta is done (a newcomer is not sent it)."""
+        last_delta: dict[str, datetime] = {}
+        seq = 1
+        while True:
+            try:
+                msg = await self.hub.js.get_msg(
+                    subjects.LIVE_STREAM, seq=seq, subject=subjects.live_of_job(self.job_id), next=True
+                )
+            except NotFoundError:  # nothing more, or no LIVE stream (not provisioned): live only
+                break
+            parsed = self._parse_delta(msg.subject or "", msg.data or b"")
+            if parsed is not None:
+                stage, delta = parsed
+                self._text(stage).apply(delta.offset, delta.text)
+                if msg.time is not None:
+                    last_delta[stage] = msg.time
+            seq = (msg.seq or seq) + 1
+        for stage, text in self.texts.items():
+            completed = self._completed_at.get(stage)
+            if completed is not None and (stage not in last_delta or completed >= last_delta[stage]):
+                text.done = True
 
     async def stop(self) -> None:
-        """Idempotent; safe after a partial start. Unsubscribes and deletes the ephemeral consumer so the
-        server does not keep it until its inactivity threshold."""
+        """Idempotent. Unsubscribes and deletes the ephemeral consumer so the server does not keep it
+        until its inactivity threshold."""
         if self._stopped:
             return
         self._stopped = True
@@ -93,150 +217,174 @@ class JobFeed:
                 except Exception as exc:  # closed connection, already unsubscribed: nothing left to free
                     log.debug("unsubscribe failed", job_id=self.job_id, error=str(exc))
         consumer = getattr(stored, "_consumer", None)  # nats-py keeps it current across ordered resets
-        if consumer and self._nc.is_connected:
+        if consumer and self.hub.nc.is_connected:
             try:
                 async with asyncio.timeout(CLEANUP_TIMEOUT):
-                    await self._js.delete_consumer(subjects.STREAM, consumer)
+                    await self.hub.js.delete_consumer(subjects.STREAM, consumer)
             except Exception as exc:  # the server drops an ephemeral consumer without interest anyway
                 log.debug("consumer delete failed", job_id=self.job_id, consumer=consumer, error=str(exc))
 
-    # ---- stored events ----------------------------------------------------------------------------------
+    def subscriptions(self) -> list[Subscription]:
+        """What the feed holds on NATS (for tests and metrics)."""
+        return [sub for sub in (self._stored, self._live) if sub is not None]
 
-    async def _subscribe_stored(self, start_after: int) -> JetStreamContext.PushSubscription:
-        if start_after == 0:
-            policy, config = DeliverPolicy.ALL, ConsumerConfig()
-        else:
-            policy, config = DeliverPolicy.BY_START_SEQUENCE, ConsumerConfig(opt_start_seq=start_after + 1)
-        return await self._js.subscribe(
-            subjects.content_of_job(self.job_id),
-            stream=subjects.STREAM,  # skips a stream lookup per subscription
-            cb=self._on_stored,
-            ordered_consumer=True,
-            deliver_policy=policy,
-            config=config,
-        )
+    # ---- incoming ---------------------------------------------------------------------------------------
 
-    async def _on_stored(self, msg: Msg) -> None:
-        seq = msg.metadata.sequence.stream
-        if self._stopped or seq <= self.mark:
+    def _add_event(self, seq: int, data: bytes, time: datetime | None) -> None:
+        if seq <= self.mark:
             return
         self.mark = seq
-        event = decode_event(msg.data)
-        if event is None:
-            log.warning("skipping a stored message that is not an event", job_id=self.job_id, seq=seq)
+        item = event_item(self.job_id, seq, data)
+        if item is None:
             return
-        await self._emit(EventFrame(job_id=self.job_id, seq=seq, event=event))
+        self.items.append(item)
+        stage, _, outcome = (item.event_type or "").partition(".")
+        if outcome == "completed":
+            if time is not None:
+                self._completed_at[stage] = time
+            if stage in self.texts:
+                self.texts[stage].done = True
+        for watch in list(self.watches):
+            watch.give(item)
 
-    # ---- live deltas ------------------------------------------------------------------------------------
+    async def _on_stored(self, msg: Msg) -> None:
+        if not self._stopped:
+            self._add_event(msg.metadata.sequence.stream, msg.data, msg.metadata.timestamp)
+
+    @staticmethod
+    def _parse_delta(subject: str, data: bytes) -> tuple[str, DeltaMessage] | None:
+        try:
+            _, stage = subjects.parse_live(subject)
+            return stage, DeltaMessage.model_validate_json(data)
+        except (subjects.SubjectError, ValidationError) as exc:
+            log.warning("skipping a malformed delta", subject=subject, error=str(exc))
+            return None
 
     async def _on_delta(self, msg: Msg) -> None:
         if self._stopped:
             return
-        try:
-            _, stage = subjects.parse_live(msg.subject)
-            delta = DeltaMessage.model_validate_json(msg.data)
-        except (subjects.SubjectError, ValidationError) as exc:
-            log.warning("skipping a malformed delta", subject=msg.subject, error=str(exc))
+        parsed = self._parse_delta(msg.subject, msg.data)
+        if parsed is None:
             return
-        await self._emit(DeltaFrame(job_id=self.job_id, stage=stage, offset=delta.offset, text=delta.text))
+        stage, delta = parsed
+        if self._early_deltas is not None:
+            self._early_deltas.append(parsed)
+            return
+        self._text(stage).apply(delta.offset, delta.text)
+        item = delta_item(self.job_id, stage, delta.offset, delta.text)
+        for watch in list(self.watches):
+            watch.give(item)
 
-    # ---- expired history --------------------------------------------------------------------------------
+    def _text(self, stage: str) -> LiveText:
+        return self.texts.setdefault(stage, LiveText())
 
-    async def _history_covers(self, after_seq: int) -> bool:
+    # ---- watchers ---------------------------------------------------------------------------------------
+
+    def covers(self, after_seq: int) -> bool:
         """Whether the stream still holds every event of this job after `after_seq`.
 
-        The stream discards from the front (age and size limits), so only messages below its first
-        sequence can be gone. If any were after `after_seq`, they can only have belonged to this job if
-        the job started before that point, i.e. if its job.requested is gone too. Explicit deletes in the
-        middle of the stream are not detected.
+        The stream discards from the front, so only messages below its first sequence can be gone; they
+        belonged to this job only if the job started before that point, i.e. if its job.requested is
+        gone too. A fresh watcher of a job with nothing left sees nothing; one that had seen some of it
+        needs to know it is gone.
         """
-        first = (await self._js.stream_info(subjects.STREAM)).state.first_seq
-        if after_seq + 1 >= first:
+        if after_seq + 1 >= self.stream_first_seq:
             return True
-        earliest = await self._next_stored(first)
-        if earliest is None:
-            # Nothing of the job remains: a fresh subscription to an unknown (or not yet started) job
-            # simply sees nothing; a client that had seen some of it needs to know it is gone.
+        if not self.items:
             return after_seq == 0
-        return subjects.parse_content(earliest.subject or "")[1] == FIRST_EVENT_TYPE
+        return self.items[0].event_type == FIRST_EVENT_TYPE
 
-    async def _resync(self) -> int:
-        """Sends a `resync` frame with the job's remaining events; returns the sequence it covers."""
-        info = await self._js.stream_info(subjects.STREAM)
-        covered = info.state.last_seq  # nothing of the job up to here beyond what the walk finds
-        events: list[dict[str, Any]] = []
-        last_event_seq = 0
-        seq = info.state.first_seq
-        while len(events) < MAX_SNAPSHOT_EVENTS:
-            msg = await self._next_stored(seq)
-            if msg is None or msg.seq is None:
-                break
-            event = decode_event(msg.data or b"")
-            if event is not None:
-                events.append(event)
-            last_event_seq = seq = msg.seq
-            seq += 1
-        snapshot_seq = last_event_seq or covered
-        self.skip_to(snapshot_seq)
-        log.info("history expired, resync", job_id=self.job_id, seq=snapshot_seq, events=len(events))
-        await self._emit(ResyncFrame(job_id=self.job_id, seq=snapshot_seq, state={"events": events}))
-        return snapshot_seq
+    def resync_item(self) -> Item:
+        events = [json.loads(item.envelope or "{}") for item in self.items]
+        seq = self.items[-1].seq if self.items else self.stream_last_seq
+        assert seq is not None
+        frame = ResyncFrame(job_id=self.job_id, seq=seq, state={"events": events})
+        return Item("resync", frame.model_dump_json(), seq=seq)
 
-    async def _next_stored(self, from_seq: int) -> Any:
-        """The job's first stored message at or after `from_seq`, or None."""
-        try:
-            return await self._js.get_msg(
-                subjects.STREAM, seq=from_seq, subject=subjects.content_of_job(self.job_id), next=True
+    def attach(self, watch: Watch, after_seq: int) -> None:
+        """Everything held after `after_seq`, the text so far of a stage still writing, then live."""
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        watch.feed = self
+        if not self.covers(max(after_seq, watch.mark)):
+            resync = self.resync_item()
+            log.info("history expired, resync", job_id=self.job_id, seq=resync.seq, events=len(self.items))
+            watch.mark = resync.seq or 0
+            watch.sink(resync)
+        watch.mark = max(watch.mark, after_seq)
+        for item in self.items:
+            watch.give(item)
+        for stage, text in self.texts.items():
+            if text.text and not text.done:
+                watch.give(delta_item(self.job_id, stage, 0, text.text))
+        self.watches.add(watch)
+
+    def detach(self, watch: Watch) -> None:
+        self.watches.discard(watch)
+        if not self.watches and not self._stopped:
+            self._linger = asyncio.get_running_loop().call_later(
+                self.hub.linger, lambda: self.hub.retire(self)
             )
-        except NotFoundError:
-            return None
 
 
-class FeedSet:
-    """The job feeds of one connection, and the marks of jobs it unsubscribed from (so a later
-    re-subscribe does not resend what this connection already delivered)."""
+class Hub:
+    """The feeds of one gateway process, by job."""
 
-    def __init__(self, nc: Client, emit: Emit) -> None:
+    def __init__(self, nc: Callable[[], Client], events: EventStore, linger: float) -> None:
         self._nc = nc
-        self._emit = emit
-        self._feeds: dict[str, JobFeed] = {}
-        self._marks: dict[str, int] = {}
+        self.events = events
+        self.linger = linger
+        self.feeds: dict[str, JobFeed] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
 
-    def __contains__(self, job_id: str) -> bool:
-        return job_id in self._feeds
+    @property
+    def nc(self) -> Client:
+        return self._nc()
 
-    def __len__(self) -> int:
-        return len(self._feeds)
+    @property
+    def js(self) -> JetStreamContext:
+        return self.nc.jetstream()
 
-    async def subscribe(self, job_id: str, after_seq: int = 0) -> None:
-        feed = self._feeds.get(job_id)
-        if feed is not None:
-            # Already streaming everything after its mark: only skip what the client says it has.
-            feed.skip_to(after_seq)
-            return
-        feed = JobFeed(self._nc, job_id, self._emit, mark=self._marks.pop(job_id, 0))
-        self._feeds[job_id] = feed  # registered first, so close() frees a start that is interrupted
-        try:
-            await feed.start(after_seq)
-        except BaseException:
-            self._forget(job_id, feed)
-            await feed.stop()
-            raise
-
-    async def unsubscribe(self, job_id: str) -> bool:
-        feed = self._feeds.get(job_id)
+    async def watch(
+        self, job_id: str, sink: Sink, *, after_seq: int = 0, mark: int = 0, deltas: bool = True
+    ) -> Watch:
+        """Starts giving `sink` the job's items after `after_seq` (and after `mark`, what it already
+        has). Bus errors propagate; nothing is left subscribed then."""
+        subjects.content_of_job(job_id)  # refuse a job id that is not a subject token before anything else
+        feed = self.feeds.get(job_id)
         if feed is None:
-            return False
-        self._forget(job_id, feed)
-        await feed.stop()
-        return True
+            feed = JobFeed(self, job_id)
+            self.feeds[job_id] = feed
+            try:
+                await feed.start()
+            except BaseException as exc:
+                self.feeds.pop(job_id, None)
+                feed.started.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+                feed.started.exception()  # retrieved: no "never retrieved" warning when nobody waits
+                await asyncio.shield(feed.stop())
+                raise
+            feed.started.set_result(None)
+        else:
+            await asyncio.shield(feed.started)
+        watch = Watch(job_id, sink, deltas=deltas, mark=mark)
+        feed.attach(watch, after_seq)
+        return watch
+
+    def unwatch(self, watch: Watch) -> None:
+        if watch.feed is not None:
+            watch.feed.detach(watch)
+            watch.feed = None
+
+    def retire(self, feed: JobFeed) -> None:
+        if feed.watches or self.feeds.get(feed.job_id) is not feed:
+            return
+        del self.feeds[feed.job_id]
+        task = asyncio.create_task(feed.stop())
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
 
     async def close(self) -> None:
-        feeds = list(self._feeds.values())
-        self._feeds.clear()
-        await asyncio.gather(*(feed.stop() for feed in feeds), return_exceptions=True)
-
-    def _forget(self, job_id: str, feed: JobFeed) -> None:
-        if self._feeds.get(job_id) is feed:
-            del self._feeds[job_id]
-        self._marks[job_id] = max(self._marks.get(job_id, 0), feed.mark)
+        feeds = list(self.feeds.values())
+        self.feeds.clear()
+        await asyncio.gather(*(feed.stop() for feed in feeds), *self._stopping, return_exceptions=True)

@@ -37,35 +37,27 @@ from pressroom_contracts.events import (
 )
 from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.protocol import (
-    EventFrame,
-    Frame,
+    CLOSE_GOING_AWAY,
+    MAX_JSON_DEPTH,
     LegacyMessage,
     LegacyRequest,
-    ResyncFrame,
     describe_validation_error,
+    json_too_deep,
 )
 from pressroom_runtime.logs import get_logger
 
-from .auth import ANONYMOUS, Client, GatewayError, Unauthenticated
-from .bus import BUS_ERRORS, Bus
-from .fanout import JobFeed
-from .limits import Limiter
+from .auth import ANONYMOUS, Client
+from .bus import BUS_ERRORS
+from .deps import Services, ServicesDep
+from .errors import GatewayError, Unauthenticated
+from .fanout import Item, Watch
 from .metrics import ERRORS, WS_CONNECTIONS, WS_OPEN
-from .moderation import Moderator
 from .outbox import Outbox
-from .settings import GatewaySettings
-from .ws import (
-    CLOSE_GOING_AWAY,
-    CLOSE_TIMEOUT,
-    CLOSE_TRY_AGAIN_LATER,
-    IDLE_REASON,
-    TOO_SLOW_REASON,
-    admit,
-    close_code,
-    frame_size,
-)
+from .ws import CLOSE_TIMEOUT, CLOSE_TRY_AGAIN_LATER, TOO_SLOW_REASON, admit, close_code, frame_size
 
 log = get_logger(__name__)
+
+REVOKED = "revoked"
 
 
 class InvalidRequest(Exception):
@@ -75,6 +67,8 @@ class InvalidRequest(Exception):
 def parse_request(raw: str | bytes, max_bytes: int) -> JobRequest:
     if frame_size(raw) > max_bytes:
         raise InvalidRequest(f"the request is limited to {max_bytes} bytes")
+    if json_too_deep(raw):
+        raise InvalidRequest(f"the request is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -83,7 +77,7 @@ def parse_request(raw: str | bytes, max_bytes: int) -> JobRequest:
         legacy = LegacyRequest.model_validate(data)
         return JobRequest(topic=legacy.topic, research=legacy.research)
     except ValidationError as exc:
-        raise InvalidRequest(f"invalid request: {describe_validation_error(exc)}") from None
+        raise InvalidRequest(describe_validation_error(exc)) from None
 
 
 class Transcript:
@@ -146,11 +140,11 @@ def _progress(text: str) -> LegacyMessage:
 
 
 class LegacySession:
-    def __init__(self, websocket: WebSocket, bus: Bus, settings: GatewaySettings) -> None:
+    def __init__(self, websocket: WebSocket, services: Services) -> None:
         self.websocket = websocket
-        self.bus = bus
-        self.settings = settings
-        self.outbox: Outbox[Frame] = Outbox(settings.send_queue)
+        self.services = services
+        self.settings = services.settings
+        self.outbox: Outbox[Item | str] = Outbox(self.settings.send_queue)
 
     async def serve(self) -> None:
         await self.websocket.accept()
@@ -160,7 +154,8 @@ class LegacySession:
             async with AsyncExitStack() as held:
                 try:
                     client = await self._authenticate()
-                    await held.enter_async_context(self.bus.part(Limiter).connection_slot(client))
+                    await held.enter_async_context(self.services.limiter.connection_slot(client))
+                    held.callback(self.services.auth.on_revoke(client, lambda: self.outbox.offer(REVOKED)))
                 except GatewayError as exc:
                     await self._refuse(exc)
                     return
@@ -169,7 +164,7 @@ class LegacySession:
             WS_OPEN.labels("content").dec()
 
     async def _authenticate(self) -> Client:
-        client = await admit(self.websocket, self.bus)
+        client = await admit(self.websocket, self.services)
         if client is not None:
             return client
         if self.settings.allow_anonymous_legacy:
@@ -185,41 +180,35 @@ class LegacySession:
 
     async def _serve(self, client: Client) -> None:
         try:
-            async with asyncio.timeout(self.settings.read_timeout):
+            async with asyncio.timeout(self.settings.content_request_timeout):
                 raw = await self._receive_one()
         except WebSocketDisconnect:
             return
         except TimeoutError:
-            await self._close(CLOSE_GOING_AWAY, IDLE_REASON)
+            await self._close(CLOSE_GOING_AWAY, "no request")
             return
         try:
             request = parse_request(raw, self.settings.max_frame_bytes)
         except InvalidRequest as exc:
             ERRORS.labels("invalid_request").inc()
-            await self._finish(LegacyMessage(type="error", payload=str(exc)))
+            await self._finish(LegacyMessage(type="error", payload=f"invalid_request: {exc}"))
             return
+        hub = self.services.hub
         try:
-            await self.bus.part(Limiter).check_job_quota(client)
-            await self.bus.part(Moderator).check(request)
+            job_id = (await self.services.jobs.start(client, request)).job_id
+            watch: Watch = await hub.watch(job_id, self.outbox.offer, deltas=False)
         except GatewayError as exc:
             await self._refuse(exc)
             return
-        feed: JobFeed | None = None
-        try:
-            job_id, _ = await self.bus.start_job(request, owner=client.id)
-            feed = JobFeed(self.bus.nc, job_id, self.outbox.put, deltas=False)
-            await feed.start()
         except BUS_ERRORS as exc:
             log.warning("could not start or watch a /content job", error=repr(exc))
-            if feed is not None:
-                await feed.stop()
             ERRORS.labels("unavailable").inc()
             await self._finish(LegacyMessage(type="error", payload="the service is unavailable; try again"))
             return
         try:
             await self._stream(Transcript(job_id))
         finally:
-            await feed.stop()
+            hub.unwatch(watch)
 
     async def _receive_one(self) -> str | bytes:
         message = await self.websocket.receive()
@@ -251,11 +240,14 @@ class LegacySession:
             overflow.cancel()
 
     @staticmethod
-    def _translate(transcript: Transcript, frame: Frame) -> list[LegacyMessage]:
-        if isinstance(frame, EventFrame):
-            events = [frame.event]
-        elif isinstance(frame, ResyncFrame):  # the job's start expired: relay what remains, in order
-            events = list(frame.state.get("events", []))
+    def _translate(transcript: Transcript, item: Item | str) -> list[LegacyMessage]:
+        if isinstance(item, str):  # the key was revoked: the transcript ends here
+            transcript.finished = True
+            return [LegacyMessage(type="error", payload=f"{item}: the API key was revoked")]
+        if item.kind == "event":
+            events = [json.loads(item.envelope or "{}")]
+        elif item.kind == "resync":  # the job's start expired: relay what remains, in order
+            events = list(json.loads(item.frame)["state"].get("events", []))
         else:
             return []
         messages = []
@@ -298,11 +290,9 @@ def _apply(transcript: Transcript, raw: dict[str, Any]) -> LegacyMessage | None:
     return transcript.apply(event)
 
 
-def build_router(bus: Bus, settings: GatewaySettings) -> APIRouter:
-    router = APIRouter()
+router = APIRouter()
 
-    @router.websocket("/content")
-    async def content(websocket: WebSocket) -> None:
-        await LegacySession(websocket, bus, settings).serve()
 
-    return router
+@router.websocket("/content")
+async def content(websocket: WebSocket, services: ServicesDep) -> None:
+    await LegacySession(websocket, services).serve()

@@ -1,6 +1,7 @@
 """Per-client and per-address limits, with the `limits` library (in-memory storage, moving window).
 
-- Job creation per client (PRESSROOM_GATEWAY_JOB_RATE, default 10/minute): `check_job_quota(client)`.
+- Work per client (PRESSROOM_GATEWAY_JOB_RATE, default 10/minute): every accepted start, regenerate and
+  edit counts one, whatever the transport (jobs.py).
 - Concurrent WebSocket connections per client (PRESSROOM_GATEWAY_MAX_CONNECTIONS, default 10).
 - WebSocket connection attempts per IP address, counted before authentication
   (PRESSROOM_GATEWAY_CONNECT_RATE, default 60/minute).
@@ -21,27 +22,15 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from .auth import Client, GatewayError
-from .bus import Bus, current_bus
-
-
-class RateLimited(GatewayError):
-    status = 429
-    code = "rate_limited"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+from .auth import Client
+from .errors import RateLimited
+from .settings import GatewaySettings
 
 
 class Limiter:
-    """The limits of one gateway: `bus.part(Limiter)`."""
+    """The limits of one gateway."""
 
-    def __init__(self, bus: Bus) -> None:
-        settings = bus.settings
+    def __init__(self, settings: GatewaySettings) -> None:
         self._window = MovingWindowRateLimiter(MemoryStorage())
         self.job_rate = parse(settings.job_rate)
         self.connect_rate = parse(settings.connect_rate)
@@ -49,7 +38,7 @@ class Limiter:
         self._open: dict[str, int] = {}
 
     async def check_job_quota(self, client: Client) -> None:
-        """Counts one job for `client`; RateLimited (nothing counted) when it has used its quota."""
+        """Counts one unit of work for `client`; RateLimited (nothing counted) when it used its quota."""
         await self._hit(self.job_rate, f"too many jobs started (limit {self.job_rate})", "jobs", client.id)
 
     async def check_connect_attempt(self, address: str) -> None:
@@ -85,9 +74,3 @@ class Limiter:
         stats = await self._window.get_window_stats(item, *identifiers)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise RateLimited(f"{message}; try again in {retry_after} s", retry_after=retry_after)
-
-
-async def check_job_quota(client: Client) -> None:
-    """For REST handlers: counts one job for `client` on the gateway serving this request; raises
-    `RateLimited` (429, Retry-After) when the client started too many."""
-    await current_bus().part(Limiter).check_job_quota(client)

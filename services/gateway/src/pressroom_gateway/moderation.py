@@ -22,8 +22,7 @@ from openai import APIError, AsyncOpenAI
 from pressroom_contracts.jobs import JobRequest
 from pressroom_runtime.logs import get_logger
 
-from .auth import GatewayError
-from .bus import Bus, current_bus
+from .errors import TopicRefused
 from .settings import GatewaySettings, ModerationMode
 
 log = get_logger(__name__)
@@ -40,11 +39,6 @@ DEFAULT_BLOCKLIST: tuple[str, ...] = (
     "how to make a bomb",
     "how to build a bomb",
 )
-
-
-class TopicRefused(GatewayError):
-    status = 422
-    code = "topic_refused"
 
 
 def compile_blocklist(terms: list[str] | tuple[str, ...]) -> re.Pattern[str] | None:
@@ -67,13 +61,11 @@ def request_text(request: JobRequest) -> str:
 
 
 class Moderator:
-    """The moderation of one gateway: `bus.part(Moderator)`."""
+    """The moderation of one gateway."""
 
-    def __init__(
-        self, bus: Bus | None = None, *, settings: GatewaySettings | None = None, **openai: Any
-    ) -> None:
-        """From the bus's settings (or `settings`); `openai` goes to AsyncOpenAI (e.g. http_client=)."""
-        self.settings = settings or (bus.settings if bus is not None else GatewaySettings())
+    def __init__(self, settings: GatewaySettings, **openai: Any) -> None:
+        """`openai` goes to AsyncOpenAI (e.g. http_client=)."""
+        self.settings = settings
         terms = list(self.settings.blocked_terms)
         if self.settings.blocklist_defaults:
             terms += DEFAULT_BLOCKLIST
@@ -128,9 +120,3 @@ class Moderator:
         )
         reason = ", ".join(categories) or "flagged"
         raise TopicRefused(f"the request was flagged by moderation: {reason}")
-
-
-async def moderate(request: JobRequest) -> None:
-    """For REST handlers: raises `TopicRefused` (422, code topic_refused) when the gateway serving this
-    request refuses the topic."""
-    await current_bus().part(Moderator).check(request)

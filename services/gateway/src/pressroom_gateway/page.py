@@ -4,8 +4,9 @@ Plain HTML, one JavaScript module and one stylesheet, shipped inside the package
 nothing loaded from another origin. The page talks to the same gateway over `/v1/ws` and the REST API.
 
 When PRESSROOM_GATEWAY_PAGE_TOKEN is set (the embedded `make up` sets it to the local key), the page
-carries it in `<meta name="pressroom-token">` and is usable at once; otherwise it asks for an API key and
-keeps it in the browser's localStorage.
+carries it in `<meta name="pressroom-token">` and is usable at once, but only when it is served to a
+loopback host (127.0.0.1, localhost, ::1): anywhere else it asks for an API key and keeps it in the
+browser's localStorage, as it does without a page token.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import SecretStr
+
+from .guards import host_name
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAGE_TOKEN_ENV = "PRESSROOM_GATEWAY_PAGE_TOKEN"
@@ -76,9 +79,17 @@ def render_page(token: str) -> str:
     return _template().replace(TOKEN_PLACEHOLDER, html.escape(token, quote=True))
 
 
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def served_locally(request: Request) -> bool:
+    return host_name(request.headers.get("host", "")) in LOOPBACK_NAMES
+
+
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def index(request: Request) -> HTMLResponse:
-    return HTMLResponse(render_page(page_token(request)), headers=SECURITY_HEADERS)
+    token = page_token(request) if served_locally(request) else ""
+    return HTMLResponse(render_page(token), headers=SECURITY_HEADERS)
 
 
 @lru_cache(maxsize=1)

@@ -2,7 +2,7 @@
 
 The bodies and answers are the contract models of pressroom_contracts.queries; an `{"error": …}` answer
 becomes a `QueryError` with its code (not_found, invalid_request, unavailable), and so does silence
-(no responder, or a timeout): persistence down is `unavailable`, never a 500.
+(no responder, or a timeout): persistence down is `unavailable` (503), never a 500.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pressroom_contracts.queries import JobQuery, JobReply, JobsQuery, JobsReply
 from pressroom_runtime.logs import get_logger
 
 from .bus import Bus
+from .errors import GatewayError
 
 log = get_logger(__name__)
 
@@ -26,11 +27,13 @@ DEFAULT_TIMEOUT = 5.0
 M = TypeVar("M", bound=BaseModel)
 
 
-class QueryError(Exception):
+_STATUS = {"not_found": 404, "invalid_request": 422}
+
+
+class QueryError(GatewayError):
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        status = _STATUS.get(code, 503)
+        super().__init__(message, code=code if status != 503 else "unavailable", status=status)
 
 
 class QueryClient:

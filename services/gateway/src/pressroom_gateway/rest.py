@@ -1,88 +1,37 @@
-"""REST under /v1 (issue 4): create, list, get, cancel, edit, regenerate and export jobs.
+"""REST under /v1: create, list, get, cancel, edit, regenerate and export jobs.
 
-Writes are events: the gateway validates, checks ownership and publishes (job.requested,
-cancel.requested, blog.edited, social.edited, regenerate.requested), answering 202 once the stream
-acknowledged; the stages and persistence act on them. Reads ask persistence (query.job, query.jobs) with
-the client as owner, so another client's job is answered exactly like a missing one (404).
+Translation only: each route reads its request, calls the application layer (jobs.py), which decides
+and publishes, and shapes the answer. Writes answer 202 once the stream acknowledged their event; reads
+ask persistence with the client as owner, so another client's job is answered like a missing one (404).
+Every refusal is `{"error": {"code": …, "message": …}}` with a matching status (errors.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
-from nats.js.api import PubAck
-from nats.js.errors import NotFoundError
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from pressroom_contracts import subjects
-from pressroom_contracts.events import (
-    STOPPED_TYPES,
-    TERMINAL_TYPES,
-    BlogCompletedEvent,
-    BlogEdited,
-    BlogEditedEvent,
-    CancelRequested,
-    CancelRequestedEvent,
-    Envelope,
-    RegenerateRequested,
-    RegenerateRequestedEvent,
-    SocialCompletedEvent,
-    SocialEdited,
-    SocialEditedEvent,
-    Stage,
-    encode_event,
+from pressroom_contracts.jobs import (
+    BlogEdit,
+    CancelRequest,
+    JobRequest,
+    Platform,
+    RegenerateRequest,
+    SocialEdit,
 )
-from pressroom_contracts.ids import new_job_id
-from pressroom_contracts.jobs import JobRequest, Platform
-from pressroom_contracts.platforms import LIMITS, count
-from pressroom_contracts.queries import (
-    MAX_LIMIT,
-    BlogView,
-    ImageView,
-    JobReply,
-    JobsQuery,
-    JobsReply,
-    JobStatus,
-)
-from pressroom_runtime.history import recorded
-from pressroom_runtime.logs import get_logger
+from pressroom_contracts.queries import MAX_LIMIT, BlogView, ImageView, JobReply, JobsReply, JobStatus
 
-from . import export, limits, moderation
-from .api import (
-    ApiError,
-    ApiRoute,
-    BusDep,
-    CurrentClient,
-    IdempotencyDep,
-    JobId,
-    QueriesDep,
-    StorageDep,
-    error_responses,
-    load_job,
-    owned_request,
-    require_owned,
-)
-from .auth import Client
-from .bus import Bus
-from .idempotency import MAX_KEY_LENGTH, Record, fingerprint
+from . import export
+from .deps import CurrentClient, JobId, JobsDep, ServicesDep
+from .errors import error_responses
+from .idempotency import MAX_KEY_LENGTH
 from .presign import Storage
-from .queries import QueryClient, QueryError
 
-log = get_logger(__name__)
-
-router = APIRouter(route_class=ApiRoute, tags=["jobs"])
+router = APIRouter(tags=["jobs"])
 router.include_router(export.router)
-
-# What a stage publishes: it must have produced something before it can produce it again.
-PRODUCED_BY = {"blog": "blog.completed", "social": "social.completed", "image": "image.completed"}
-# A concurrent edit may take the version we computed: try the next one, a few times.
-EDIT_ATTEMPTS = 5
-# created_before is applied here (query.jobs has no date filter): at most this many pages are skipped
-# per request before an empty page with a cursor is answered.
-MAX_SKIPPED_PAGES = 10
 
 
 # ---- bodies and answers -------------------------------------------------------------------------------
@@ -136,83 +85,12 @@ class VersionAccepted(BaseModel):
     version: int = Field(description="The version the edit is stored as.")
 
 
-class CancelBody(BaseModel):
-    reason: Annotated[str, Field(min_length=1, max_length=200)] = "cancelled by the user"
-
-
-class BlogEdit(BaseModel):
-    title: Annotated[str, Field(min_length=1, max_length=300)]
-    markdown: Annotated[str, Field(min_length=1, max_length=200_000)]
-
-    @field_validator("title")
-    @classmethod
-    def _title(cls, value: str) -> str:
-        value = " ".join(value.split())
-        if not value:
-            raise ValueError("must not be blank")
-        return value
-
-    @field_validator("markdown")
-    @classmethod
-    def _markdown(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
-
-
-class SocialEdit(BaseModel):
-    text: Annotated[str, Field(min_length=1, max_length=70_000)]
-
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
-
-
-class RegenerateBody(BaseModel):
-    stage: Literal["blog", "social", "image"]
-    platform: Platform | None = Field(None, description="social only: which post; all when omitted.")
-    instructions: Annotated[str | None, Field(max_length=500)] = None
-
-
 # ---- helpers ------------------------------------------------------------------------------------------
 
 
 def _paths(request: Request, job_id: str) -> tuple[str, str]:
     base = f"{request.scope.get('root_path', '')}/v1/jobs/{job_id}"
     return base, f"{base}/events"
-
-
-async def _publish(bus: Bus, event: Envelope) -> PubAck:
-    """Publishes with the event's de-duplication key and returns the whole ack (`duplicate` included)."""
-    ack = await bus.broker.publish(
-        encode_event(event),
-        subject=subjects.content(event.job_id, event.type),
-        headers={"Nats-Msg-Id": event.dedup_key()},
-        stream=subjects.STREAM,
-        timeout=bus.settings.publish_timeout,
-    )
-    if ack is None:  # pragma: no cover - publish with stream= always acknowledges
-        raise ApiError(503, "unavailable", "the message bus did not acknowledge; try again")
-    return ack
-
-
-async def _stored_last(bus: Bus, job_id: str, event_type: str) -> int | None:
-    """Stream sequence of the job's latest event of this type, or None."""
-    try:
-        msg = await bus.js.get_last_msg(subjects.STREAM, subjects.content(job_id, event_type))
-    except NotFoundError:
-        return None
-    return msg.seq
-
-
-async def _admit(request: JobRequest, client: Client) -> None:
-    """Moderation (TopicRefused: 422 topic_refused), then the client's job quota (RateLimited: 429 with
-    Retry-After): a refused topic costs no quota. Both are GatewayErrors the app answers."""
-    await moderation.moderate(request)
-    await limits.check_job_quota(client)
 
 
 # ---- create -------------------------------------------------------------------------------------------
@@ -233,8 +111,7 @@ async def create_job(
     response: Response,
     job: Annotated[JobRequest, Body(description="The job's options.")],
     client: CurrentClient,
-    bus: BusDep,
-    idempotency: IdempotencyDep,
+    jobs: JobsDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -245,46 +122,12 @@ async def create_job(
         ),
     ] = None,
 ) -> JobCreated:
-    wanted = fingerprint(job)
-    if idempotency_key is not None:
-        record = await idempotency.lookup(client.id, idempotency_key)
-        if record is not None:
-            return await _replay(request, response, bus, client, job, record, wanted)
-    await _admit(job, client)
-    job_id = new_job_id()
-    if idempotency_key is not None:
-        record = await idempotency.claim(client.id, idempotency_key, Record(job_id, wanted))
-        if record.job_id != job_id:  # a concurrent request with the same key won
-            return await _replay(request, response, bus, client, job, record, wanted)
-    await bus.start_job(job, client.id, job_id=job_id)
-    return _created(request, response, job_id)
-
-
-async def _replay(
-    request: Request,
-    response: Response,
-    bus: Bus,
-    client: Client,
-    job: JobRequest,
-    record: Record,
-    wanted: str,
-) -> JobCreated:
-    if record.fingerprint != wanted:
-        raise ApiError(
-            422, "idempotency_key_reused", "this Idempotency-Key was already used with a different request"
-        )
-    if not await bus.job_exists(record.job_id):
-        # The first request recorded the key but its publish failed or has not landed yet: finish it
-        # (same job id, same Nats-Msg-Id: the stream keeps one job.requested).
-        await bus.start_job(job, client.id, job_id=record.job_id)
-    response.headers["Idempotent-Replayed"] = "true"
-    return _created(request, response, record.job_id)
-
-
-def _created(request: Request, response: Response, job_id: str) -> JobCreated:
-    job_url, events_url = _paths(request, job_id)
+    started = await jobs.start(client, job, idempotency_key=idempotency_key)
+    if started.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    job_url, events_url = _paths(request, started.job_id)
     response.headers["Location"] = job_url
-    return JobCreated(job_id=job_id, events_url=events_url, job_url=job_url)
+    return JobCreated(job_id=started.job_id, events_url=events_url, job_url=job_url)
 
 
 # ---- read ---------------------------------------------------------------------------------------------
@@ -307,7 +150,7 @@ def _utc(value: datetime | None) -> datetime | None:
 )
 async def list_jobs(
     client: CurrentClient,
-    queries: QueriesDep,
+    jobs: JobsDep,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this state.")] = None,
     created_after: Annotated[datetime | None, Query(description="Only jobs created after this.")] = None,
     created_before: Annotated[datetime | None, Query(description="Only jobs created before this.")] = None,
@@ -316,18 +159,14 @@ async def list_jobs(
         str | None, Query(max_length=500, description="next_cursor of the previous page.")
     ] = None,
 ) -> JobsReply:
-    after, before = _utc(created_after), _utc(created_before)
-    for _ in range(MAX_SKIPPED_PAGES):
-        page = await queries.jobs(JobsQuery(owner=client.id, status=status, limit=limit, cursor=cursor))
-        jobs = [j for j in page.jobs if before is None or j.created_at < before]
-        if after is not None:
-            newer = [j for j in jobs if j.created_at > after]
-            if len(newer) < len(jobs):  # newest first: everything further is older still
-                return JobsReply(jobs=newer, next_cursor=None)
-        if jobs or page.next_cursor is None:
-            return JobsReply(jobs=jobs, next_cursor=page.next_cursor)
-        cursor = page.next_cursor  # a whole page newer than created_before: skip it
-    return JobsReply(jobs=[], next_cursor=cursor)
+    return await jobs.list(
+        client,
+        status=status,
+        created_after=_utc(created_after),
+        created_before=_utc(created_before),
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 async def _image_out(image: ImageView, storage: Storage) -> ImageOut:
@@ -352,17 +191,10 @@ async def _image_out(image: ImageView, storage: Storage) -> ImageOut:
     "each social post, the illustration with presigned URLs, usage and cost.",
     responses=error_responses(401, 404, 503),
 )
-async def get_job(
-    request: Request,
-    job_id: JobId,
-    client: CurrentClient,
-    bus: BusDep,
-    queries: QueriesDep,
-    storage: StorageDep,
-) -> JobOut:
-    job = await load_job(job_id, client, bus, queries)
+async def get_job(request: Request, job_id: JobId, client: CurrentClient, services: ServicesDep) -> JobOut:
+    job = await services.jobs.load(client, job_id)
     blog = BlogOut(**job.blog.model_dump(), html=export.render_html(job.blog.markdown)) if job.blog else None
-    images = await _image_out(job.images, storage) if job.images else None
+    images = await _image_out(job.images, services.storage) if job.images else None
     base, events = _paths(request, job_id)
     return JobOut(
         job=job.job,
@@ -390,19 +222,10 @@ async def get_job(
 async def cancel_job(
     job_id: JobId,
     client: CurrentClient,
-    bus: BusDep,
-    body: Annotated[CancelBody | None, Body()] = None,
+    jobs: JobsDep,
+    body: Annotated[CancelRequest | None, Body()] = None,
 ) -> Accepted:
-    await require_owned(job_id, client, bus)
-    for terminal in sorted(TERMINAL_TYPES):
-        if await _stored_last(bus, job_id, terminal) is not None:
-            raise ApiError(409, "not_active", f"the job already finished ({terminal})")
-    reason = body.reason if body else CancelBody().reason
-    event = CancelRequestedEvent(
-        job_id=job_id, producer=bus.producer(), data=CancelRequested(reason=reason, requested_by=client.id)
-    )
-    await _publish(bus, event)
-    log.info("cancel requested", job_id=job_id, by=client.id)
+    await jobs.cancel(client, job_id, body)
     return Accepted(job_id=job_id)
 
 
@@ -413,40 +236,15 @@ async def cancel_job(
     summary="Regenerate one stage",
     description="Publishes regenerate.requested: the blog, one social post (or all of them), or the "
     "illustration is produced again as a new version; nothing else is redone. Refused (409) before the "
-    "stage produced its first version or once the job failed or was cancelled.",
-    responses=error_responses(401, 404, 409, 422, 503),
+    "stage produced its first version or once the job failed or was cancelled; (422 budget_exceeded) "
+    "when it would take the job past its budget; (429) past the client's quota, which it counts like "
+    "a job.",
+    responses=error_responses(401, 404, 409, 422, 429, 503),
 )
 async def regenerate(
-    job_id: JobId,
-    body: RegenerateBody,
-    client: CurrentClient,
-    bus: BusDep,
-    queries: QueriesDep,
+    job_id: JobId, body: RegenerateRequest, client: CurrentClient, jobs: JobsDep
 ) -> Accepted:
-    job = await owned_request(job_id, client, bus, queries)
-    if body.platform is not None:
-        if body.stage != "social":
-            raise ApiError(422, "invalid_request", "platform: only for the social stage")
-        if body.platform not in job.platforms:
-            raise ApiError(422, "invalid_request", f"platform: the job has no {body.platform} post")
-    for stopped in STOPPED_TYPES:
-        if await _stored_last(bus, job_id, stopped) is not None:
-            raise ApiError(409, "not_active", f"the job is stopped ({stopped})")
-    produced = PRODUCED_BY[body.stage]
-    if await _stored_last(bus, job_id, produced) is None:
-        raise ApiError(409, "not_ready", f"the {body.stage} stage has nothing to regenerate yet")
-    event = RegenerateRequestedEvent(
-        job_id=job_id,
-        producer=bus.producer(),
-        data=RegenerateRequested(
-            stage=Stage(body.stage),
-            platform=body.platform,
-            instructions=body.instructions,
-            requested_by=client.id,
-        ),
-    )
-    await _publish(bus, event)
-    log.info("regenerate requested", job_id=job_id, stage=body.stage, platform=body.platform)
+    await jobs.regenerate(client, job_id, body)
     return Accepted(job_id=job_id)
 
 
@@ -459,69 +257,12 @@ async def regenerate(
     response_model=VersionAccepted,
     summary="Replace the blog post",
     description="Stores the text as a new version (blog.edited, with you as editor); nothing is "
-    "regenerated from it. Refused (409) while the job has no blog post yet.",
-    responses=error_responses(401, 404, 409, 422, 503),
+    "regenerated from it. Refused (409) while the job has no blog post yet; counted in the client's "
+    "quota like a job (429).",
+    responses=error_responses(401, 404, 409, 422, 429, 503),
 )
-async def edit_blog(
-    job_id: JobId,
-    body: BlogEdit,
-    client: CurrentClient,
-    bus: BusDep,
-    queries: QueriesDep,
-) -> VersionAccepted:
-    await require_owned(job_id, client, bus)
-    # The stream knows every version the moment it is published (persistence may lag behind a previous
-    # edit); persistence still knows versions whose events expired from the stream.
-    versions = [
-        e.data.version
-        for event_type in ("blog.completed", "blog.edited")
-        for e in await recorded(bus.nc, job_id, event_type)
-        if isinstance(e, BlogCompletedEvent | BlogEditedEvent)
-    ]
-    versions += await _persisted_versions(queries, job_id, client, lambda j: j.blog)
-    if not versions:
-        raise ApiError(409, "not_ready", "the job has no blog post yet")
-    version = await _publish_next_version(
-        bus,
-        max(versions),
-        lambda version: BlogEditedEvent(
-            job_id=job_id,
-            producer=bus.producer(),
-            data=BlogEdited(
-                version=version,
-                title=body.title,
-                markdown=body.markdown,
-                word_count=len(body.markdown.split()),
-                editor=client.id,
-            ),
-        ),
-    )
-    log.info("blog edited", job_id=job_id, version=version, editor=client.id)
-    return VersionAccepted(job_id=job_id, version=version)
-
-
-async def _publish_next_version(bus: Bus, latest: int, make: Callable[[int], Envelope]) -> int:
-    """Publishes the edit as the next free version: a concurrent edit may have taken the one we computed,
-    which the stream reports as a duplicate of its de-duplication key."""
-    for version in range(latest + 1, latest + 1 + EDIT_ATTEMPTS):
-        if not (await _publish(bus, make(version))).duplicate:
-            return version
-    raise ApiError(409, "conflict", "this is being edited concurrently; try again")
-
-
-async def _persisted_versions(
-    queries: QueryClient, job_id: str, client: Client, pick: Callable[[JobReply], Any]
-) -> list[int]:
-    try:
-        job = await queries.job(job_id, owner=client.id)
-    except QueryError as exc:
-        if exc.code == "not_found":  # not recorded yet: the stream has it all
-            return []
-        raise
-    artifact = pick(job)
-    if artifact is None:
-        return []
-    return [artifact.version, *(v.version for v in artifact.versions)]
+async def edit_blog(job_id: JobId, body: BlogEdit, client: CurrentClient, jobs: JobsDep) -> VersionAccepted:
+    return VersionAccepted(job_id=job_id, version=await jobs.edit_blog(client, job_id, body))
 
 
 @router.put(
@@ -530,52 +271,11 @@ async def _persisted_versions(
     response_model=VersionAccepted,
     summary="Replace a social post",
     description="Stores the text as a new version of the platform's post (social.edited). Refused (422) "
-    "over the platform's limit, (409) while the job has no post for the platform yet.",
-    responses=error_responses(401, 404, 409, 422, 503),
+    "over the platform's limit, (409) while the job has no post for the platform yet; counted in the "
+    "client's quota like a job (429).",
+    responses=error_responses(401, 404, 409, 422, 429, 503),
 )
 async def edit_social(
-    job_id: JobId,
-    platform: Platform,
-    body: SocialEdit,
-    client: CurrentClient,
-    bus: BusDep,
-    queries: QueriesDep,
+    job_id: JobId, platform: Platform, body: SocialEdit, client: CurrentClient, jobs: JobsDep
 ) -> VersionAccepted:
-    await require_owned(job_id, client, bus)
-    stored = [
-        e
-        for event_type in ("social.completed", "social.edited")
-        for e in await recorded(bus.nc, job_id, event_type)
-        if isinstance(e, SocialCompletedEvent | SocialEditedEvent) and e.data.platform == platform
-    ]
-    versions = [e.data.version for e in stored]
-    versions += await _persisted_versions(queries, job_id, client, lambda j: j.social.get(platform.value))
-    if not versions:
-        raise ApiError(409, "not_ready", f"the job has no {platform} post yet")
-    limit = LIMITS[platform]
-    # Counted as the social stage counts (pressroom_contracts.platforms); a thread per post.
-    thread = isinstance(stored[-1], SocialCompletedEvent) and bool(stored[-1].data.parts) if stored else False
-    parts = [part for part in body.text.split("\n\n") if part.strip()] if thread else [body.text]
-    characters = max(count(platform, part) for part in parts)
-    if characters > limit:
-        raise ApiError(
-            422, "over_limit", f"text: {characters} characters, over the {platform} limit of {limit}"
-        )
-    version = await _publish_next_version(
-        bus,
-        max(versions),
-        lambda version: SocialEditedEvent(
-            job_id=job_id,
-            producer=bus.producer(),
-            data=SocialEdited(
-                platform=platform,
-                version=version,
-                text=body.text,
-                characters=characters,
-                limit=limit,
-                editor=client.id,
-            ),
-        ),
-    )
-    log.info("social post edited", job_id=job_id, platform=platform, version=version)
-    return VersionAccepted(job_id=job_id, version=version)
+    return VersionAccepted(job_id=job_id, version=await jobs.edit_social(client, job_id, platform, body))

@@ -39,9 +39,32 @@ class GatewaySettings(ServiceSettings):
     max_frame_bytes: int = Field(
         MAX_FRAME_BYTES, ge=1024, le=MAX_FRAME_BYTES, description="Largest client frame answered normally."
     )
-    read_timeout: float = Field(
-        60.0, gt=0, description="A WebSocket client that sends nothing (not even a ping) this long is closed."
+    ping_interval: float = Field(
+        20.0,
+        gt=0,
+        description="The server pings every WebSocket this often; one that does not answer within "
+        "ping_timeout is closed. A client that only listens stays connected as long as it answers.",
     )
+    ping_timeout: float = Field(20.0, gt=0, description="How long a WebSocket ping may go unanswered.")
+    content_request_timeout: float = Field(
+        60.0, gt=0, description="How long /content waits for its client's one request."
+    )
+    feed_linger: float = Field(
+        2.0, ge=0, description="How long a job's feed outlives its last watcher (reloads, reconnects)."
+    )
+
+    # ---- who may talk to this gateway ---------------------------------------------------------------------
+    allowed_hosts: str = Field(
+        "127.0.0.1,localhost,::1",
+        description="Comma-separated Host names this gateway answers to ('*.example.com' and '*' allowed); "
+        "loopback only by default. /healthz, /readyz and /metrics answer any Host.",
+    )
+    allowed_origins: str = Field(
+        "",
+        description="Comma-separated origins (https://app.example.com) whose pages may use the gateway, "
+        "besides its own origin; '*' for any.",
+    )
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest HTTP request body read.")
 
     # ---- auth ---------------------------------------------------------------------------------------------
     jwt_secret: SecretStr | None = Field(
@@ -79,6 +102,14 @@ class GatewaySettings(ServiceSettings):
     @classmethod
     def _valid_rate(cls, value: str) -> str:
         return _rate(value)
+
+    @property
+    def host_names(self) -> list[str]:
+        return [host.strip() for host in self.allowed_hosts.split(",") if host.strip()]
+
+    @property
+    def origins(self) -> list[str]:
+        return [origin.strip() for origin in self.allowed_origins.split(",") if origin.strip()]
 
     @property
     def blocked_terms(self) -> list[str]:

@@ -21,86 +21,50 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from nats.js.errors import NotFoundError
 
-from pressroom_contracts import subjects
 from pressroom_contracts.events import TERMINAL_TYPES
-from pressroom_contracts.protocol import DeltaFrame, EventFrame, Frame, ResyncFrame
+from pressroom_contracts.protocol import MAX_SEQ
 from pressroom_runtime.logs import get_logger
 
-from .api import (
-    ApiError,
-    ApiRoute,
-    BusDep,
-    CurrentClient,
-    JobId,
-    error_responses,
-    requested_event,
-    require_owned,
-)
-from .bus import Bus
-from .fanout import JobFeed, decode_event
+from .deps import CurrentClient, JobId, ServicesDep
+from .errors import GatewayError, error_responses
+from .fanout import Item, event_item
+from .jobs import Follow
 from .outbox import Outbox
+from .stream import EventStore
 
 log = get_logger(__name__)
 
-router = APIRouter(route_class=ApiRoute, tags=["events"])
+router = APIRouter(tags=["events"])
+
+REVOKED = "revoked"
 
 
-@dataclass(frozen=True)
-class Plan:
-    job_id: str
-    after_seq: int
-    # True when the client already saw the job's end (or its history expired from the stream): send
-    # what is stored after after_seq and close, instead of waiting for a terminal event.
-    finite: bool
+class NoContent(GatewayError):
+    """The job ended and nothing came after Last-Event-ID: 204 tells EventSource to stop reconnecting."""
+
+    status = 204
+    code = "no_content"
 
 
 def _seq(value: str | None, name: str) -> int | None:
     if value is None or value.strip() == "":
         return None
-    try:
-        seq = int(value.strip())
-    except ValueError:
-        seq = -1
-    if seq < 0:
-        raise ApiError(422, "invalid_request", f"{name}: must be a stream sequence (an integer ≥ 0)")
+    text = value.strip()
+    seq = int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else -1
+    if not 0 <= seq <= MAX_SEQ:
+        raise GatewayError(f"{name}: must be a stream sequence (an integer from 0 to {MAX_SEQ})")
     return seq
 
 
-async def _last_terminal(bus: Bus, job_id: str) -> int | None:
-    found = []
-    for event_type in TERMINAL_TYPES:
-        try:
-            msg = await bus.js.get_last_msg(subjects.STREAM, subjects.content(job_id, event_type))
-        except NotFoundError:
-            continue
-        if msg.seq is not None:
-            found.append(msg.seq)
-    return max(found, default=None)
-
-
-async def _next_stored(bus: Bus, job_id: str, from_seq: int) -> tuple[int, bytes] | None:
-    """The job's first stored event at or after `from_seq`: (seq, data), or None."""
-    try:
-        msg = await bus.js.get_msg(
-            subjects.STREAM, seq=from_seq, subject=subjects.content_of_job(job_id), next=True
-        )
-    except NotFoundError:
-        return None
-    return (msg.seq or from_seq), (msg.data or b"")
-
-
-async def plan(
+async def follow(
     job_id: JobId,
     client: CurrentClient,
-    bus: BusDep,
+    services: ServicesDep,
     last_event_id: Annotated[
         str | None,
         Header(alias="Last-Event-ID", description="Resume after this stream sequence (sent by EventSource)."),
@@ -109,37 +73,26 @@ async def plan(
         str | None,
         Query(description="Resume after this stream sequence; Last-Event-ID wins when both are given."),
     ] = None,
-) -> Plan:
+) -> tuple[str, Follow]:
     """Everything that can refuse the request, decided before the response starts."""
     after = _seq(last_event_id, "Last-Event-ID")
     if after is None:
         after = _seq(after_seq, "after_seq") or 0
-    await require_owned(job_id, client, bus)
-    if await requested_event(bus, job_id) is not None:
-        terminal = await _last_terminal(bus, job_id)
-        finite = terminal is not None and terminal <= after
-    else:  # an old job whose start expired from the stream: whatever is left, then the end
-        finite = True
-    if finite and await _next_stored(bus, job_id, after + 1) is None:
-        raise ApiError(204, "no_content", "nothing after Last-Event-ID: the job has ended")
-    return Plan(job_id=job_id, after_seq=after, finite=finite)
+    plan = await services.jobs.follow(client, job_id, after)
+    if plan.exhausted:
+        raise NoContent("nothing after Last-Event-ID: the job has ended")
+    return job_id, plan
 
 
-def _sse(frame: Frame) -> ServerSentEvent:
-    if isinstance(frame, EventFrame):
-        return ServerSentEvent(
-            id=str(frame.seq),
-            event=str(frame.event.get("type", "event")),
-            raw_data=json.dumps(frame.event, separators=(",", ":"), ensure_ascii=False),
-        )
-    if isinstance(frame, DeltaFrame):
-        return ServerSentEvent(event="delta", raw_data=frame.model_dump_json())
-    if isinstance(frame, ResyncFrame):
-        return ServerSentEvent(id=str(frame.seq), event="resync", raw_data=frame.model_dump_json())
-    return ServerSentEvent(event=str(getattr(frame, "type", "message")), raw_data=frame.model_dump_json())
+def _sse(item: Item) -> ServerSentEvent:
+    if item.kind == "event":
+        return ServerSentEvent(id=str(item.seq), event=item.event_type or "event", raw_data=item.envelope)
+    if item.kind == "resync":
+        return ServerSentEvent(id=str(item.seq), event="resync", raw_data=item.frame)
+    return ServerSentEvent(event="delta", raw_data=item.frame)
 
 
-async def _next(outbox: Outbox[Frame]) -> Frame | None:
+async def _next(outbox: Outbox[Item | str]) -> Item | str | None:
     """The next frame, or None once the outbox overflowed (the client is not keeping up) and what it
     holds was sent: the stream then ends and the client resumes from its Last-Event-ID."""
     if outbox.qsize():
@@ -159,14 +112,13 @@ async def _next(outbox: Outbox[Frame]) -> Frame | None:
     return await _next(outbox)
 
 
-async def _finite(bus: Bus, job_id: str, after_seq: int) -> AsyncIterator[ServerSentEvent]:
+async def _finite(events: EventStore, job_id: str, after_seq: int) -> AsyncIterator[ServerSentEvent]:
     seq = after_seq + 1
-    while (found := await _next_stored(bus, job_id, seq)) is not None:
-        stored_seq, data = found
-        event = decode_event(data)
-        if event is not None:
-            yield _sse(EventFrame(job_id=job_id, seq=stored_seq, event=event))
-        seq = stored_seq + 1
+    while (stored := await events.next_of_job(job_id, seq)) is not None:
+        item = event_item(job_id, stored.seq, stored.data)
+        if item is not None:
+            yield _sse(item)
+        seq = stored.seq + 1
 
 
 @router.get(
@@ -182,21 +134,29 @@ async def _finite(bus: Bus, job_id: str, after_seq: int) -> AsyncIterator[Server
         **error_responses(401, 404, 422, 503),
     },
 )
-async def job_events(stream: Annotated[Plan, Depends(plan)], bus: BusDep) -> AsyncIterator[ServerSentEvent]:
-    if stream.finite:
-        async for item in _finite(bus, stream.job_id, stream.after_seq):
-            yield item
+async def job_events(
+    followed: Annotated[tuple[str, Follow], Depends(follow)], client: CurrentClient, services: ServicesDep
+) -> AsyncIterator[ServerSentEvent]:
+    job_id, plan = followed
+    if plan.finite:
+        async for stored in _finite(services.events, job_id, plan.after_seq):
+            yield stored
         return
-    outbox: Outbox[Frame] = Outbox(bus.settings.send_queue)
-    feed = JobFeed(bus.nc, stream.job_id, outbox.put)
+    outbox: Outbox[Item | str] = Outbox(services.settings.send_queue)
+    watch = await services.hub.watch(job_id, outbox.offer, after_seq=plan.after_seq)
+    # A revoked key ends the stream with an `error` event saying so.
+    forget = services.auth.on_revoke(client, lambda: outbox.offer(REVOKED))
     try:
-        await feed.start(stream.after_seq)
-        while (frame := await _next(outbox)) is not None:
-            yield _sse(frame)
-            if isinstance(frame, EventFrame) and frame.event.get("type") in TERMINAL_TYPES:
+        while (item := await _next(outbox)) is not None:
+            if isinstance(item, str):
+                body = {"code": item, "message": "the API key was revoked"}
+                yield ServerSentEvent(event="error", raw_data=json.dumps(body))
                 return
-        log.info("sse client too slow, ending its stream", job_id=stream.job_id, seq=feed.mark)
+            yield _sse(item)
+            if item.event_type in TERMINAL_TYPES:
+                return
+        log.info("sse client too slow, ending its stream", job_id=job_id, seq=watch.mark)
     finally:
-        # Also when the client went away (the response is cancelled): free the consumer regardless.
-        with anyio.CancelScope(shield=True):
-            await feed.stop()
+        # Also when the client went away (the response is cancelled).
+        forget()
+        services.hub.unwatch(watch)

@@ -12,7 +12,9 @@ first. Until then every other frame is answered `unauthenticated`. A token that 
 too many connection attempts from one address or too many open connections of one client get an
 `error` frame and the connection is closed (1008 policy violation, 1013 try again later).
 
-Liveness: a client that sends nothing, not even a `ping`, for `read_timeout` is closed with 1001 "idle".
+Liveness: the server sends WebSocket protocol pings (uvicorn, PRESSROOM_GATEWAY_PING_INTERVAL): a client
+that only listens stays connected while it answers them; one that does not is closed. Job events come
+from the process's fan-out (fanout.py): a subscribe costs no NATS consumer of its own.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
+from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from pressroom_contracts.protocol import (
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_TRY_AGAIN_LATER,
     AcceptedFrame,
     AuthFrame,
     CancelFrame,
@@ -36,6 +41,7 @@ from pressroom_contracts.protocol import (
     PingFrame,
     PongFrame,
     ProtocolError,
+    RegenerateFrame,
     StartFrame,
     SubscribeFrame,
     UnsubscribeFrame,
@@ -43,22 +49,18 @@ from pressroom_contracts.protocol import (
 )
 from pressroom_runtime.logs import get_logger
 
-from .auth import Client, GatewayError, Unauthenticated, authenticate_token, request_token
-from .bus import BUS_ERRORS, Bus
-from .fanout import FeedSet
-from .limits import Limiter, RateLimited
+from .auth import Client, request_token
+from .bus import BUS_ERRORS
+from .deps import Services, ServicesDep
+from .errors import UNAVAILABLE_MESSAGE, GatewayError, RateLimited, Unauthenticated
+from .fanout import Item, Watch
 from .metrics import ERRORS, WS_CONNECTIONS, WS_FRAMES, WS_OPEN
-from .moderation import Moderator
 from .outbox import Outbox
-from .settings import GatewaySettings
 
 log = get_logger(__name__)
 
-CLOSE_GOING_AWAY = 1001  # RFC 6455 §7.4.1: here, the client stayed silent past the read deadline
-CLOSE_POLICY_VIOLATION = 1008  # not authenticated
-CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 §7.4.1: the server is overloaded, here by this client
 TOO_SLOW_REASON = "client too slow"
-IDLE_REASON = "idle"
+REVOKED = "revoked"
 # A stalled client cannot even receive the close frame; stop waiting for it after this long.
 CLOSE_TIMEOUT = 5.0
 
@@ -81,15 +83,15 @@ def client_address(websocket: WebSocket) -> str:
     return websocket.client.host if websocket.client else "unknown"
 
 
-async def admit(websocket: WebSocket, bus: Bus) -> Client | None:
+async def admit(websocket: WebSocket, services: Services) -> Client | None:
     """What every WebSocket endpoint checks before authentication: the connection attempts of the
     address, then the handshake's token if there is one. None: no token was given. Raises the
     GatewayError to refuse the connection with."""
-    await bus.part(Limiter).check_connect_attempt(client_address(websocket))
+    await services.limiter.check_connect_attempt(client_address(websocket))
     token = request_token(websocket)
     if token is None:
         return None
-    client = await authenticate_token(bus, token)
+    client = await services.auth.authenticate(token)
     if client is None:
         raise Unauthenticated("the token is not valid (unknown, revoked or expired)")
     return client
@@ -104,13 +106,15 @@ class CloseRequest:
 
 
 class Connection:
-    def __init__(self, websocket: WebSocket, bus: Bus, settings: GatewaySettings) -> None:
+    def __init__(self, websocket: WebSocket, services: Services) -> None:
         self.id = next(_connection_ids)
         self.websocket = websocket
-        self.bus = bus
-        self.settings = settings
-        self.outbox: Outbox[str | CloseRequest] = Outbox(settings.send_queue)
-        self.feeds = FeedSet(bus.nc, self.send)
+        self.services = services
+        self.settings = services.settings
+        self.outbox: Outbox[str | CloseRequest] = Outbox(self.settings.send_queue)
+        self.watches: dict[str, Watch] = {}
+        # Jobs this connection stopped watching: what it was given, so a later subscribe resends nothing.
+        self.marks: dict[str, int] = {}
         self.client: Client | None = None
         self.closing = False
         self._held = AsyncExitStack()  # the client's connection slot, once authenticated
@@ -119,13 +123,40 @@ class Connection:
         """Queue a frame for the client; serialised here so the sender only writes."""
         if isinstance(frame, ErrorFrame):
             ERRORS.labels(frame.code).inc()
-        await self.outbox.put(frame.model_dump_json())
+        self.outbox.offer(frame.model_dump_json())
+
+    def _deliver(self, item: Item) -> bool:
+        return self.outbox.offer(item.frame)
+
+    async def follow(self, job_id: str, after_seq: int) -> None:
+        """Streams the job's events after `after_seq` (and its live text) to this connection."""
+        watch = self.watches.get(job_id)
+        if watch is not None:  # already streaming everything after its mark: skip what the client has
+            watch.mark = max(watch.mark, after_seq)
+            return
+        hub = self.services.hub
+        mark = self.marks.pop(job_id, 0)
+        self.watches[job_id] = await hub.watch(job_id, self._deliver, after_seq=after_seq, mark=mark)
+
+    def unfollow(self, job_id: str) -> None:
+        watch = self.watches.pop(job_id, None)
+        if watch is not None:
+            self.marks[job_id] = watch.mark
+            self.services.hub.unwatch(watch)
 
     async def close_after_queued(self, code: int, reason: str) -> None:
         """Close once what is queued has been sent; frames received meanwhile are ignored."""
         if not self.closing:
             self.closing = True
-            await self.outbox.put(CloseRequest(code, reason))
+            self.outbox.offer(CloseRequest(code, reason))
+
+    def _revoked(self) -> None:
+        """The key this connection authenticated with was revoked: say so, then close."""
+        ERRORS.labels(REVOKED).inc()
+        self.outbox.offer(ErrorFrame(code=REVOKED, message="the API key was revoked").model_dump_json())
+        if not self.closing:
+            self.closing = True
+            self.outbox.offer(CloseRequest(CLOSE_POLICY_VIOLATION, REVOKED))
 
     async def refuse(self, error: GatewayError, ref: str | None = None) -> None:
         """An `error` frame for `error`, then close."""
@@ -134,16 +165,10 @@ class Connection:
 
     async def login(self, client: Client) -> None:
         """The connection now acts for `client`; RateLimited when the client has too many open."""
-        await self._held.enter_async_context(self.bus.part(Limiter).connection_slot(client))
+        await self._held.enter_async_context(self.services.limiter.connection_slot(client))
+        self._held.callback(self.services.auth.on_revoke(client, self._revoked))
         self.client = client
         log.debug("ws authenticated", conn=self.id, client=client.id)
-
-    async def owned_job(self, job_id: str, ref: str | None) -> str:
-        """`job_id` if this client owns it; otherwise not_found, exactly as for a job that does not exist."""
-        assert self.client is not None
-        if await self.bus.owner_of(job_id) != self.client.id:
-            raise ProtocolError("not_found", f"no job {job_id}", ref)
-        return job_id
 
     async def serve(self) -> None:
         await self.websocket.accept()
@@ -158,7 +183,7 @@ class Connection:
 
     async def _admit(self) -> bool:
         try:
-            client = await admit(self.websocket, self.bus)
+            client = await admit(self.websocket, self.services)
             if client is not None:
                 await self.login(client)
         except GatewayError as exc:
@@ -186,7 +211,8 @@ class Connection:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self.feeds.close()
+            for job_id in list(self.watches):
+                self.unfollow(job_id)
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 log.error("ws connection failed", conn=self.id, exc_info=task.exception())
@@ -196,17 +222,12 @@ class Connection:
 
     async def _receive_loop(self) -> None:
         while True:
-            # While closing, only wait for the client's close reply, and not for long.
-            deadline = CLOSE_TIMEOUT if self.closing else self.settings.read_timeout
             try:
-                async with asyncio.timeout(deadline):
+                # While closing, only wait for the client's close reply, and not for long.
+                async with asyncio.timeout(CLOSE_TIMEOUT if self.closing else None):
                     message = await self.websocket.receive()
             except TimeoutError:
-                if self.closing:
-                    return
-                log.info("closing an idle client", conn=self.id, seconds=deadline)
-                await self.close_after_queued(CLOSE_GOING_AWAY, IDLE_REASON)
-                continue
+                return
             if message["type"] == "websocket.disconnect":
                 return
             if self.closing:
@@ -269,11 +290,7 @@ class Connection:
             await self.send(ErrorFrame(code=exc.code, message=exc.message, ref=frame.ref))
         except BUS_ERRORS as exc:
             log.warning("bus unavailable", conn=self.id, frame=frame.type, error=repr(exc))
-            await self.send(
-                ErrorFrame(
-                    code="unavailable", message="the message bus is unavailable; try again", ref=frame.ref
-                )
-            )
+            await self.send(ErrorFrame(code="unavailable", message=UNAVAILABLE_MESSAGE, ref=frame.ref))
         except Exception:
             log.exception("frame handler failed", conn=self.id, frame=frame.type)
             await self.send(ErrorFrame(code="internal", message="internal error", ref=frame.ref))
@@ -289,7 +306,7 @@ async def on_ping(conn: Connection, frame: PingFrame) -> None:
 async def on_auth(conn: Connection, frame: AuthFrame) -> None:
     """Success has no reply (the next frames are simply served); a token that does not authenticate gets
     `unauthenticated` and the connection is closed."""
-    client = await authenticate_token(conn.bus, frame.token)
+    client = await conn.services.auth.authenticate(frame.token)
     if conn.client is not None:
         if client is None or client.id != conn.client.id:
             raise ProtocolError("invalid_frame", "this connection is already authenticated", frame.ref)
@@ -305,50 +322,52 @@ async def on_auth(conn: Connection, frame: AuthFrame) -> None:
 
 async def on_start(conn: Connection, frame: StartFrame) -> None:
     assert conn.client is not None
-    # The quota first: a client sending refused topics in a loop is slowed down as well.
-    await conn.bus.part(Limiter).check_job_quota(conn.client)
-    await conn.bus.part(Moderator).check(frame.request)
-    job_id, _ = await conn.bus.start_job(frame.request, owner=conn.client.id)
-    await conn.send(AcceptedFrame(job_id=job_id, ref=frame.ref))
+    started = await conn.services.jobs.start(conn.client, frame.request)
+    await conn.send(AcceptedFrame(job_id=started.job_id, ref=frame.ref))
     # After `accepted`, so the client knows the job id before its first event; the replay from the
     # start of the job still includes job.requested.
-    await conn.feeds.subscribe(job_id, after_seq=0)
+    await conn.follow(started.job_id, after_seq=0)
 
 
 async def on_subscribe(conn: Connection, frame: SubscribeFrame) -> None:
-    if frame.job_id not in conn.feeds:  # already checked when it was subscribed
-        await conn.owned_job(frame.job_id, frame.ref)
-    await conn.feeds.subscribe(frame.job_id, after_seq=frame.after_seq)
+    assert conn.client is not None
+    if frame.job_id not in conn.watches:  # already checked when it was subscribed
+        await conn.services.jobs.require_owned(conn.client, frame.job_id)
+    await conn.follow(frame.job_id, after_seq=frame.after_seq)
 
 
 async def on_unsubscribe(conn: Connection, frame: UnsubscribeFrame) -> None:
-    await conn.feeds.unsubscribe(frame.job_id)
+    conn.unfollow(frame.job_id)
 
 
 async def on_cancel(conn: Connection, frame: CancelFrame) -> None:
-    await conn.owned_job(frame.job_id, frame.ref)
-    await conn.bus.cancel_job(frame.job_id, reason="cancelled by the user")
+    assert conn.client is not None
+    await conn.services.jobs.cancel(conn.client, frame.job_id)
     # The request is on the stream; the job's own `job.cancelled` event follows when it takes effect.
+    await conn.send(AcceptedFrame(job_id=frame.job_id, ref=frame.ref))
+
+
+async def on_regenerate(conn: Connection, frame: RegenerateFrame) -> None:
+    assert conn.client is not None
+    await conn.services.jobs.regenerate(conn.client, frame.job_id, frame)
     await conn.send(AcceptedFrame(job_id=frame.job_id, ref=frame.ref))
 
 
 Handler = Callable[[Connection, Any], Awaitable[None]]
 
-HANDLERS: dict[type[Frame], Handler] = {
+HANDLERS: dict[type[BaseModel], Handler] = {
     PingFrame: on_ping,
     AuthFrame: on_auth,
     StartFrame: on_start,
     SubscribeFrame: on_subscribe,
     UnsubscribeFrame: on_unsubscribe,
     CancelFrame: on_cancel,
+    RegenerateFrame: on_regenerate,
 }
 
+router = APIRouter()
 
-def build_router(bus: Bus, settings: GatewaySettings) -> APIRouter:
-    router = APIRouter()
 
-    @router.websocket("/v1/ws")
-    async def v1_ws(websocket: WebSocket) -> None:
-        await Connection(websocket, bus, settings).serve()
-
-    return router
+@router.websocket("/v1/ws")
+async def v1_ws(websocket: WebSocket, services: ServicesDep) -> None:
+    await Connection(websocket, services).serve()

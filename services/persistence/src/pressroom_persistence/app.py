@@ -32,7 +32,7 @@ def create_app(
     persistence = register(
         broker,
         store=store,
-        publisher=Publisher(broker, timeout=settings.publish_timeout),
+        publisher=Publisher(broker, timeout=settings.publish_timeout, service=SERVICE),
         producer=Producer(service=SERVICE, replica=settings.replica),
         delivery=Delivery.of(settings),
         query_workers=settings.query_workers,

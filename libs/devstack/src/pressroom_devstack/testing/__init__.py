@@ -1,9 +1,6 @@
-"""Test helpers: a scripted OpenAI-compatible server, a builder of valid job events, the test's own NATS
-connection (TestBus), polling (eventually) and the pytest fixtures (pressroom_devstack.testing.fixtures)."""
+"""Moved to pressroom_testkit (the pressroom-testkit package); re-exported here until the tests in flight
+have moved (to be removed)."""
 
-from .bus import TestBus
-from .events import JobEvents
-from .scripted_llm import RecordedRequest, ScriptedLLM
-from .waiting import eventually
+from pressroom_testkit import JobEvents, RecordedRequest, ScriptedLLM, TestBus, eventually
 
 __all__ = ["JobEvents", "RecordedRequest", "ScriptedLLM", "TestBus", "eventually"]

@@ -10,7 +10,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from pressroom_devstack.testing import ScriptedLLM
+from pressroom_testkit import ScriptedLLM
 
 
 def client(llm: ScriptedLLM, **kwargs: object) -> AsyncOpenAI:

@@ -8,7 +8,7 @@ import pytest
 
 from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing import JobEvents, TestBus, eventually
+from pressroom_testkit import JobEvents, TestBus, eventually
 
 
 async def test_eventually_returns_the_first_truthy_value_of_plain_and_async_checks() -> None:
