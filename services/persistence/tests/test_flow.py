@@ -253,7 +253,15 @@ async def test_a_message_the_server_gives_up_on_is_dead_lettered_and_fails_its_j
     """A research replica that takes the job and dies every time, before it can say anything: the server
     stops after max_deliver and says so; the keeper records it and the job fails with the reason."""
     js = nc.jetstream()
-    crashy = RESEARCH.model_copy(update={"ack_wait_seconds": 1, "max_deliver": 2})
+    # The research durable, for this job only (earlier tests left other jobs' requests pending on it).
+    crashy = RESEARCH.model_copy(
+        update={
+            "ack_wait_seconds": 1,
+            "max_deliver": 2,
+            "filter_subjects": (subjects.content(events.job_id, "job.requested"),),
+        }
+    )
+    await js.delete_consumer(subjects.STREAM, RESEARCH.durable)
     await js.add_consumer(subjects.STREAM, consumer_config(crashy))
     try:
         await bus.publish(events.requested(owner="alice"))
@@ -266,6 +274,7 @@ async def test_a_message_the_server_gives_up_on_is_dead_lettered_and_fails_its_j
         await taker.unsubscribe()
         [failed] = await bus.wait_for(events.job_id, "job.failed", timeout=30)
     finally:
+        await js.delete_consumer(subjects.STREAM, RESEARCH.durable)
         await js.add_consumer(subjects.STREAM, consumer_config(RESEARCH))
     assert isinstance(failed, JobFailedEvent)
     assert (failed.data.stage, failed.data.code) == (Stage.research, deadletter.MAX_DELIVERIES)

@@ -3,6 +3,7 @@ interval (exponential, jittered, capped) for as long as it takes. Anything else 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -15,6 +16,16 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
+def _waiting(error: BaseException | None, next_try_in: float) -> None:
+    failure = classify(error) if error else None
+    log.warning(
+        "dependency unavailable: waiting",
+        code=failure.code if failure else None,
+        reason=failure.message if failure else None,
+        next_try_in=round(next_try_in, 2),
+    )
+
+
 async def outlast(
     step: Callable[[], Awaitable[T]],
     *,
@@ -24,33 +35,30 @@ async def outlast(
 ) -> T:
     """Runs `step` until it does not fail for an outage. `waiting(True)` is called when the first outage
     is met, `waiting(False)` when the step finally ends (either way)."""
-    waited = False
-
-    def note(state: RetryCallState) -> None:
-        nonlocal waited
-        if not waited:
-            waited = True
-            if waiting is not None:
-                waiting(True)
-        error = state.outcome.exception() if state.outcome else None
-        failure = classify(error) if error else None
-        log.warning(
-            "dependency unavailable: waiting",
-            code=failure.code if failure else None,
-            reason=failure.message if failure else None,
-            next_try_in=round(state.upcoming_sleep, 2),
-        )
-
+    try:  # the common case, without building a retry machine for it
+        return await step()
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        first = exc
+    if waiting is not None:
+        waiting(True)
     try:
+        _waiting(first, base)
+        await asyncio.sleep(base)
+
+        def note(state: RetryCallState) -> None:
+            _waiting(state.outcome.exception() if state.outcome else None, state.upcoming_sleep)
+
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(is_outage),
-            wait=wait_exponential_jitter(multiplier=base, max=cap, jitter=base),
+            wait=wait_exponential_jitter(multiplier=2 * base, max=cap, jitter=base),
             before_sleep=note,
             reraise=True,
         ):
             with attempt:
                 return await step()
     finally:
-        if waited and waiting is not None:
+        if waiting is not None:
             waiting(False)
     raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying returns or raises
