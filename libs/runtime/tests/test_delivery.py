@@ -132,6 +132,10 @@ async def test_a_permanent_error_terminates_announces_stage_failed_and_dead_lett
     assert [a for j, a in calls if j == "broken-1"] == [1]  # never retried
     (letter,) = await letters_of(nc, "broken-1")
     assert (letter.consumer, letter.reason, letter.stream_seq) == ("research", "bad_key", seq)
+    counted = REGISTRY.get_sample_value(
+        "pressroom_dead_letters_total", {"consumer": "research", "reason": "bad_key"}
+    )
+    assert counted and counted >= 1
 
 
 async def test_a_dead_letter_can_be_replayed_by_an_operator(stage, nc, nats_url):

@@ -39,6 +39,7 @@ from pressroom_contracts.events import Envelope, Producer, Stage, StageFailed, S
 from pressroom_contracts.topology import CONSUMERS, ConsumerSpec
 
 from .logs import configure_logging, get_logger
+from .observability import DEAD_LETTERS
 
 log = get_logger(__name__)
 
@@ -100,6 +101,8 @@ async def record(nc: Client, letter: DeadLetter) -> int:
         headers={"Nats-Msg-Id": f"{letter.consumer}:{letter.stream}:{letter.stream_seq}:{digest}"},
         stream=subjects.DEADLETTER_STREAM,
     )
+    if not ack.duplicate:
+        DEAD_LETTERS.labels(letter.consumer, letter.reason).inc()
     return ack.seq
 
 

@@ -102,6 +102,11 @@ SLOTS = Gauge("pressroom_consumer_slots", "Messages this replica may work on at 
 SLOTS_IN_USE = Gauge(
     "pressroom_consumer_slots_in_use", "Messages this replica is working on now.", ["durable"]
 )
+DEAD_LETTERS = Counter(
+    "pressroom_dead_letters_total",
+    "Messages a consumer gave up on (terminated, or given up by the server after max_deliver), by reason.",
+    ["consumer", "reason"],
+)
 WAITING = Gauge(
     "pressroom_consumer_waiting",
     "Messages this replica keeps while a dependency is down (no new ones are fetched meanwhile).",

@@ -113,9 +113,9 @@ class SlotPuller:
         """Stops requesting; in-flight handlers get `grace` seconds, then are cancelled (and NAKed)."""
         self._stopping = True
         self._wake.set()
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        requesting, *watching = self._background  # keep-alives go on while the held messages finish
+        requesting.cancel()
+        await asyncio.gather(requesting, return_exceptions=True)
         if self._held:
             _, pending = await asyncio.wait(list(self._held), timeout=grace)
             if pending:
@@ -123,6 +123,9 @@ class SlotPuller:
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
+        for task in watching:
+            task.cancel()
+        await asyncio.gather(*watching, return_exceptions=True)
         for rid in list(self._requests):
             self._end_request(rid)
         SLOTS_IN_USE.labels(self.durable).set(0)
