@@ -41,10 +41,10 @@ browser:
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium is not installed and could not be installed: the browser test will be skipped"
 
-lint: install ## ruff and mypy
-	$(BIN)/ruff check libs services tests
-	$(BIN)/ruff format --check libs services tests
-	$(BIN)/mypy libs/*/src services/*/src
+lint: install ## ruff and mypy over sources, tests and benchmarks (also .pre-commit-config.yaml)
+	$(BIN)/ruff check libs services tests benchmarks
+	$(BIN)/ruff format --check libs services tests benchmarks
+	$(BIN)/mypy
 
 # Each benchmark has options for longer runs, e.g. `.venv/bin/python benchmarks/throughput.py --seconds 60`.
 bench: install ## measure concurrency, throughput, scale-out and pipeline latency (writes benchmarks/results/)
@@ -52,16 +52,17 @@ bench: install ## measure concurrency, throughput, scale-out and pipeline latenc
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/scaleout.py
 	$(BIN)/python benchmarks/pipeline_latency.py $(ARGS)
+	$(BIN)/python benchmarks/fanout.py
 
 catalog: install ## regenerate the event catalogue and the NATS topology file
 	$(BIN)/python -m pressroom_contracts.catalog
 	$(BIN)/python deploy/k8s/generate.py
 
-lock: install ## re-resolve dependencies into the hashed lock files (no index URLs, no local paths)
+lock: install ## re-resolve the hashed lock files (dev, each service, the CLI alone): no index URLs, no paths
 	$(UV) lock --quiet
 	$(UV) export --quiet --frozen --all-packages --all-groups --no-emit-workspace --no-header -o requirements/dev.lock
 	$(UV) export --quiet --frozen --only-group build --no-emit-workspace --no-header -o requirements/build.lock
-	for dir in services/*/; do name=$$(basename $$dir); \
+	for dir in services/*/ libs/cli/; do name=$$(basename $$dir); \
 	  $(UV) export --quiet --frozen --package pressroom-$$name --no-dev --no-emit-workspace --no-header -o $$dir/requirements.lock; \
 	done
 	rm -f uv.lock

@@ -82,9 +82,9 @@ def make_app(delay: float) -> Starlette:
         async def chunks() -> AsyncIterator[str]:
             kind = "chat.completion.chunk" if chat else "text_completion"
             base = {"id": ident, "object": kind, "created": created, "model": model}
-            piece = {"delta": {"content": text}} if chat else {"text": text}
+            piece: dict[str, object] = {"delta": {"content": text}} if chat else {"text": text}
             yield f"data: {json.dumps({**base, 'choices': [{'index': 0, **piece, 'finish_reason': None}]})}\n\n"
-            end = {"delta": {}} if chat else {"text": ""}
+            end: dict[str, object] = {"delta": {}} if chat else {"text": ""}
             yield f"data: {json.dumps({**base, 'choices': [{'index': 0, **end, 'finish_reason': 'stop'}]})}\n\n"
             yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n"
             yield "data: [DONE]\n\n"

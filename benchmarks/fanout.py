@@ -24,6 +24,7 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -92,18 +93,27 @@ def _stamp(frame: dict[str, Any]) -> float | None:
         text = frame["event"].get("data", {}).get("message", "")
     else:
         return None
-    return float(text[2:]) if isinstance(text, str) and text.startswith("t=") else None
+    # A watcher that joins mid-stream is sent the text so far in one delta: its newest stamp counts.
+    _, found, stamp = text.rpartition("t=") if isinstance(text, str) else ("", "", "")
+    return float(stamp) if found else None
 
 
 async def _client(url: str, headers: dict[str, str], job_id: str, ready: list[int], result: WorkerResult,
                   gate: asyncio.Semaphore, go: asyncio.Event) -> None:  # fmt: skip
     try:
         async with gate:
+            # No client-side keepalive: the load generator shares the CPU; the server pings anyway.
             ws = await connect(
-                url, additional_headers=headers, compression=None, max_size=None, open_timeout=60
+                url,
+                additional_headers=headers,
+                compression=None,
+                max_size=None,
+                open_timeout=120,
+                ping_interval=None,
             )
         async with ws:
             await ws.send(json.dumps({"type": "subscribe", "job_id": job_id}))
+            await ws.recv()  # subscribed: the gateway's replay of job.requested, the baseline's ack
             result.connected += 1
             ready[0] += 1
             while True:
@@ -180,6 +190,7 @@ async def _baseline_main(nats_url: str, port: int, started: Any) -> None:
     async def handler(ws: ServerConnection) -> None:
         job_id = json.loads(await ws.recv())["job_id"]
         watchers.setdefault(job_id, set()).add(ws)
+        await ws.send('{"type":"subscribed"}')
         try:
             await ws.wait_closed()
         finally:
@@ -377,6 +388,7 @@ async def run(args: dict[str, Any]) -> dict[str, Any]:
             baseline.terminate()
             baseline.join(10)
         server.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
     ratio = {
         "frames_per_second": round(result_gateway["frames_per_second"] / max(1e-9, result_baseline["frames_per_second"]), 3),

@@ -209,7 +209,7 @@ class ComposeStack:
                     "image": "pressroom/gateway:dev",
                     "command": ["python", "/opt/llm/llm_server.py"],
                     "volumes": [
-                        f"{ROOT}/libs/devstack/src/pressroom_devstack/testing/scripted_llm.py:/opt/llm/scripted_llm.py:ro",
+                        f"{ROOT}/libs/testkit/src/pressroom_testkit/scripted_llm.py:/opt/llm/scripted_llm.py:ro",
                         f"{HERE}/llm_server.py:/opt/llm/llm_server.py:ro",
                     ],
                 },

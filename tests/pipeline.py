@@ -60,21 +60,38 @@ def ws_url(runner: ServiceRunner) -> str:
     return f"{(runner.gateway_url or '').replace('http', 'ws', 1)}/v1/ws?token={runner.api_token}"
 
 
+# The gateway closes a WebSocket that sent nothing for its read timeout (60 s by default).
+PING_EVERY = 20.0
+
+
 async def run_job(runner: ServiceRunner, request: dict[str, Any], timeout: float = 120.0) -> JobWatch:
     """Starts a job on /v1/ws and collects every frame until the job ends."""
     watch = JobWatch()
     async with websockets.connect(ws_url(runner)) as ws:
         await ws.send(json.dumps({"type": "start", "request": request, "ref": "r1"}))
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = json.loads(await ws.recv())
-                watch.frames.append(frame)
-                if frame["type"] == "accepted":
-                    watch.job_id = frame["job_id"]
-                if frame["type"] == "error":
-                    raise AssertionError(f"gateway error: {frame}")
-                if frame["type"] == "event" and frame["event"]["type"] in TERMINAL_TYPES:
-                    return watch
+        pinging = asyncio.create_task(_keep_alive(ws))
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    frame = json.loads(await ws.recv())
+                    if frame["type"] == "pong":
+                        continue
+                    watch.frames.append(frame)
+                    if frame["type"] == "accepted":
+                        watch.job_id = frame["job_id"]
+                    if frame["type"] == "error":
+                        raise AssertionError(f"gateway error: {frame}")
+                    if frame["type"] == "event" and frame["event"]["type"] in TERMINAL_TYPES:
+                        return watch
+        finally:
+            pinging.cancel()
+
+
+async def _keep_alive(ws: websockets.ClientConnection) -> None:
+    """The gateway's read deadline counts what the client sends, whatever it receives: ping by the clock."""
+    while True:
+        await asyncio.sleep(PING_EVERY)
+        await ws.send(json.dumps({"type": "ping"}))
 
 
 async def stored(database_url: str, job_id: str) -> dict[str, Any]:

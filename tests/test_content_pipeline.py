@@ -93,6 +93,7 @@ async def test_an_event_delivered_twice_creates_nothing_twice(
     try:
         js = nc.jetstream()
         blog = await js.get_last_msg(subjects.STREAM, subjects.content(watch.job_id, "blog.completed"))
+        assert blog.subject is not None and blog.data is not None
         again = await js.publish(blog.subject, blog.data)  # no Nats-Msg-Id: the stream keeps it
         # Handled by everyone who takes blog.completed: anything it did is done by then.
         for durable in ("social", "illustrator", "persistence"):
@@ -168,6 +169,7 @@ async def test_after_a_cancel_no_provider_call_starts(service_runner, scripted_l
         research = await nc.jetstream().get_last_msg(
             subjects.STREAM, subjects.content(job_id, "research.completed")
         )
+        assert research.seq is not None
         await TestBus(nc).acked(research.seq, "writer", timeout=60)  # the writer is done with it
     finally:
         await nc.close()

@@ -11,7 +11,9 @@ from pipeline import run_job, script_pipeline, stored
 REQUEST = {"topic": "Rooftop solar panels for homes", "research": True, "platforms": ["linkedin", "x"]}
 
 
-async def test_a_job_travels_every_stage_and_is_stored(service_runner, scripted_llm, database_url, s3):
+async def test_a_job_travels_every_stage_and_is_stored(
+    service_runner, scripted_llm, database_url, s3, nats_server
+):
     script_pipeline(scripted_llm)
     service_runner.start()
 
@@ -48,6 +50,14 @@ async def test_a_job_travels_every_stage_and_is_stored(service_runner, scripted_
     assert hashlib.sha256(data).hexdigest() == image["sha256"]
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert {u["stage"] for u in rows["usage"]} >= {"blog", "social", "image"}
+    # Each service ran as its own NATS user and did nothing its permissions refuse.
+    for service in ("gateway", "research", "writer", "social", "illustrator", "persistence"):
+        assert (service_runner.replica(service).process.env or {})["NATS_USER"] == service
+    assert "Violation" not in nats_server.log_path.read_text()
+    logs = "".join(path.read_text() for path in service_runner.log_dir.glob("*.log"))
+    assert nats_server.users is not None and "gateway-0" in logs
+    for password in nats_server.users.passwords.values():
+        assert password not in logs, "a NATS password was written to a service log"
 
 
 async def test_each_service_serves_its_metrics(service_runner, scripted_llm):

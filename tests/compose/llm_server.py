@@ -1,5 +1,5 @@
 """The compose test's text model: the suite's scripted OpenAI-compatible server (mounted beside this file
-from libs/devstack) on a fixed port, answering the pipeline's three prompts. Runs in the gateway image,
+from libs/testkit) on a fixed port, answering the pipeline's three prompts. Runs in the gateway image,
 which has starlette and uvicorn; OPENAI_BASE_URL=http://llm:8090/v1 and no key, as for Ollama or vLLM."""
 
 import uvicorn

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from pressroom_devstack.errors import StartupError
+from pressroom_devstack.nats import NatsServer
 from pressroom_devstack.objectstore import S3Info
 from pressroom_devstack.ports import free_port
 from pressroom_devstack.services import SERVICES, ServiceSupervisor
@@ -48,6 +49,39 @@ def test_replicas_health_kill_restart_stop(fake_services: FakeServices, tmp_path
         supervisor.stop()
     assert fake_services.live_pids() == []
     assert (tmp_path / "logs" / "writer-1.log").read_text().count("fake writer-1 ready") == 2
+
+
+def test_heal_restarts_an_exited_replica_with_backoff(fake_services: FakeServices, tmp_path: Path) -> None:
+    supervisor = ServiceSupervisor(fake_services.env, tmp_path / "logs", gateway_port=free_port(), grace=3)
+    try:
+        supervisor.start(["writer", "social"])
+        assert supervisor.heal() == []  # everything runs: nothing to do
+        victim = supervisor.get("writer")
+        old_pid, port = victim.process.pid, victim.health_port
+        victim.process.kill()  # kill -9, as a crash would
+
+        t0 = victim.started_at + 1  # died one second after it started: not stable
+        (note,) = supervisor.heal(now=t0)
+        assert note.startswith("writer-0 exited (-9); restarting in 0.5s")
+        assert supervisor.heal(now=t0 + 0.4) == []  # still backing off
+        (note,) = supervisor.heal(now=t0 + 0.5)
+        again = supervisor.get("writer")
+        assert note == f"writer-0 restarted (pid {again.process.pid}, restart 1)"
+        assert again.process.pid != old_pid and again.health_port == port and again.restarts == 1
+        supervisor.wait_healthy([again])
+
+        # Dying again at once doubles the wait; after a long healthy run it starts over.
+        again.process.kill()
+        assert "restarting in 1.0s" in supervisor.heal(now=again.started_at + 1)[0]
+        third = supervisor.heal(now=again.started_at + 2.5)
+        assert third and supervisor.get("writer").restarts == 2
+        latest = supervisor.get("writer")
+        latest.process.kill()
+        assert "restarting in 0.5s" in supervisor.heal(now=latest.started_at + 60)[0]
+    finally:
+        supervisor.stop()
+    assert supervisor.heal() == []  # a stopped supervisor restarts nothing
+    assert fake_services.live_pids() == []
 
 
 def test_crash_at_start_points_at_the_log(fake_services: FakeServices, tmp_path: Path) -> None:
@@ -90,7 +124,7 @@ def test_unknown_service_is_refused(fake_services: FakeServices, tmp_path: Path)
 def test_service_runner_fixture_wires_the_servers(
     service_runner: ServiceRunner,
     fake_services: FakeServices,
-    nats_url: str,
+    nats_server: NatsServer,
     database_url: str,
     s3: S3Info,
     scripted_llm: ScriptedLLM,
@@ -100,7 +134,11 @@ def test_service_runner_fixture_wires_the_servers(
     )
     service_runner.start("writer", "gateway", replicas={"writer": 2})
     env = fake_services.seen_env("writer-1")
-    assert env["NATS_URL"] == nats_url
+    # No credentials in the URL: each service has its own NATS user.
+    assert env["NATS_URL"] == nats_server.url
+    assert env["NATS_USER"] == "writer" and nats_server.users is not None
+    assert env["NATS_PASSWORD"] == nats_server.users.password("writer")
+    assert fake_services.seen_env("gateway-0")["NATS_USER"] == "gateway"
     assert env["DATABASE_URL"] == database_url
     assert env["S3_ENDPOINT"] == s3.endpoint and env["S3_SECRET_KEY"] == s3.secret_key
     assert env["S3_BUCKET"] == s3.bucket and env["S3_SECURE"] == "false"

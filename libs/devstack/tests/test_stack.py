@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import httpx
+import nats
 import pytest
 
 from pressroom_devstack.config import StackConfig
@@ -88,11 +89,56 @@ def test_stack_starts_everything_and_a_second_start_reuses_the_data(
     again = Stack(StackConfig.from_env(stack_env))
     with again:
         info2 = again.start(services=False)
+        # Same addresses as before (kept in ports.json), so outside clients keep their settings.
+        assert (info2.nats_url, info2.s3["endpoint"]) == (info.nats_url, info.s3["endpoint"])
+        kept = json.loads((stack_home / "ports.json").read_text())
+        assert info2.nats_url.endswith(f":{kept['nats']}") and info2.s3["endpoint"].endswith(f":{kept['s3']}")
         assert info2.s3["secret_key"] == info.s3["secret_key"]
+        _outside_subscriber_reads_with_the_printed_credentials(stack_env, info2.nats_url)
         assert asyncio.run(_sql(info2.database_url, "SELECT answer FROM kept")) == 42
         s3 = S3Info(**info2.s3)
         assert s3.client().get_object(s3.bucket, "kept.txt").read() == b"still here"
     assert_gone(stack_home)
+
+
+def _outside_subscriber_reads_with_the_printed_credentials(env: dict[str, str], nats_url: str) -> None:
+    """`pressroom env` prints the read-only NATS user; with it a client reads the stream and publishes nothing."""
+    printed = subprocess.run(
+        [sys.executable, "-m", "pressroom_devstack.cli", "env"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in printed.splitlines())
+    assert exports["NATS_URL"] == nats_url and exports["NATS_USER"] == "reader"
+    assert "admin" not in printed
+
+    async def read_only() -> None:
+        errors: list[str] = []
+
+        async def on_error(exc: Exception) -> None:
+            errors.append(str(exc))
+
+        nc = await nats.connect(
+            exports["NATS_URL"],
+            user=exports["NATS_USER"],
+            password=exports["NATS_PASSWORD"],
+            inbox_prefix=exports["NATS_INBOX_PREFIX"],
+            error_cb=on_error,
+        )
+        try:
+            info = await nc.jetstream().stream_info("CONTENT")
+            assert info.config.name == "CONTENT"
+            await nc.publish("content.job1.job.requested", b"{}")
+            await nc.flush()
+            async with asyncio.timeout(5):
+                while not any("permissions violation" in e for e in errors):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+        finally:
+            await nc.close()
+
+    asyncio.run(read_only())
 
 
 def _other_process_claims(home: Path) -> None:
@@ -101,6 +147,35 @@ def _other_process_claims(home: Path) -> None:
     state["pid"] = os.getppid()
     (home / "stack.json").write_text(json.dumps(state))
     Stack(StackConfig.from_env({"PRESSROOM_HOME": str(home)})).start()
+
+
+def test_nats_cluster_of_three_with_the_stream_on_every_node(
+    stack_env: dict[str, str], stack_home: Path
+) -> None:
+    with Stack(StackConfig.from_env({**stack_env, "PRESSROOM_NATS_CLUSTER": "3"})) as stack:
+        info = stack.start(services=False)
+        urls = info.nats_url.split(",")
+        assert len(urls) == 3 and all(url.startswith("nats://127.0.0.1:") for url in urls)
+        assert json.loads((stack_home / "ports.json").read_text())["nats"] == [
+            int(url.rsplit(":", 1)[1]) for url in urls
+        ]
+
+        async def stream_replicas() -> int:
+            assert info.nats_admin_url is not None
+            nc = await nats.connect(info.nats_admin_url.split(","))
+            try:
+                return (await nc.jetstream().stream_info("CONTENT")).config.num_replicas or 0
+            finally:
+                await nc.close()
+
+        assert asyncio.run(stream_replicas()) == 3
+        status = subprocess.run(
+            [sys.executable, "-m", "pressroom_devstack.cli", "status"],
+            env={**stack_env, "COLUMNS": "200"}, capture_output=True, text=True,
+        )  # fmt: skip
+        assert status.returncode == 0, status.stdout
+        assert all(f"NATS node-{i}" in status.stdout for i in range(3)) and "down" not in status.stdout
+    assert_gone(stack_home)
 
 
 def test_external_pieces_are_not_started(

@@ -6,8 +6,8 @@ from prometheus_client import REGISTRY
 
 from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing.events import JobEvents
 from pressroom_runtime.broker import Publisher, make_broker
+from pressroom_testkit import JobEvents
 
 
 def cost(stage: str) -> float:

@@ -10,10 +10,10 @@ from pressroom_contracts.events import ImageCompletedEvent, Producer, ResearchCo
 from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.parties import UndeclaredEvent
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_devstack.testing import JobEvents
 from pressroom_runtime.broker import Publisher, make_broker
 from pressroom_runtime.consumer import StageContext
 from pressroom_runtime.history import recorded
+from pressroom_testkit import JobEvents
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import socket
 
 from pressroom_contracts import subjects
-from pressroom_contracts.events import parse_event
+from pressroom_contracts.events import BlogCompletedEvent, JobRequestedEvent, parse_event
 from pressroom_contracts.ids import new_job_id
 from pressroom_contracts.jobs import JobRequest
 
@@ -52,6 +52,7 @@ async def test_start_publishes_job_requested_and_streams_it(gateway, ws_connect,
     assert stored.seq == first["seq"]
     assert stored.headers["Nats-Msg-Id"] == f"{job_id}:job.requested:1"
     event = parse_event(stored.data)
+    assert isinstance(event, JobRequestedEvent)
     assert event.data.request == JobRequest.model_validate(request)
     assert event.data.owner == gateway.client_id
 
@@ -78,7 +79,8 @@ async def test_events_arrive_in_stream_order_with_their_seq(gateway, ws_connect,
         assert types(frames) == ["job.requested", *[e.type for e in script]]
         assert all(f["job_id"] == job.job_id for f in frames)
         # The envelope arrives as stored, as a JSON object.
-        assert parse_event(json.dumps(frames[5]["event"])).data.title == "A title"
+        stored_blog = parse_event(json.dumps(frames[5]["event"]))
+        assert isinstance(stored_blog, BlogCompletedEvent) and stored_blog.data.title == "A title"
         await client.quiet()
 
 
@@ -284,17 +286,35 @@ async def test_a_client_that_does_not_read_is_closed_as_too_slow(
     gateway_factory, ws_connect, pipeline, eventually
 ):
     job, _ = await pipeline.new_job()
-    async with gateway_factory(send_queue=4) as small:
+    # Pings off (for this test): a client that never reads would also be dropped for not answering them.
+    async with gateway_factory(send_queue=4, ping_interval=3600) as small:
         # A small, fixed receive buffer (the kernel would otherwise autotune it to tens of MB), a client
         # that stops reading from its socket after one queued message, and no compression (the
         # repetitive deltas would otherwise shrink to nothing on the wire).
         sock = socket.create_connection((small.settings.host, small.settings.port))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
         sock.setblocking(False)
-        async with ws_connect(small, max_queue=1, sock=sock, compression=None) as client:
+        async with (
+            ws_connect(small, max_queue=1, sock=sock, compression=None) as client,
+            ws_connect(small, compression=None, max_size=None, ping_interval=None) as fast,
+        ):
+            # A watcher of the same job that keeps reading is not slowed down or dropped with it.
+            await fast.send({"type": "subscribe", "job_id": job.job_id})
+            await fast.expect("event")
+            received = asyncio.create_task(_count_deltas(fast, 300))
             await _too_slow(client, job, pipeline)
+            assert await asyncio.wait_for(received, 30) == 300
+            await fast.barrier()
         # The gateway freed the connection's subscriptions (once the feed's linger is over).
         await eventually(lambda: small.feed_subscriptions() == 0, timeout=10, interval=0.05)
+
+
+async def _count_deltas(client, wanted: int) -> int:
+    seen = 0
+    while seen < wanted:
+        if (await client.recv(timeout=30))["type"] == "delta":
+            seen += 1
+    return seen
 
 
 async def _too_slow(client, job, pipeline) -> None:

@@ -44,7 +44,7 @@ def make_pdf(path: Path, pages: list[str], title: str | None = None) -> Path:
         operators.append("ET")
         content = DecodedStreamObject()
         content.set_data("\n".join(operators).encode("latin-1"))
-        page.replace_contents(content)
+        page.replace_contents(content)  # type: ignore[arg-type]  # pypdf accepts it; its hints are narrower
     if title:
         writer.add_metadata({"/Title": title})
     with path.open("wb") as out:

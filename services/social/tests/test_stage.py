@@ -57,8 +57,8 @@ async def test_one_post_per_platform_each_within_its_limit(social, bus, scripted
 
     assert set(posted) == {"linkedin", "x", "threads"}
     for platform, (post,) in posted.items():
-        assert post.version == 1 and post.limit == RULES[platform].limit
-        assert post.characters == count(platform, post.text) <= post.limit
+        assert post.version == 1 and post.limit == RULES[Platform(platform)].limit
+        assert post.characters == count(Platform(platform), post.text) <= post.limit
         assert post.text.count(LINK_PLACEHOLDER) == 1 and "#" in post.text
         assert post.parts == []
     assert posted["x"][0].text.startswith("Rooftop solar pays off sooner")
@@ -95,7 +95,7 @@ async def test_a_shortened_answer_still_too_long_is_cut(social, bus, scripted_ll
 
     assert len(scripted_llm.requests) == 4  # a post and its shortening, for each platform
     for platform, (post,) in posted.items():
-        assert post.characters == count(platform, post.text) <= RULES[platform].limit
+        assert post.characters == count(Platform(platform), post.text) <= RULES[Platform(platform)].limit
         assert post.text.startswith("Rooftop solar is finally for everyone")
         assert LINK_PLACEHOLDER in post.text
 

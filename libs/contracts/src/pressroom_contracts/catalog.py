@@ -1,4 +1,5 @@
-"""The event catalogue: an AsyncAPI 3 document generated from the models.
+"""The event catalogue (an AsyncAPI 3 document), the NATS topology and the NATS users' permissions,
+generated from the contracts.
 
 `python -m pressroom_contracts.catalog` rewrites the committed files; a test fails when they are stale.
 """
@@ -13,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from . import parties, subjects
+from . import access, parties, subjects
 from .events import EVENT_CLASSES
 from .protocol import DeltaMessage
 from .topology import topology_document
@@ -21,6 +22,7 @@ from .topology import topology_document
 CONTRACTS_ROOT = Path(__file__).resolve().parents[2]
 CATALOG_PATH = CONTRACTS_ROOT / "catalog" / "asyncapi.json"
 TOPOLOGY_PATH = CONTRACTS_ROOT.parents[1] / "deploy" / "nats" / "topology.json"
+AUTH_PATH = TOPOLOGY_PATH.with_name("auth.conf")
 
 
 def build_catalog() -> dict[str, Any]:
@@ -68,7 +70,7 @@ def build_catalog() -> dict[str, Any]:
         "info": {
             "title": "Pressroom events",
             "version": "1.0.0",
-            "description": "Stored on the JetStream stream CONTENT; see DESIGN.md §2-3.",
+            "description": "Stored on the JetStream stream CONTENT; see docs/architecture.md.",
         },
         "defaultContentType": "application/json",
         "channels": channels,
@@ -132,7 +134,11 @@ def render(document: dict[str, Any]) -> str:
 
 
 def generated_files() -> dict[Path, str]:
-    return {CATALOG_PATH: render(build_catalog()), TOPOLOGY_PATH: render(topology_document())}
+    return {
+        CATALOG_PATH: render(build_catalog()),
+        TOPOLOGY_PATH: render(topology_document()),
+        AUTH_PATH: access.deploy_authorization(),
+    }
 
 
 def main() -> None:

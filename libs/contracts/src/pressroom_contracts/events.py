@@ -1,4 +1,4 @@
-"""The event envelope and every stored event of DESIGN.md §2-3.
+"""The event envelope and every stored event (docs/architecture.md).
 
 Each event type is one class: a literal `type`, a schema `version` and a typed `data` payload.
 `Event` is the discriminated union of all of them; `parse_event` validates raw bytes into it.

@@ -155,8 +155,8 @@ SERVER_FRAME_ADAPTER: TypeAdapter[ServerFrame] = TypeAdapter(
 
 # How the gateway closes a `/v1/ws` or `/content` connection (RFC 6455 §7.4.1 codes); a refusal is preceded
 # by an `error` frame that says why.
-CLOSE_GOING_AWAY = 1001  # /content only: reason "no request", the client never sent its request
-CLOSE_POLICY_VIOLATION = 1008  # the token did not authenticate (error code `unauthenticated`)
+CLOSE_GOING_AWAY = 1001  # /content, reason "no request": the client's one request never came
+CLOSE_POLICY_VIOLATION = 1008  # the token did not authenticate (`unauthenticated`), or reason "revoked"
 CLOSE_TRY_AGAIN_LATER = 1013  # too many connections (`rate_limited`), or reason "client too slow"
 
 

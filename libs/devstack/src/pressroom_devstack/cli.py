@@ -1,8 +1,13 @@
-"""`pressroom`: run the embedded stack. A thin layer over stack.Stack."""
+"""`pressroom up|status|env|keys`: the embedded stack's commands. A thin layer over stack.Stack.
+
+pressroom-cli owns the `pressroom` command; this Typer app joins it through the "pressroom.commands"
+entry point (see pyproject.toml), so the client and the stack share one command when both are installed.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import shlex
 import signal
@@ -17,19 +22,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from pressroom_contracts.access import USERS, inbox_prefix
+from pressroom_contracts.parties import READER
 from pressroom_runtime.logs import configure_logging
 
-from . import client
+from . import keys
 from .config import StackConfig
 from .errors import StartupError
-from .health import http_ok
+from .natsauth import NatsUsers
 from .services import SERVICES
 from .stack import Stack, StackInfo, read_state
+from .status import check_pieces
 
 app = typer.Typer(help="Pressroom's embedded stack: no keys, no network.", no_args_is_help=True)
+app.add_typer(keys.app, name="keys")
 console = Console()
 errors = Console(stderr=True)
-client.register(app)
 
 
 def parse_replicas(values: list[str]) -> dict[str, int]:
@@ -69,7 +77,7 @@ def _shielded_stop(stack: Stack) -> None:
         signal.signal(signal.SIGTERM, old_term)
 
 
-def info_table(info: StackInfo | dict[str, Any], *, check: bool = False) -> Table:
+def info_table(info: StackInfo | dict[str, Any]) -> Table:
     data = info if isinstance(info, dict) else info.__dict__
     started = set(data.get("started", []))
     s3 = data["s3"]
@@ -96,10 +104,7 @@ def info_table(info: StackInfo | dict[str, Any], *, check: bool = False) -> Tabl
     table.add_column("where")
     table.add_column("")
     for name, where, embedded in rows:
-        note = "embedded" if embedded else ""
-        if check and name == "Gateway" and data.get("gateway_url"):
-            note = "[green]up[/]" if http_ok(f"{data['gateway_url']}/healthz") else "[red]down[/]"
-        table.add_row(name, where, note)
+        table.add_row(name, where, "embedded" if embedded else "")
     if data.get("replicas"):
         table.add_row("Services", ", ".join(f"{k} x{v}" for k, v in data["replicas"].items()), "")
     return table
@@ -111,10 +116,21 @@ def up(
         list[str], typer.Option("--replicas", "-r", help="replicas per service, e.g. writer=2 (repeatable)")
     ] = [],  # noqa: B006 - typer reads the default
     no_services: Annotated[bool, typer.Option("--no-services", help="only the infrastructure")] = False,
+    nats_cluster: Annotated[
+        int | None,
+        typer.Option(
+            "--nats-cluster",
+            min=1,
+            max=5,
+            help="embedded NATS as a JetStream cluster of N servers on loopback (3: the stream is replicated)",
+        ),
+    ] = None,
 ) -> None:
     """Start everything (reusing the data in PRESSROOM_HOME), print where it is, run until Ctrl-C."""
     counts = parse_replicas(replicas)
     config = StackConfig.from_env()
+    if nats_cluster is not None:
+        config = dataclasses.replace(config, nats_cluster=nats_cluster)
     configure_logging(config.environ.get("PRESSROOM_LOG_LEVEL", "INFO"), "console", service="devstack")
     for chatty in ("httpx", "pgserver"):  # every health poll, every pg_ctl call
         logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -137,40 +153,59 @@ def up(
 
 
 def _watch(stack: Stack) -> None:
-    """Waits for a signal; reports (once) any service that dies meanwhile."""
-    reported: set[str] = set()
+    """Until a signal: restarts any service that exits (with backoff) and says so."""
     while True:
-        time.sleep(1.0)
-        if stack.services is None:
-            continue
-        for replica in stack.services.replicas.values():
-            if replica.name not in reported and not replica.process.alive():
-                reported.add(replica.name)
-                note = f"{replica.name} exited ({replica.process.returncode}); see {replica.process.log_path}"
-                console.print(Text(note, style="yellow"))
+        time.sleep(0.5)
+        for note in stack.heal():
+            console.print(Text(note, style="yellow"))
 
 
 @app.command()
 def status() -> None:
-    """Show the stack started from PRESSROOM_HOME, if any."""
+    """Show every piece of the stack started from PRESSROOM_HOME with its health; exit 1 if any is down."""
     config = StackConfig.from_env()
     state = read_state(config.paths.state_file)
     if state is None:
         console.print(f"no stack running from {config.paths.home}")
         raise typer.Exit(1)
-    console.print(info_table(state, check=True))
+    pieces = check_pieces(state)
+    table = Table(title=f"Pressroom stack ({state['home']}, pid {state['pid']})")
+    for column in ("piece", "where", "health", ""):
+        table.add_column(column)
+    for piece in pieces:
+        health = "[green]up[/]" if piece.healthy else "[red]down[/]"
+        table.add_row(piece.name, piece.where, health, piece.note)
+    console.print(table)
+    if state.get("api_key"):
+        console.print(f"API key: {state['api_key']}   logs: {state['log_dir']}")
+    if not all(piece.healthy for piece in pieces):
+        raise typer.Exit(1)
 
 
 @app.command()
-def env() -> None:
-    """Print the running stack's connection settings as shell exports (to run a service by hand)."""
+def env(
+    user: Annotated[
+        str,
+        typer.Option(
+            "--as",
+            help="the NATS user whose credentials to print: reader (read-only, for other systems), a "
+            "service's name (to run that service by hand) or admin",
+        ),
+    ] = READER.name,
+) -> None:
+    """Print the running stack's addresses and credentials as shell exports: what an outside subscriber
+    (or a service run by hand) needs."""
     config = StackConfig.from_env()
     state = read_state(config.paths.state_file)
     if state is None:
         errors.print(f"no stack running from {config.paths.home}", style="red")
         raise typer.Exit(1)
+    if user not in USERS:
+        errors.print(f"unknown NATS user {user!r}; one of {', '.join(USERS)}", style="red")
+        raise typer.Exit(2)
     s3 = state["s3"]
     values = {
+        "PRESSROOM_GATEWAY_URL": state.get("gateway_url") or "",
         "NATS_URL": state["nats_url"],
         "DATABASE_URL": state["database_url"],
         "S3_ENDPOINT": s3["endpoint"],
@@ -180,6 +215,9 @@ def env() -> None:
         "S3_SECURE": "true" if s3.get("secure") else "false",
         "PRESSROOM_KNOWLEDGE_DIR": state["knowledge_dir"],
     }
+    if "nats" in state.get("started", []):
+        users = NatsUsers.load_or_create(config.paths.nats_users)
+        values.update(users.service_env(user), NATS_INBOX_PREFIX=inbox_prefix(user))
     if state.get("llm_base_url"):
         values["OPENAI_BASE_URL"] = state["llm_base_url"]
     if "model" in state.get("started", []):
@@ -194,8 +232,10 @@ def _quote(value: str) -> str:
     return shlex.quote(str(value))
 
 
-def main() -> None:  # pragma: no cover - `python -m pressroom_devstack.cli`
-    app()
+def main() -> None:  # pragma: no cover - `python -m pressroom_devstack.cli`: the whole `pressroom` command
+    from pressroom_cli.app import main as pressroom
+
+    pressroom()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pressroom_cli.settings import DEFAULT_HOME, HOME_ENV, KEY_FILE, STATE_FILE
+
 from .objectstore import S3Info
 from .services import DEFAULT_GATEWAY_PORT
 
@@ -28,6 +30,11 @@ class StackPaths:
     @property
     def nats(self) -> Path:
         return self.home / "nats"
+
+    @property
+    def nats_users(self) -> Path:
+        """Generated NATS passwords, one per user (0600); nats-server's configuration has their hashes."""
+        return self.nats / "users.json"
 
     @property
     def pg(self) -> Path:
@@ -59,12 +66,17 @@ class StackPaths:
 
     @property
     def state_file(self) -> Path:
-        return self.home / "stack.json"
+        return self.home / STATE_FILE  # read by the client for its default gateway
+
+    @property
+    def ports(self) -> Path:
+        """The ports chosen on the first start, preferred on every later one."""
+        return self.home / "ports.json"
 
     @property
     def api_key(self) -> Path:
         """The local client's API key (0600), created by the first `pressroom up` and reused."""
-        return self.home / "api-key"
+        return self.home / KEY_FILE
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,7 @@ class StackConfig:
     knowledge_dir: Path | None = None  # None: PRESSROOM_HOME/knowledge, seeded with the sample documents
     gateway_host: str = "127.0.0.1"
     gateway_port: int = DEFAULT_GATEWAY_PORT
+    nats_cluster: int = 1  # embedded NATS servers: 1, or a JetStream cluster of 3 (or 5)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)  # passed on to services
 
     @property
@@ -108,7 +121,7 @@ class StackConfig:
             )
         knowledge = get("PRESSROOM_KNOWLEDGE_DIR")
         return cls(
-            paths=StackPaths(Path(get("PRESSROOM_HOME") or ".pressroom").resolve()),
+            paths=StackPaths(Path(get(HOME_ENV) or DEFAULT_HOME).resolve()),
             nats_url=get("NATS_URL"),
             database_url=get("DATABASE_URL"),
             s3=s3,
@@ -119,6 +132,7 @@ class StackConfig:
             knowledge_dir=Path(knowledge).resolve() if knowledge else None,
             gateway_host=get("PRESSROOM_GATEWAY_HOST") or "127.0.0.1",
             gateway_port=int(get("PRESSROOM_GATEWAY_PORT") or DEFAULT_GATEWAY_PORT),
+            nats_cluster=int(get("PRESSROOM_NATS_CLUSTER") or 1),
             environ=env,
         )
 

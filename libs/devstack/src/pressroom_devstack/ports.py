@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
+from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 
@@ -17,6 +19,8 @@ def is_free(port: int, host: str = LOOPBACK) -> bool:
     if not 0 < port < 65536:
         return False
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers do: connections of a stopped server lingering in TIME_WAIT do not hold the port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -28,7 +32,9 @@ def free_port(host: str = LOOPBACK, *, preferred: int | None = None, paired_offs
     """A port nothing listens on. `preferred` is used when free; with `paired_offset`, port + offset is free too
     (SeaweedFS derives its gRPC ports as HTTP port + 10000 and some of its clients assume it)."""
     with _lock:
-        if preferred and preferred not in _handed_out and _usable(preferred, host, paired_offset):
+        # A preferred port (a default, or one a stack kept) may come back to the same process after its
+        # server stopped: free now is all that counts.
+        if preferred and _usable(preferred, host, paired_offset):
             _handed_out.add(preferred)
             return preferred
         for _ in range(200):
@@ -48,3 +54,17 @@ def _usable(port: int, host: str, paired_offset: int | None) -> bool:
         return True
     pair = port + paired_offset
     return pair not in _handed_out and is_free(pair, host)
+
+
+def load_ports(path: Path) -> dict[str, object]:
+    """The ports a stack chose before (kept with its data), so outside clients keep their settings."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_ports(path: Path, ports: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(ports, indent=2, sort_keys=True) + "\n")

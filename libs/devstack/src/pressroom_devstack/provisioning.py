@@ -11,6 +11,7 @@ import nats
 from nats.js.errors import NotFoundError
 
 from pressroom_contracts.subjects import STREAM
+from pressroom_runtime.broker import nats_servers
 from pressroom_runtime.provisioning import provision
 
 T = TypeVar("T")
@@ -26,12 +27,14 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-def provision_nats(nats_url: str) -> dict[str, str]:
-    return run_sync(provision(nats_url))
+def provision_nats(nats_url: str, replicas: int = 1) -> dict[str, str]:
+    return run_sync(provision(nats_url, replicas=replicas))
 
 
 async def _drop_stream(nats_url: str) -> None:
-    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=1)
+    nc = await nats.connect(
+        nats_servers(nats_url), connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=1
+    )
     try:
         await nc.jetstream().delete_stream(STREAM)
     except NotFoundError:
@@ -40,7 +43,7 @@ async def _drop_stream(nats_url: str) -> None:
         await nc.close()
 
 
-def reset_nats(nats_url: str) -> dict[str, str]:
+def reset_nats(nats_url: str, replicas: int = 1) -> dict[str, str]:
     """A clean slate for one test: no messages or consumer positions left over from earlier tests."""
     run_sync(_drop_stream(nats_url))
-    return provision_nats(nats_url)
+    return provision_nats(nats_url, replicas)

@@ -26,13 +26,21 @@ class ServerProcess:
         return self._process is not None and self._process.alive()
 
     def _launch(
-        self, argv: Sequence[object], *, env: Mapping[str, str] | None = None, grace: float = 10.0
+        self,
+        argv: Sequence[object],
+        *,
+        env: Mapping[str, str] | None = None,
+        grace: float = 10.0,
+        wait: bool = True,
     ) -> None:
-        """Starts the process and waits until healthy; on any failure it is stopped again."""
+        """Starts the process and (unless `wait` is false) waits until healthy; on any failure it is
+        stopped again."""
         self._process = ManagedProcess(
             self.piece, [str(a) for a in argv], self.log_path, env=env, grace=grace
         )
         self._process.start()
+        if not wait:
+            return
         try:
             self.wait_healthy()
         except BaseException:

@@ -1,8 +1,16 @@
-"""Starts Pressroom's services as child processes (N replicas each) and waits for their health checks.
+"""Starts Pressroom's services as child processes (N replicas each), waits for their health checks and,
+when asked to heal, restarts any replica that exits.
 
 Every replica is `python -m pressroom_<name>` with the stack's env plus its identity:
 PRESSROOM_REPLICA=<name>-<i> and its own PRESSROOM_HEALTH_PORT, answering GET /healthz with a 2xx once
 its broker is connected. The gateway also listens on PRESSROOM_GATEWAY_HOST:PRESSROOM_GATEWAY_PORT.
+
+Healing is a restart policy, not a process manager: supervisord backs off only for processes that die
+within `startsecs` and gives up for good after `startretries`, and circus brings ZeroMQ and a daemon;
+both would also replace the process groups and parent-death signal of process.py. So heal() is called
+from the owner's loop (on the main thread, where the parent-death signal can be armed): an exited
+replica is started again on the same ports after an exponential backoff (RESTART_BACKOFF doubling to
+RESTART_BACKOFF_MAX), reset once it has stayed up for STABLE_AFTER seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import structlog
 
 from .errors import StartupError
 from .health import http_ok
+from .natsauth import NatsUsers
 from .ports import LOOPBACK, free_port
 from .process import ManagedProcess, stop_all
 
@@ -24,6 +33,9 @@ log = structlog.get_logger(__name__)
 
 SERVICES: tuple[str, ...] = ("persistence", "research", "writer", "social", "illustrator", "gateway")
 DEFAULT_GATEWAY_PORT = 8000
+RESTART_BACKOFF = 0.5
+RESTART_BACKOFF_MAX = 30.0
+STABLE_AFTER = 30.0
 
 
 @dataclass
@@ -33,6 +45,10 @@ class Replica:
     health_port: int
     process: ManagedProcess
     gateway_port: int | None = None  # only for the gateway
+    started_at: float = field(default_factory=time.monotonic)
+    restarts: int = 0
+    failures: int = 0  # exits in a row without staying up STABLE_AFTER seconds: the backoff exponent
+    restart_at: float | None = None  # exited: when heal() starts it again
 
     @property
     def name(self) -> str:
@@ -51,6 +67,10 @@ class Replica:
     def healthy(self) -> bool:
         return self.process.alive() and http_ok(self.health_url)
 
+    def describe(self) -> dict[str, object]:
+        """For the stack's state file: what `pressroom status` checks."""
+        return {"pid": self.process.pid, "health_url": self.health_url, "restarts": self.restarts}
+
 
 @dataclass
 class ServiceSupervisor:
@@ -59,7 +79,9 @@ class ServiceSupervisor:
     gateway_port: int = DEFAULT_GATEWAY_PORT
     startup_timeout: float = 60.0
     grace: float = 10.0
+    nats_users: NatsUsers | None = None  # each service connects as its own NATS user
     replicas: dict[tuple[str, int], Replica] = field(default_factory=dict)
+    stopped: bool = False
 
     def start(
         self,
@@ -80,6 +102,31 @@ class ServiceSupervisor:
         if wait:
             self.wait_healthy(started)
 
+    def heal(self, now: float | None = None) -> list[str]:
+        """One pass of the restart policy; returns what it did, one line per event, for the owner to say."""
+        if self.stopped:
+            return []
+        now = time.monotonic() if now is None else now
+        notes: list[str] = []
+        for replica in list(self.replicas.values()):
+            if replica.process.alive():
+                continue
+            if replica.restart_at is None:
+                stable = now - replica.started_at >= STABLE_AFTER
+                replica.failures = 0 if stable else replica.failures + 1
+                delay = min(RESTART_BACKOFF_MAX, RESTART_BACKOFF * 2 ** max(0, replica.failures - 1))
+                replica.restart_at = now + delay
+                notes.append(
+                    f"{replica.name} exited ({replica.process.returncode}); restarting in {delay:.1f}s"
+                    f" (see {replica.process.log_path})"
+                )
+            elif now >= replica.restart_at:
+                again = self._spawn(replica.service, replica.index, replica)
+                again.restarts, again.failures = replica.restarts + 1, replica.failures
+                notes.append(f"{again.name} restarted (pid {again.process.pid}, restart {again.restarts})")
+                log.warning("service restarted", replica=again.name, restarts=again.restarts)
+        return notes
+
     def _spawn(self, service: str, index: int, previous: Replica | None = None) -> Replica:
         health_port = previous.health_port if previous else free_port()
         env = {
@@ -88,6 +135,7 @@ class ServiceSupervisor:
             "PRESSROOM_HEALTH_HOST": LOOPBACK,
             "PRESSROOM_HEALTH_PORT": str(health_port),
             "PYTHONUNBUFFERED": "1",
+            **(self.nats_users.service_env(service) if self.nats_users else {}),
         }
         gateway_port: int | None = None
         if service == "gateway":
@@ -155,6 +203,7 @@ class ServiceSupervisor:
         return replica
 
     def stop(self) -> None:
+        self.stopped = True
         stop_all([r.process for r in self.replicas.values()], self.grace)
 
     @property

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import nats
 import psutil
@@ -22,16 +23,19 @@ import structlog
 from nats.errors import Error as NatsError
 
 from pressroom_runtime import apikeys
+from pressroom_runtime.broker import nats_servers
 
 from .config import StackConfig, ensure_knowledge_dir
 from .env import LLMEndpoint, service_env
 from .errors import StartupError
 from .model import MODEL_ID, LocalModel
-from .nats import NatsServer
+from .nats import NatsCluster, NatsServer
+from .natsauth import NatsUsers
 from .objectstore import S3Credentials, SeaweedS3
-from .ports import is_free
+from .ports import is_free, load_ports, save_ports
 from .postgres import Postgres
 from .provisioning import provision_nats, run_sync
+from .secretfile import write_secret
 from .services import SERVICES, ServiceSupervisor
 
 log = structlog.get_logger(__name__)
@@ -56,7 +60,7 @@ class StackInfo:
 
     home: str
     pid: int
-    nats_url: str
+    nats_url: str  # without credentials
     database_url: str
     s3: dict[str, Any]
     llm_base_url: str | None
@@ -65,15 +69,19 @@ class StackInfo:
     knowledge_dir: str
     gateway_url: str | None = None
     api_key: str | None = None  # the local client's key (also in PRESSROOM_HOME/api-key)
+    nats_admin_url: str | None = None  # with the admin's credentials: provisioning, `pressroom keys`
     started: list[str] = field(default_factory=list)  # pieces this stack started (the rest are external)
     replicas: dict[str, int] = field(default_factory=dict)
+    nats_health_urls: list[str] = field(default_factory=list)  # embedded pieces' health checks, for `status`
+    model_health_url: str | None = None
+    processes: dict[str, dict[str, Any]] = field(default_factory=dict)  # replica name -> pid, health_url
 
 
 class Stack:
     def __init__(self, config: StackConfig | None = None) -> None:
         self.config = config or StackConfig.from_env()
         self.paths = self.config.paths
-        self.nats: NatsServer | None = None
+        self.nats: NatsServer | NatsCluster | None = None
         self.postgres: Postgres | None = None
         self.objectstore: SeaweedS3 | None = None
         self.model: LocalModel | None = None
@@ -98,10 +106,20 @@ class Stack:
                 "gateway", f"{cfg.gateway_host}:{cfg.gateway_port} is in use; set PRESSROOM_GATEWAY_PORT"
             )
 
+        # Ports chosen before are preferred again, so clients outside the stack keep their settings.
+        kept = load_ports(paths.ports)
+        chosen: dict[str, object] = dict(kept)
         nats_url = cfg.nats_url
+        users: NatsUsers | None = None
+        stream_replicas = 1
         if nats_url is None:
-            self.nats = NatsServer(paths.nats, paths.logs / "nats.log", preferred_port=4222)
+            users = NatsUsers.load_or_create(paths.nats_users)
+            self.nats = self._embedded_nats(users, kept.get("nats"))
             nats_url = self._start_piece("nats", self.nats)
+            chosen["nats"] = _ports_of(self.nats)
+            stream_replicas = min(3, cfg.nats_cluster)
+        # An external NATS: its URL carries whatever credentials provisioning needs.
+        admin_url = users.url(nats_url) if users else nats_url
 
         database_url = cfg.database_url
         if database_url is None:
@@ -115,13 +133,17 @@ class Stack:
                 paths.logs / "s3.log",
                 bucket=cfg.s3_bucket,
                 credentials=S3Credentials.load_or_create(paths.s3_credentials),
-                preferred_s3_port=8333,
+                preferred_s3_port=_port(kept.get("s3"), 8333),
             )
             s3 = self._start_piece("s3", self.objectstore)
+            chosen["s3"] = int(s3.endpoint.rsplit(":", 1)[1])
 
         if cfg.local_model:
-            self.model = LocalModel(paths.models, paths.logs / "model.log", preferred_port=8080)
+            self.model = LocalModel(
+                paths.models, paths.logs / "model.log", preferred_port=_port(kept.get("model"), 8080)
+            )
             base_url = self._start_piece("model", self.model)
+            chosen["model"] = urlsplit(base_url).port
             llm = LLMEndpoint(base_url=base_url, api_key="local", model=MODEL_ID, profile="completion")
         else:
             # Model and profile: whatever PRESSROOM_LLM_* the environment carries (passed through).
@@ -143,8 +165,10 @@ class Stack:
             # The writer takes as many posts at once as the model server has slots (xllamacpp n_parallel).
             self.env.setdefault("PRESSROOM_WRITER_CONCURRENCY", str(self.model.parallel))
 
-        provision_nats(nats_url)
-        api_key = ensure_local_key(nats_url, paths.api_key)
+        if chosen != kept:
+            save_ports(paths.ports, chosen)
+        provision_nats(admin_url, stream_replicas)
+        api_key = ensure_local_key(admin_url, paths.api_key)
         # The page served by the gateway starts with the local key, and the original /content clients
         # (which know nothing of keys) keep working on this loopback-only stack.
         self.env["PRESSROOM_GATEWAY_PAGE_TOKEN"] = api_key
@@ -152,7 +176,9 @@ class Stack:
 
         gateway_url: str | None = None
         if with_services:
-            self.services = ServiceSupervisor(self.env, paths.logs, gateway_port=cfg.gateway_port)
+            self.services = ServiceSupervisor(
+                self.env, paths.logs, gateway_port=cfg.gateway_port, nats_users=users
+            )
             self._started.append(("services", self.services))
             self.services.start(SERVICES, replicas)
             gateway_url = self.services.gateway_url
@@ -169,11 +195,43 @@ class Stack:
             knowledge_dir=str(knowledge_dir),
             gateway_url=gateway_url,
             api_key=api_key,
+            nats_admin_url=admin_url,
             started=[name for name, _ in self._started],
             replicas={s: replicas.get(s, 1) for s in SERVICES} if with_services else {},
+            nats_health_urls=self.nats.health_urls if self.nats else [],
+            model_health_url=f"{llm.base_url.removesuffix('/v1')}/health"
+            if self.model and llm.base_url
+            else None,
+            processes=self._processes(),
         )
         self._write_state(self.info)
         return self.info
+
+    def _processes(self) -> dict[str, dict[str, Any]]:
+        if self.services is None:
+            return {}
+        return {r.name: r.describe() for r in self.services.replicas.values()}
+
+    def heal(self) -> list[str]:
+        """Restarts services that exited (with backoff; see services.py); returns what happened."""
+        if self.services is None or self.info is None:
+            return []
+        notes = self.services.heal()
+        if notes:
+            self.info.processes = self._processes()
+            self._write_state(self.info)
+        return notes
+
+    def _embedded_nats(self, users: NatsUsers, kept: object) -> NatsServer | NatsCluster:
+        cfg, paths = self.config, self.paths
+        if cfg.nats_cluster <= 1:
+            return NatsServer(
+                paths.nats, paths.logs / "nats.log", preferred_port=_port(kept, 4222), users=users
+            )
+        ports = kept if isinstance(kept, list) and len(kept) == cfg.nats_cluster else None
+        if ports is not None and not all(isinstance(p, int) and is_free(p) for p in ports):
+            ports = None
+        return NatsCluster(paths.nats, paths.logs, cfg.nats_cluster, users=users, ports=ports)
 
     def _start_piece(self, name: str, piece: _Piece[T]) -> T:
         # Tracked before start(): an interrupt mid-start still gets it stopped (stop() is always safe).
@@ -208,11 +266,7 @@ class Stack:
 
     def _write_state(self, info: StackInfo) -> None:
         # Holds the S3 secret, so it gets the same protection as the credentials file.
-        path = self.paths.state_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(asdict(info), out, indent=2)
+        write_secret(self.paths.state_file, json.dumps(asdict(info), indent=2))
 
     def __enter__(self) -> Stack:
         return self
@@ -234,7 +288,9 @@ def ensure_local_key(nats_url: str, path: Path) -> str:
     written there (0600). So every `pressroom up` on the same data prints the same key."""
 
     async def ensure() -> str:
-        nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3, allow_reconnect=False)
+        nc = await nats.connect(
+            nats_servers(nats_url), connect_timeout=5, max_reconnect_attempts=3, allow_reconnect=False
+        )
         try:
             kept = _read_key(path)
             if kept and await apikeys.lookup(nc, kept) is not None:
@@ -243,7 +299,7 @@ def ensure_local_key(nats_url: str, path: Path) -> str:
             log.info("api key created", client=LOCAL_CLIENT, client_id=record.client_id, path=str(path))
         finally:
             await nc.close()
-        _write_secret(path, token + "\n")
+        write_secret(path, token + "\n")
         return token
 
     try:
@@ -259,12 +315,14 @@ def _read_key(path: Path) -> str | None:
         return None
 
 
-def _write_secret(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
+def _port(kept: object, default: int) -> int:
+    return kept if isinstance(kept, int) else default
+
+
+def _ports_of(nats: NatsServer | NatsCluster) -> int | list[int]:
+    if isinstance(nats, NatsCluster):
+        return [int(node.port or 0) for node in nats.nodes]
+    return int(nats.port or 0)
 
 
 def read_state(path: Path) -> dict[str, Any] | None:

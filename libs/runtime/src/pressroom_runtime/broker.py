@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import nats.errors
 from faststream.nats import NatsBroker
+from faststream.security import SASLPlaintext
 from nats.js.errors import ServiceUnavailableError
+from pydantic import SecretStr
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from pressroom_contracts import parties, subjects
+from pressroom_contracts import access, parties, subjects
 from pressroom_contracts.events import Envelope, UsageRecordedEvent, encode_event
 from pressroom_contracts.protocol import DeltaMessage
 
@@ -29,12 +32,28 @@ _publish_retry = retry(
 )
 
 
-def make_broker(nats_url: str, name: str) -> NatsBroker:
-    """`name` is "<service>:<replica>"; the service part labels metrics and traces."""
+def nats_servers(nats_url: str) -> list[str]:
+    """NATS_URL as the server list nats-py takes: one URL, or several separated by commas (a cluster)."""
+    return [url.strip() for url in nats_url.split(",") if url.strip()]
+
+
+def make_broker(
+    nats_url: str, name: str, *, user: str | None = None, password: SecretStr | None = None
+) -> NatsBroker:
+    """`name` is "<service>:<replica>"; the service part labels metrics and traces. With `user`, the
+    connection authenticates as that NATS user and uses the inbox prefix its permissions allow."""
+    credentials: dict[str, Any] = {}
+    if user is not None:
+        secret = password.get_secret_value() if password else ""
+        credentials = {
+            "security": SASLPlaintext(username=user, password=secret),
+            "inbox_prefix": access.inbox_prefix(user),
+        }
     # Reconnect forever: a service outlives a NATS restart instead of exiting.
     return NatsBroker(
-        nats_url,
+        nats_servers(nats_url),
         name=name,
+        **credentials,
         middlewares=broker_middlewares(name.split(":", 1)[0]),
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,

@@ -13,6 +13,8 @@ Two ways a message ends up here:
     python -m pressroom_runtime.deadletter show <seq>
     python -m pressroom_runtime.deadletter replay <seq>
 
+(as a NATS user that may read DEADLETTER and publish on CONTENT: NATS_URL, NATS_USER, NATS_PASSWORD)
+
 A replay publishes the original message again on its own subject (a new stream message, so every
 consumer of that subject sees it; each is idempotent). The dead letter stays, for the record.
 """
@@ -38,8 +40,10 @@ from pressroom_contracts import subjects
 from pressroom_contracts.events import Envelope, Producer, Stage, StageFailed, StageFailedEvent
 from pressroom_contracts.topology import CONSUMERS, ConsumerSpec
 
+from .broker import nats_servers
 from .logs import configure_logging, get_logger
 from .observability import DEAD_LETTERS
+from .settings import ServiceSettings
 
 log = get_logger(__name__)
 
@@ -203,8 +207,15 @@ class Keeper:
 # ---- the operator's command -------------------------------------------------------------------------
 
 
-async def _main(args: argparse.Namespace, nats_url: str) -> int:
-    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3)
+async def _main(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    password = settings.nats_password.get_secret_value() if settings.nats_password else None
+    nc = await nats.connect(
+        nats_servers(settings.nats_url),
+        user=settings.nats_user,
+        password=password,
+        connect_timeout=5,
+        max_reconnect_attempts=3,
+    )
     try:
         if args.command == "list":
             for seq, letter in await letters(nc, consumer=args.consumer, job_id=args.job, limit=args.limit):
@@ -228,8 +239,6 @@ async def _main(args: argparse.Namespace, nats_url: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .settings import ServiceSettings
-
     parser = argparse.ArgumentParser(
         prog="python -m pressroom_runtime.deadletter", description=__doc__.split("\n")[0]
     )
@@ -243,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = ServiceSettings()
     configure_logging(settings.log_level, settings.log_format, service="deadletter")
-    raise SystemExit(asyncio.run(_main(args, settings.nats_url)))
+    raise SystemExit(asyncio.run(_main(args, settings)))
 
 
 if __name__ == "__main__":

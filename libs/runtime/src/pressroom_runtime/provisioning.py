@@ -1,6 +1,6 @@
 """Creates or reconciles the streams (CONTENT, LIVE, DEADLETTER), every durable consumer and the key-value
 buckets from pressroom_contracts.topology, with the replica count and size bounds of the settings
-(PRESSROOM_NATS_REPLICAS — 1, or 3 on a cluster —, PRESSROOM_NATS_*_MAX_BYTES) applied on top.
+(PRESSROOM_STREAM_REPLICAS — 1, or 3 on a cluster —, PRESSROOM_STREAM_*_MAX_BYTES) applied on top.
 
 Run once at start-up or deploy (`python -m pressroom_runtime.provisioning`). Services only bind.
 A stream or bucket whose replicas or bounds changed is updated in place (the server moves a stream
@@ -39,24 +39,28 @@ from pressroom_contracts.topology import (
     StreamSpec,
 )
 
+from .broker import nats_servers
 from .logs import configure_logging, get_logger
-from .settings import NatsTopologySettings
+from .settings import StreamBounds
 
 log = get_logger(__name__)
 
 
-def sized(settings: NatsTopologySettings) -> tuple[tuple[StreamSpec, ...], tuple[KeyValueSpec, ...]]:
-    """The topology's streams and buckets with the replicas and bounds of `settings`."""
-    bounds = {
-        CONTENT_STREAM.name: settings.content_max_bytes,
-        DEADLETTER_STREAM.name: settings.deadletter_max_bytes,
+def sized(
+    replicas: int = 1, bounds: StreamBounds | None = None
+) -> tuple[tuple[StreamSpec, ...], tuple[KeyValueSpec, ...]]:
+    """The topology's streams and buckets with `replicas` copies each and the size bounds of `bounds`."""
+    bounds = bounds or StreamBounds()
+    max_bytes = {
+        CONTENT_STREAM.name: bounds.content_max_bytes,
+        DEADLETTER_STREAM.name: bounds.deadletter_max_bytes,
     }
     streams = tuple(
-        s.model_copy(update={"replicas": settings.replicas, "max_bytes": bounds.get(s.name, s.max_bytes)})
+        s.model_copy(update={"replicas": replicas, "max_bytes": max_bytes.get(s.name, s.max_bytes)})
         for s in STREAMS
     )
     buckets = tuple(
-        b.model_copy(update={"replicas": settings.replicas, "max_bytes": settings.kv_max_bytes})
+        b.model_copy(update={"replicas": replicas, "max_bytes": bounds.kv_max_bytes})
         for b in KEY_VALUE_BUCKETS
     )
     return streams, buckets
@@ -179,11 +183,16 @@ async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec) -> str:
     return "updated"
 
 
-async def provision(nats_url: str, settings: NatsTopologySettings | None = None) -> dict[str, str]:
-    """What it did, by durable consumer name and by `kv:<bucket>`."""
-    streams, buckets = sized(settings or NatsTopologySettings())
+async def provision(
+    nats_url: str, *, replicas: int = 1, bounds: StreamBounds | None = None
+) -> dict[str, str]:
+    """What it did, by durable consumer name and by `kv:<bucket>`. `replicas`: copies of every stream and
+    bucket (3 on a cluster; the durables follow their stream); `bounds`: their size limits."""
+    streams, buckets = sized(replicas, bounds)
     # A one-shot step: fail within seconds when NATS is unreachable instead of reconnecting for minutes.
-    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=1)
+    nc = await nats.connect(
+        nats_servers(nats_url), connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=1
+    )
     try:
         js = nc.jetstream()
         for stream in streams:
@@ -212,7 +221,9 @@ def main() -> None:
 
     settings = ServiceSettings()
     configure_logging(settings.log_level, settings.log_format, service="provisioning")
-    result = asyncio.run(provision(settings.nats_url, NatsTopologySettings()))
+    result = asyncio.run(
+        provision(settings.nats_url, replicas=settings.stream_replicas, bounds=StreamBounds())
+    )
     for durable, action in result.items():
         print(f"{durable}: {action}", file=sys.stderr)
 

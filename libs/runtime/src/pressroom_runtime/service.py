@@ -62,7 +62,12 @@ def stage_app(
 ) -> tuple[AsgiFastStream, NatsBroker]:
     """A service that consumes one durable: broker, publisher, binding, health endpoint. It takes
     `settings.concurrency` messages at once (PRESSROOM_<SERVICE>_CONCURRENCY)."""
-    broker = make_broker(settings.nats_url, name=f"{service}:{settings.replica}")
+    broker = make_broker(
+        settings.nats_url,
+        name=f"{service}:{settings.replica}",
+        user=settings.nats_user,
+        password=settings.nats_password,
+    )
     publisher = Publisher(broker, timeout=settings.publish_timeout, service=service)
     producer = Producer(service=service, replica=settings.replica)
     bound = bind_consumer(

@@ -30,7 +30,13 @@ class ServiceSettings(BaseSettings):
         env_prefix="PRESSROOM_", extra="ignore", populate_by_name=True, env_ignore_empty=True
     )
 
+    # A comma-separated list for a cluster: nats://a:4222,nats://b:4222 (the client picks and fails over).
     nats_url: str = Field("nats://127.0.0.1:4222", validation_alias=_env("NATS_URL"))
+    # This service's own NATS user (pressroom_contracts.access); unset for a server without auth.
+    nats_user: str | None = Field(None, validation_alias=_env("NATS_USER"))
+    nats_password: SecretStr | None = Field(None, validation_alias=_env("NATS_PASSWORD"))
+    # Copies of the CONTENT stream and the key-value buckets that provisioning asks for (3 on a cluster).
+    stream_replicas: int = Field(1, ge=1, le=5, validation_alias=_env("PRESSROOM_STREAM_REPLICAS"))
     replica: str = Field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
         validation_alias=_env("PRESSROOM_REPLICA"),
@@ -56,13 +62,13 @@ class ServiceSettings(BaseSettings):
     usage_report_seconds: float = Field(5.0, gt=0, validation_alias=_env("PRESSROOM_USAGE_REPORT_SECONDS"))
 
 
-class NatsTopologySettings(BaseSettings):
-    """What provisioning applies on top of pressroom_contracts.topology: replicas and size bounds."""
+class StreamBounds(BaseSettings):
+    """Size bounds provisioning applies to the streams and buckets (their replica count is
+    ServiceSettings.stream_replicas). -1: no bound but the stream's age limit."""
 
-    model_config = SettingsConfigDict(env_prefix="PRESSROOM_NATS_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="PRESSROOM_STREAM_", extra="ignore", populate_by_name=True)
 
-    replicas: int = Field(1, ge=1, le=5, description="Replicas of every stream and bucket (3 on a cluster).")
-    content_max_bytes: int = Field(-1, description="Bound of the CONTENT stream in bytes (-1: by age only).")
+    content_max_bytes: int = Field(-1, description="Bound of the CONTENT stream in bytes.")
     deadletter_max_bytes: int = Field(-1, description="Bound of the DEADLETTER stream in bytes.")
     kv_max_bytes: int = Field(-1, description="Bound of each key-value bucket in bytes.")
 

@@ -9,7 +9,7 @@ Every builder has defaults that make a plausible event; its arguments change onl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from pressroom_contracts.events import (
     BlogCompleted,
@@ -51,6 +51,7 @@ from pressroom_contracts.ids import new_job_id
 from pressroom_contracts.jobs import JobRequest, Platform
 
 TEST_PRODUCER = Producer(service="test", replica="test-0")
+E = TypeVar("E", bound=Envelope)
 
 
 class JobEvents:
@@ -66,15 +67,15 @@ class JobEvents:
         """The events of a job with a new id."""
         return cls(new_job_id(), request, producer)
 
-    def envelope(self, cls: type[Envelope], data: Any) -> Envelope:
+    def envelope(self, cls: type[E], data: Any) -> E:
         """Any event of this job with the given payload."""
         return cls(job_id=self.job_id, producer=self.producer, data=data)
 
-    def requested(self, owner: str | None = None) -> Envelope:
+    def requested(self, owner: str | None = None) -> JobRequestedEvent:
         """job.requested, started by `owner`."""
         return self.envelope(JobRequestedEvent, JobRequested(request=self.request, owner=owner))
 
-    def research(self, sources: int = 0) -> Envelope:
+    def research(self, sources: int = 0) -> ResearchCompletedEvent:
         """research.completed: skipped when `sources` is 0, else that many knowledge-base sources."""
         if not sources:
             data = ResearchCompleted(
@@ -93,13 +94,15 @@ class JobEvents:
 
     def progress(
         self, step: int = 1, message: str = "working", stage: Stage | str = Stage.research
-    ) -> Envelope:
+    ) -> StageProgressEvent:
         """stage.progress: step `step` of `stage`."""
         return self.envelope(
             StageProgressEvent, StageProgress(stage=Stage(stage), step=step, message=message)
         )
 
-    def blog(self, title: str = "A title", markdown: str | None = None, version: int = 1) -> Envelope:
+    def blog(
+        self, title: str = "A title", markdown: str | None = None, version: int = 1
+    ) -> BlogCompletedEvent:
         """blog.completed; the markdown defaults to a heading with `title` and a one-word body."""
         markdown = f"# {title}\n\nBody." if markdown is None else markdown
         return self.envelope(
@@ -114,7 +117,7 @@ class JobEvents:
             ),
         )
 
-    def social(self, platform: Platform | str, text: str | None = None) -> Envelope:
+    def social(self, platform: Platform | str, text: str | None = None) -> SocialCompletedEvent:
         """social.completed for `platform`; the text defaults to "post for <platform>"."""
         text = text or f"post for {platform}"
         return self.envelope(
@@ -122,7 +125,7 @@ class JobEvents:
             SocialCompleted(platform=Platform(platform), text=text, characters=len(text), limit=280),
         )
 
-    def image(self) -> Envelope:
+    def image(self) -> ImageCompletedEvent:
         """image.completed: a cover stored at `<job_id>/cover.png`."""
         return self.envelope(
             ImageCompletedEvent,
@@ -138,7 +141,7 @@ class JobEvents:
             ),
         )
 
-    def blog_regenerated(self, version: int = 2, title: str = "A new title") -> Envelope:
+    def blog_regenerated(self, version: int = 2, title: str = "A new title") -> BlogCompletedEvent:
         """blog.completed written again on request: `version`, flagged regenerated."""
         markdown = f"# {title}\n\nBody again."
         return self.envelope(
@@ -160,7 +163,7 @@ class JobEvents:
         title: str = "An edited title",
         markdown: str | None = None,
         editor: str = "alice",
-    ) -> Envelope:
+    ) -> BlogEditedEvent:
         """blog.edited: `editor` replaced the post as `version`."""
         markdown = f"# {title}\n\nEdited body." if markdown is None else markdown
         return self.envelope(
@@ -180,7 +183,7 @@ class JobEvents:
         version: int = 2,
         text: str | None = None,
         parts: list[str] | None = None,
-    ) -> Envelope:
+    ) -> SocialCompletedEvent:
         """social.completed for `platform` at `version` (an X thread when `parts` are given)."""
         parts = parts or []
         text = text or ("\n\n".join(parts) if parts else f"post {version} for {platform}")
@@ -199,7 +202,7 @@ class JobEvents:
 
     def social_edited(
         self, platform: Platform | str, version: int = 2, text: str | None = None, editor: str = "alice"
-    ) -> Envelope:
+    ) -> SocialEditedEvent:
         """social.edited: `editor` replaced the post for `platform` as `version`."""
         text = text or f"edited post for {platform}"
         return self.envelope(
@@ -210,7 +213,7 @@ class JobEvents:
             ),
         )  # fmt: skip
 
-    def image_regenerated(self, version: int = 2) -> Envelope:
+    def image_regenerated(self, version: int = 2) -> ImageCompletedEvent:
         """image.completed at `version`: a cover at `<job_id>/cover-<version>.png` and its square variant."""
         return self.envelope(
             ImageCompletedEvent,
@@ -239,7 +242,7 @@ class JobEvents:
 
     def cancel_requested(
         self, reason: str = "cancelled by the user", requested_by: str = "alice"
-    ) -> Envelope:
+    ) -> CancelRequestedEvent:
         """cancel.requested, as the gateway publishes it."""
         return self.envelope(CancelRequestedEvent, CancelRequested(reason=reason, requested_by=requested_by))
 
@@ -250,7 +253,7 @@ class JobEvents:
         input_tokens: int = 5,
         output_tokens: int = 7,
         report: int = 1,
-    ) -> Envelope:
+    ) -> UsageRecordedEvent:
         """usage.recorded: one model call of the blog stage (its `report`-th report while it runs)."""
         return self.envelope(
             UsageRecordedEvent,
@@ -262,14 +265,14 @@ class JobEvents:
 
     def stage_failed(
         self, stage: Stage = Stage.blog, code: str = "provider_auth", message: str = "no key"
-    ) -> Envelope:
+    ) -> StageFailedEvent:
         """stage.failed: a stage gave up (not retryable, first attempt)."""
         return self.envelope(
             StageFailedEvent,
             StageFailed(stage=stage, code=code, message=message, retryable=False, attempt=1),
         )
 
-    def job_completed(self, title: str = "A title") -> Envelope:
+    def job_completed(self, title: str = "A title") -> JobCompletedEvent:
         """job.completed, as persistence announces it: the blog title, every platform and the cover."""
         return self.envelope(
             JobCompletedEvent,
@@ -285,11 +288,11 @@ class JobEvents:
         message: str = "the model is unavailable",
         stage: Stage = Stage.blog,
         code: str = "provider_unavailable",
-    ) -> Envelope:
+    ) -> JobFailedEvent:
         """job.failed, as persistence announces it after a stage failed."""
         return self.envelope(JobFailedEvent, JobFailed(stage=stage, code=code, message=message))
 
-    def job_cancelled(self, reason: str = "cancelled by the user") -> Envelope:
+    def job_cancelled(self, reason: str = "cancelled by the user") -> JobCancelledEvent:
         """job.cancelled."""
         return self.envelope(JobCancelledEvent, JobCancelled(reason=reason))
 

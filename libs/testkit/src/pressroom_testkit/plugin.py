@@ -28,6 +28,7 @@ from pressroom_devstack.env import LLMEndpoint, without_contract
 from pressroom_devstack.env import service_env as build_service_env
 from pressroom_devstack.model import LocalModel
 from pressroom_devstack.nats import NatsServer
+from pressroom_devstack.natsauth import NatsUsers
 from pressroom_devstack.objectstore import S3Credentials, S3Info, SeaweedS3
 from pressroom_devstack.postgres import Postgres, reap_orphans
 from pressroom_devstack.provisioning import reset_nats
@@ -61,8 +62,9 @@ PG_TEST_ROOT = Path(tempfile.gettempdir()) / "pressroom-test-pg"
 
 @pytest.fixture(scope="session")
 def nats_server(devstack_dir: Path) -> Iterator[NatsServer]:
-    """nats-server with JetStream (kill()/start() it for fault tests: same port, same store)."""
-    server = NatsServer(devstack_dir / "nats", devstack_dir / "logs" / "nats.log")
+    """nats-server with JetStream and the users of pressroom_contracts.access (kill()/start() it for fault
+    tests: same port, same store, same users)."""
+    server = NatsServer(devstack_dir / "nats", devstack_dir / "logs" / "nats.log", users=NatsUsers.generate())
     try:
         server.start()
         yield server
@@ -72,7 +74,8 @@ def nats_server(devstack_dir: Path) -> Iterator[NatsServer]:
 
 @pytest.fixture(scope="session")
 def nats_url(nats_server: NatsServer) -> str:
-    return nats_server.url
+    """The admin's URL (credentials included): tests connect as admin; services get their own users."""
+    return nats_server.admin_url
 
 
 @pytest.fixture(scope="session")
@@ -166,12 +169,15 @@ def local_model_url(local_model: LocalModel) -> str:
 
 
 @pytest.fixture
-def service_env(nats_url: str, database_url: str, s3: S3Info, scripted_llm: ScriptedLLM) -> dict[str, str]:
+def service_env(
+    nats_server: NatsServer, database_url: str, s3: S3Info, scripted_llm: ScriptedLLM
+) -> dict[str, str]:
     """The env services get in tests: these fixtures' servers, the scripted LLM (chat profile), the sample
-    knowledge folder; nothing inherited from the developer's own Pressroom/OpenAI/S3 settings."""
+    knowledge folder; nothing inherited from the developer's own Pressroom/OpenAI/S3 settings. NATS_URL
+    has no credentials: service_runner gives each service its own NATS user."""
     return build_service_env(
         without_contract(os.environ),
-        nats_url=nats_url,
+        nats_url=nats_server.url,
         database_url=database_url,
         s3=s3,
         llm=LLMEndpoint(
@@ -183,13 +189,17 @@ def service_env(nats_url: str, database_url: str, s3: S3Info, scripted_llm: Scri
 
 
 @pytest.fixture
-def service_runner(service_env: dict[str, str], tmp_path: Path) -> Iterator[ServiceRunner]:
+def service_runner(
+    service_env: dict[str, str], nats_server: NatsServer, tmp_path: Path
+) -> Iterator[ServiceRunner]:
     """`service_runner.start("writer", replicas={"writer": 2}, env={...})`; logs in tmp_path/logs.
 
     The stream starts empty: services must not pick up messages other tests left on the session's NATS.
     """
-    reset_nats(service_env["NATS_URL"])
-    runner = ServiceRunner(service_env, tmp_path / "logs")
+    reset_nats(nats_server.admin_url)
+    runner = ServiceRunner(
+        service_env, tmp_path / "logs", admin_url=nats_server.admin_url, nats_users=nats_server.users
+    )
     try:
         yield runner
     finally:

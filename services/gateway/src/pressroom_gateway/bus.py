@@ -32,7 +32,12 @@ BUS_ERRORS: tuple[type[Exception], ...] = (nats.errors.Error, asyncio.TimeoutErr
 class Bus:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
-        self.broker = make_broker(settings.nats_url, name=f"{SERVICE}:{settings.replica}")
+        self.broker = make_broker(
+            settings.nats_url,
+            name=f"{SERVICE}:{settings.replica}",
+            user=settings.nats_user,
+            password=settings.nats_password,
+        )
         self.publisher = Publisher(self.broker, timeout=settings.publish_timeout, service=SERVICE)
         self.producer = Producer(service=SERVICE, replica=settings.replica)
         self._js: JetStreamContext | None = None

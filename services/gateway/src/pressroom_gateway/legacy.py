@@ -1,4 +1,4 @@
-"""`/content`: the original single-shot protocol, kept for existing clients (DESIGN.md §4).
+"""`/content`: the original single-shot protocol, kept for existing clients (docs/protocol.md).
 
 The client sends one `{"topic": str, "research": bool}` message. The gateway starts a job with default
 options, describes each step in words as `progress_event` messages, then sends `results` (assembled from

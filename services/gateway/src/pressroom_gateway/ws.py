@@ -1,4 +1,4 @@
-"""The `/v1/ws` endpoint (DESIGN.md §4): one receive loop, one sender task, a dispatch table.
+"""The `/v1/ws` endpoint (docs/protocol.md): one receive loop, one sender task, a dispatch table.
 
 Every outgoing frame goes through the connection's bounded outbox and is written by a single sender task,
 so frames never interleave and a client that does not read cannot make the server buffer without bound:

@@ -25,7 +25,12 @@ log = get_logger(__name__)
 def create_app(
     settings: PersistenceSettings, *, broker: NatsBroker | None = None, store: Store | None = None
 ) -> AsgiFastStream:
-    broker = broker or make_broker(settings.nats_url, name=f"{SERVICE}:{settings.replica}")
+    broker = broker or make_broker(
+        settings.nats_url,
+        name=f"{SERVICE}:{settings.replica}",
+        user=settings.nats_user,
+        password=settings.nats_password,
+    )
     store = store or Store(
         settings.database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
     )

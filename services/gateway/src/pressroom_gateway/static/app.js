@@ -1,6 +1,6 @@
 // Pressroom web page: one module, no build step, nothing from another origin.
 //
-// Live updates come over the WebSocket /v1/ws (DESIGN.md §4); artifacts, edits, regeneration, history
+// Live updates come over the WebSocket /v1/ws (docs/protocol.md); artifacts, edits, regeneration, history
 // and exports over the REST API. Untrusted text is only ever set with textContent; the one exception is
 // blog.html, which the server sanitises.
 //
