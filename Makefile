@@ -46,7 +46,11 @@ lint: install ## ruff and mypy over sources, tests and benchmarks (also .pre-com
 	$(BIN)/ruff format --check libs services tests benchmarks
 	$(BIN)/mypy
 
-bench: install ## run the benchmarks (each writes benchmarks/results/<name>.json)
+# Each benchmark has options for longer runs, e.g. `.venv/bin/python benchmarks/throughput.py --seconds 60`.
+bench: install ## measure concurrency, throughput, scale-out and pipeline latency (writes benchmarks/results/)
+	$(BIN)/python benchmarks/concurrency.py
+	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/scaleout.py
 	$(BIN)/python benchmarks/pipeline_latency.py $(ARGS)
 	$(BIN)/python benchmarks/fanout.py
 

@@ -74,11 +74,11 @@ def _stream_reads(stream: str) -> list[str]:
     ]
 
 
-def _durable_use(durable: str) -> list[str]:
+def _durable_use(durable: str, stream: str = _STREAM) -> list[str]:
     return [
-        f"{_API}.CONSUMER.INFO.{_STREAM}.{durable}",
-        f"{_API}.CONSUMER.MSG.NEXT.{_STREAM}.{durable}",
-        f"$JS.ACK.{_STREAM}.{durable}.>",
+        f"{_API}.CONSUMER.INFO.{stream}.{durable}",
+        f"{_API}.CONSUMER.MSG.NEXT.{stream}.{durable}",
+        f"$JS.ACK.{stream}.{durable}.>",
     ]
 
 
@@ -112,6 +112,10 @@ def service_permissions(party: Party) -> Permissions:
     allow += list(party.asks)
     if party.consumer is not None:
         allow += _durable_use(party.consumer.durable)
+        allow.append(subjects.deadletter(party.consumer.durable))  # what it gives up on, recorded
+    if party.keeps_dead_letters:
+        allow += _durable_use(topology.DEADLETTER.durable, topology.DEADLETTER.stream)
+        allow.append(subjects.all_deadletters())
     for bucket in sorted(set(party.reads_buckets) | set(party.writes_buckets)):
         allow += _bucket_reads(bucket)
     for bucket in sorted(party.writes_buckets):

@@ -47,6 +47,8 @@ class Party(BaseModel):
     # bucket on first use); provisioning creates the rest.
     writes_buckets: tuple[str, ...] = ()
     reads_buckets: tuple[str, ...] = ()
+    # Runs the dead-letter keeper: records what the server gave up delivering to any consumer.
+    keeps_dead_letters: bool = False
 
     @property
     def consumes(self) -> frozenset[str]:
@@ -128,9 +130,12 @@ PERSISTENCE = Party(
     name="persistence",
     description=topology.PERSISTENCE.description,
     consumer=topology.PERSISTENCE,
-    publishes=frozenset({"job.completed", "job.failed", "job.cancelled"}),
+    # stage.failed: for a message a stage's consumer was given up on (the dead-letter keeper), and its own
+    # (stage `job`) for an event it cannot record.
+    publishes=frozenset({"job.completed", "job.failed", "job.cancelled", "stage.failed"}),
     answers=(subjects.QUERY_JOB, subjects.QUERY_JOBS),
     writes_buckets=(topology.JOBS_BUCKET.name,),
+    keeps_dead_letters=True,
 )
 
 SERVICES: tuple[Party, ...] = (GATEWAY, RESEARCH, WRITER, SOCIAL, ILLUSTRATOR, PERSISTENCE)
