@@ -1,8 +1,8 @@
 """Builds the gateway: a FastAPI app whose lifespan owns the NATS connection.
 
 Endpoints: /v1/ws (ws.py), /content (legacy.py), the REST API (rest.py), SSE (sse.py), the web page
-(page.py), GET /healthz (NATS connected), GET /readyz (and the stream and key bucket exist) and
-GET /metrics (Prometheus text format).
+(page.py), the documentation (/docs, /redoc, /asyncapi: apidocs.py), GET /healthz (NATS connected),
+GET /readyz (and the stream and key bucket exist) and GET /metrics (Prometheus text format).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pressroom_contracts.protocol import describe_errors
 from pressroom_runtime.logs import get_logger
 from pressroom_runtime.observability import metrics_app, tracer_provider
 
-from . import legacy, ws
+from . import apidocs, legacy, ws
 from .bus import BUS_ERRORS, SERVICE
 from .deps import Services
 from .errors import UNAVAILABLE_MESSAGE, GatewayError, Unavailable
@@ -82,7 +82,8 @@ def create_app(settings: GatewaySettings | None = None, storage: StorageSettings
         finally:
             await services.stop()
 
-    app = FastAPI(title="Pressroom gateway", version="0.1.0", lifespan=lifespan)
+    # /docs and /redoc are apidocs.py's, with their assets served by the gateway rather than a CDN.
+    app = FastAPI(title=apidocs.TITLE, version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.services = services
     app.add_middleware(
         Guards,
@@ -132,6 +133,7 @@ def create_app(settings: GatewaySettings | None = None, storage: StorageSettings
     app.include_router(rest_router)
     app.include_router(sse_router)
     app.include_router(page_router)
+    app.include_router(apidocs.router)
     # A span per request (and per WebSocket connection); probes and scrapes are left out.
     FastAPIInstrumentor.instrument_app(
         app, tracer_provider=tracer_provider(SERVICE), excluded_urls="/healthz,/readyz,/metrics"
