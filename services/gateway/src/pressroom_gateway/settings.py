@@ -52,6 +52,12 @@ class GatewaySettings(ServiceSettings):
     feed_linger: float = Field(
         2.0, ge=0, description="How long a job's feed outlives its last watcher (reloads, reconnects)."
     )
+    feed_start_within: float = Field(
+        30.0,
+        ge=0,
+        description="How long starting a job's feed is retried while NATS answers 'not now' (a stream "
+        "leader election on a cluster) before its watcher is told 'unavailable'.",
+    )
 
     # ---- who may talk to this gateway ---------------------------------------------------------------------
     allowed_hosts: str = Field(
