@@ -99,6 +99,7 @@ class KeyValueSpec(BaseModel):
     description: str
     history: int = 1
     storage: str = "file"
+    ttl_seconds: float = 0  # every entry expires this long after it was written; 0: never
 
     @property
     def stream(self) -> str:
@@ -120,7 +121,15 @@ JOBS_BUCKET = KeyValueSpec(
     description="Job state: job id -> owner and status (gateway creates, persistence advances)",
 )
 
-KEY_VALUE_BUCKETS: tuple[KeyValueSpec, ...] = (KEY_BUCKET, JOBS_BUCKET)
+# POST /v1/jobs Idempotency-Key: sha256(client, key) -> the job it started and the request's fingerprint,
+# for 24 hours (pressroom_gateway.idempotency). Written by the gateway only.
+IDEMPOTENCY_BUCKET = KeyValueSpec(
+    name="pressroom-idempotency",
+    description="POST /v1/jobs Idempotency-Key -> job id, for 24 h (gateway)",
+    ttl_seconds=24 * 3600,
+)
+
+KEY_VALUE_BUCKETS: tuple[KeyValueSpec, ...] = (KEY_BUCKET, JOBS_BUCKET, IDEMPOTENCY_BUCKET)
 
 
 def topology_document() -> dict[str, object]:

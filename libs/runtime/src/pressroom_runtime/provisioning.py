@@ -120,8 +120,8 @@ async def ensure_consumer(js: JetStreamContext, stream: str, spec: ConsumerSpec)
 
 
 async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec, replicas: int = 1) -> str:
-    """Creates the bucket, or reconciles its history and description; never touches its keys.
-    Returns what it did: created, unchanged or updated."""
+    """Creates the bucket, or reconciles its history, entry lifetime and description; never touches its
+    keys. Returns what it did: created, unchanged or updated."""
     try:
         info = await js.stream_info(spec.stream)
     except NotFoundError:
@@ -130,6 +130,7 @@ async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec, replicas: i
                 bucket=spec.name,
                 description=spec.description,
                 history=spec.history,
+                ttl=spec.ttl_seconds or None,
                 storage=StorageType(spec.storage),
                 replicas=replicas,
             )
@@ -137,13 +138,15 @@ async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec, replicas: i
         log.info("key-value bucket created", bucket=spec.name)
         return "created"
     config = info.config
-    if (config.max_msgs_per_subject, config.description, config.num_replicas) == (
+    if (config.max_msgs_per_subject, config.max_age or 0, config.description, config.num_replicas) == (
         spec.history,
+        spec.ttl_seconds,
         spec.description,
         replicas,
     ):
         return "unchanged"
     config.max_msgs_per_subject = spec.history
+    config.max_age = spec.ttl_seconds
     config.description = spec.description
     config.num_replicas = replicas
     await js.update_stream(config)
