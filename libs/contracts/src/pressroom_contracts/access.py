@@ -97,7 +97,8 @@ def _bucket_reads(bucket: str) -> list[str]:
 
 
 def _bucket_writes(bucket: str) -> list[str]:
-    return [f"$KV.{bucket}.>", f"{_API}.STREAM.CREATE.KV_{bucket}"]
+    """Its keys only: provisioning creates every bucket, so no service may create or change one."""
+    return [f"$KV.{bucket}.>"]
 
 
 def _service_durables() -> list[str]:

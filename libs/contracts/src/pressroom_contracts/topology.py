@@ -134,6 +134,7 @@ class KeyValueSpec(BaseModel):
     storage: str = "file"
     replicas: int = 1
     max_bytes: int = -1
+    ttl_seconds: float = 0  # every entry expires this long after it was written; 0: never
 
     @property
     def stream(self) -> str:
@@ -162,7 +163,21 @@ PROFILES_BUCKET = KeyValueSpec(
     description="Publishing profiles: client id -> brand voice and public link template (gateway)",
 )
 
-KEY_VALUE_BUCKETS: tuple[KeyValueSpec, ...] = (KEY_BUCKET, JOBS_BUCKET, PROFILES_BUCKET)
+
+# POST /v1/jobs Idempotency-Key: sha256(client, key) -> the job it started and the request's fingerprint,
+# for 24 hours (pressroom_gateway.idempotency). Written by the gateway only.
+IDEMPOTENCY_BUCKET = KeyValueSpec(
+    name="pressroom-idempotency",
+    description="POST /v1/jobs Idempotency-Key -> job id, for 24 h (gateway)",
+    ttl_seconds=24 * 3600,
+)
+
+KEY_VALUE_BUCKETS: tuple[KeyValueSpec, ...] = (
+    KEY_BUCKET,
+    JOBS_BUCKET,
+    PROFILES_BUCKET,
+    IDEMPOTENCY_BUCKET,
+)
 
 
 def topology_document() -> dict[str, object]:

@@ -113,7 +113,7 @@ async def _entries(nc: NatsClient, kv: KeyValue) -> list[tuple[str, ClientRecord
     prefix = f"$KV.{KEY_BUCKET.name}."
     info = await nc.jetstream().stream_info(KEY_BUCKET.stream, subjects_filter=f"{prefix}>")
     entries = []
-    for subject in (info.state.subjects or {}):
+    for subject in info.state.subjects or {}:
         key = subject.removeprefix(prefix)
         try:
             entry = await kv.get(key)

@@ -147,8 +147,8 @@ async def ensure_consumer(js: JetStreamContext, stream: str, spec: ConsumerSpec)
 
 
 async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec) -> str:
-    """Creates the bucket, or reconciles its history, description, replicas and bound; never touches its
-    keys. Returns what it did: created, unchanged or updated."""
+    """Creates the bucket, or reconciles its history, entry lifetime, description, replicas and bound;
+    never touches its keys. Returns what it did: created, unchanged or updated."""
     try:
         info = await js.stream_info(spec.stream)
     except NotFoundError:
@@ -157,6 +157,7 @@ async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec) -> str:
                 bucket=spec.name,
                 description=spec.description,
                 history=spec.history,
+                ttl=spec.ttl_seconds or None,
                 storage=StorageType(spec.storage),
                 replicas=spec.replicas,
                 max_bytes=spec.max_bytes,
@@ -172,7 +173,9 @@ async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec) -> str:
         "num_replicas": spec.replicas,
         "max_bytes": spec.max_bytes,
         "allow_direct": True,
+        "max_age": float(spec.ttl_seconds),
     }
+    config.max_age = config.max_age or 0.0  # absent when the bucket's entries never expire
     drift = [name for name, value in wanted.items() if getattr(config, name) != value]
     if not drift:
         return "unchanged"
