@@ -29,10 +29,10 @@ up: install ## run the whole system on embedded defaults (Ctrl-C stops everythin
 	$(BIN)/pressroom up $(ARGS)
 
 test: install browser promtool ## run the test suite (everything but the slow suites)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" --durations=15
 
 test-slow: install browser containers ## run the slow suites (clusters, containers, faults under load)
-	$(BIN)/python -m pytest -m slow; rc=$$?; [ $$rc -eq 5 ] && echo "no slow tests collected" || exit $$rc
+	$(BIN)/python -m pytest -m slow --durations=15; rc=$$?; [ $$rc -eq 5 ] && echo "no slow tests collected" || exit $$rc
 
 # The browser test drives Debian's chromium. Installed with apt where it is missing and we can (root, as
 # in CI); a failed install does not fail the target: tests/test_browser.py then skips with the reason.
