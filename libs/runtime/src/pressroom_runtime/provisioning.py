@@ -24,6 +24,7 @@ from nats.js.api import (
 )
 from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError, NotFoundError
+from pydantic import SecretStr
 
 from pressroom_contracts.topology import (
     CONSUMERS,
@@ -151,12 +152,20 @@ async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec, replicas: i
     return "updated"
 
 
-async def provision(nats_url: str, *, replicas: int = 1) -> dict[str, str]:
+async def provision(
+    nats_url: str, *, replicas: int = 1, user: str | None = None, password: SecretStr | None = None
+) -> dict[str, str]:
     """What it did, by durable consumer name and by `kv:<bucket>`. `replicas`: copies of the stream and
-    the buckets (3 on a cluster; the durables follow their stream)."""
+    the buckets (3 on a cluster; the durables follow their stream). `user`: the NATS user allowed to
+    create them (`admin` where the server requires users), else credentials in the URL or none."""
     # A one-shot step: fail within seconds when NATS is unreachable instead of reconnecting for minutes.
     nc = await nats.connect(
-        nats_servers(nats_url), connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=1
+        nats_servers(nats_url),
+        user=user,
+        password=password.get_secret_value() if password else None,
+        connect_timeout=5,
+        max_reconnect_attempts=3,
+        reconnect_time_wait=1,
     )
     try:
         js = nc.jetstream()
@@ -186,7 +195,14 @@ def main() -> None:
 
     settings = ServiceSettings()
     configure_logging(settings.log_level, settings.log_format, service="provisioning")
-    result = asyncio.run(provision(settings.nats_url, replicas=settings.stream_replicas))
+    result = asyncio.run(
+        provision(
+            settings.nats_url,
+            replicas=settings.stream_replicas,
+            user=settings.nats_user,
+            password=settings.nats_password,
+        )
+    )
     for durable, action in result.items():
         print(f"{durable}: {action}", file=sys.stderr)
 
