@@ -1,14 +1,13 @@
-"""docker-compose.yml, the shared service Dockerfile and .env.example, checked offline.
+"""docker-compose.yml, the one image's Dockerfile and .env.example, checked offline.
 
 The compose file is interpolated the way Compose does it (``${VAR:?msg}``, ``${VAR:-default}``, …)
 with dummy values for the required secrets, then validated against the Compose Specification's
 JSON Schema vendored in deploy/compose-spec/ (no network at test time). The rest keeps the file in
-step with services/: one compose service per service directory, each built from
-deploy/docker/service.Dockerfile with its own SERVICE build arg, the start order (nats healthy,
-provisioning completed), healthchecks, the environment contract, NATS with the generated users (each
-service connecting as its own, provisioning and API keys as admin), and no secret written into the file.
-The Dockerfile is resolved for each service's build args the way the builder scopes ARG and ENV, so
-what is checked is the image each compose service would actually get.
+step with services/: one compose service per service directory, each running its own module from the
+one image built from deploy/docker/Dockerfile, the start order (nats healthy, provisioning completed),
+healthchecks, the environment contract, NATS with the generated users (each service connecting as its
+own, provisioning and API keys as admin), and no secret written into the file. The Dockerfile is
+resolved the way the builder scopes ARG and ENV, so what is checked is the image compose would build.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ import re
 import shlex
 import stat
 import subprocess
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_DIR = ROOT / "deploy" / "compose-spec"
 ENV_EXAMPLE = ROOT / ".env.example"
-SHARED_DOCKERFILE = "deploy/docker/service.Dockerfile"  # relative to the build context, the repo root
+SHARED_DOCKERFILE = "deploy/docker/Dockerfile"  # relative to the build context, the repo root
+IMAGE = "pressroom/pressroom:dev"  # every service's
 
 SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))
 STAGE_SERVICES = [s for s in SERVICES if s != "gateway"]  # /healthz on PRESSROOM_HEALTH_PORT
@@ -304,43 +305,40 @@ def build_args(service: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in args.items() if v is not None}
 
 
-def assert_built_from_the_shared_dockerfile(name: str, service: dict[str, Any]) -> None:
+def assert_runs_the_image(name: str, service: dict[str, Any]) -> None:
+    """The one image, built from the shared Dockerfile with the repository as its context."""
+    assert service["image"] == IMAGE, f"{name} must run {IMAGE}"
     build = service.get("build")
-    assert isinstance(build, dict), f"{name} must be built from source"
+    assert isinstance(build, dict), f"{name} must name the build, so `up` never pulls a local-only image"
     assert (COMPOSE_FILE.parent / build["context"]).resolve() == ROOT, "build context must be the repo root"
     assert build.get("dockerfile") == SHARED_DOCKERFILE, f"{name} must be built from {SHARED_DOCKERFILE}"
-    assert (ROOT / SHARED_DOCKERFILE).is_file()
+    assert not build_args(service), "one build for every service: no build args that would make it differ"
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_each_service_directory_has_a_compose_service_built_from_the_shared_dockerfile(
+def test_each_service_directory_has_a_compose_service_running_its_module(
     name: str, services: dict[str, Any]
 ) -> None:
     assert name in services, f"services/{name} has no compose service"
-    assert_built_from_the_shared_dockerfile(name, services[name])
-    assert build_args(services[name]).get("SERVICE") == name, f"{name} must be built with SERVICE={name}"
+    assert_runs_the_image(name, services[name])
+    assert services[name]["command"] == ["python", "-m", f"pressroom_{name}"]
+    assert (ROOT / "services" / name / "src" / f"pressroom_{name}" / "__main__.py").is_file()
+
+
+def test_every_service_shares_one_build(services: dict[str, Any]) -> None:
+    """Compose builds an image named by several services with the same build once."""
+    builds = {name: svc for name, svc in services.items() if "build" in svc}
+    assert set(builds) == {*SERVICES, "provision", "keys"}
+    for name, svc in builds.items():
+        assert_runs_the_image(name, svc)
+    for name in INFRA:
+        image = services[name]["image"]
+        assert ":" in image and not image.endswith(":latest"), f"pin {name}'s image"
 
 
 def test_no_service_keeps_a_dockerfile_of_its_own() -> None:
     leftovers = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "services").glob("*/*Dockerfile*"))
-    assert not leftovers, f"every image is built from {SHARED_DOCKERFILE}; remove {leftovers}"
-
-
-def test_every_build_points_at_an_existing_dockerfile(services: dict[str, Any]) -> None:
-    for name, svc in services.items():
-        if "build" not in svc:
-            assert name in INFRA, f"{name} has neither a build nor an infrastructure image"
-            assert ":" in svc["image"] and not svc["image"].endswith(":latest"), f"pin {name}'s image"
-            continue
-        build = svc["build"]
-        context = COMPOSE_FILE.parent / (build if isinstance(build, str) else build.get("context", "."))
-        dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
-        assert (context / dockerfile).is_file(), f"{name}: {context / dockerfile} does not exist"
-        declared = declared_args((context / dockerfile).read_text())
-        unknown = sorted(build_args(svc).keys() - declared)
-        assert not unknown, f"{name} passes build args {unknown} that {dockerfile} does not declare"
-        if dockerfile == SHARED_DOCKERFILE:
-            assert build_args(svc).get("SERVICE") in SERVICES, f"{name}: SERVICE must name a services/ dir"
+    assert not leftovers, f"every service runs the image of {SHARED_DOCKERFILE}; remove {leftovers}"
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -495,19 +493,17 @@ def test_only_provisioning_and_the_keys_command_are_admin(services: dict[str, An
     assert not anonymous, f"{anonymous} would connect to NATS without a user"
 
 
-def test_the_keys_command_runs_on_demand_from_the_gateway_image(services: dict[str, Any]) -> None:
+def test_the_keys_command_runs_on_demand(services: dict[str, Any]) -> None:
     keys = services["keys"]
     assert keys["profiles"] == ["tools"], "`up` must not start it"
     assert keys["entrypoint"] == ["python", "-m", "pressroom_gateway.keys"]
-    assert keys["image"] == services["gateway"]["image"] and keys["build"] == services["gateway"]["build"]
+    assert_runs_the_image("keys", keys)
     assert depends_on(keys)["nats"]["condition"] == "service_healthy"
 
 
 def test_provisioning_runs_once_before_the_services(services: dict[str, Any]) -> None:
     provision = services["provision"]
-    # Built, not pulled: `up` must never try to pull an image that only exists locally.
-    assert_built_from_the_shared_dockerfile("provision", provision)
-    assert build_args(provision).get("SERVICE") in SERVICES, "provision runs from one of the service images"
+    assert_runs_the_image("provision", provision)
     assert provision["command"] == ["python", "-m", "pressroom_runtime.provisioning"]
     assert provision.get("restart", "no") == "no"
     assert depends_on(provision)["nats"]["condition"] == "service_healthy"
@@ -645,17 +641,13 @@ def resolve(text: str, args: dict[str, str]) -> list[Stage]:
     return stages
 
 
-def declared_args(text: str) -> set[str]:
-    return {s.split()[1].split("=", 1)[0] for s in instructions(text) if s.upper().startswith("ARG ")}
-
-
 def shared_dockerfile() -> str:
     return (ROOT / SHARED_DOCKERFILE).read_text()
 
 
-def image(name: str, services: dict[str, Any]) -> list[Stage]:
-    """The stages of the shared Dockerfile, built with the build args compose gives `name`."""
-    return resolve(shared_dockerfile(), build_args(services[name]))
+def stages(args: dict[str, str] | None = None) -> list[Stage]:
+    """The stages of the shared Dockerfile, built with `args` (compose passes none)."""
+    return resolve(shared_dockerfile(), args or {})
 
 
 def test_resolver_follows_docker_scoping() -> None:
@@ -688,89 +680,98 @@ def test_resolver_follows_docker_scoping() -> None:
 
 
 def test_shared_dockerfile_hard_codes_no_service() -> None:
-    """SERVICE alone picks the service: no instruction names one, and the arg has no default, so a
-    build that forgets it fails instead of producing some other service's image."""
+    """Every service comes from services/ as it is: no instruction names one."""
     steps = instructions(shared_dockerfile())
     for name in SERVICES:
         offending = [s for s in steps if re.search(rf"\b{name}\b", s)]
         assert not offending, f"{SHARED_DOCKERFILE} hard-codes {name}: {offending}"
-    service_args = [s for s in steps if re.fullmatch(r"ARG SERVICE(=.*)?", s)]
-    assert service_args and all(s == "ARG SERVICE" for s in service_args), "SERVICE must have no default"
 
 
-@pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_installs_from_the_hashed_lock(name: str, services: dict[str, Any]) -> None:
-    steps = [s for stage in image(name, services) for s in stage.steps]
-    lock = f"services/{name}/requirements.lock"
-    install = f"pip install --no-cache-dir --require-hashes -r {lock}"
-    copy_at = next(i for i, s in enumerate(steps) if s.startswith("COPY") and lock in s)
-    lock_at = next(i for i, s in enumerate(steps) if s.startswith("RUN") and install in s)
-    own = f"pip install --no-cache-dir --no-deps --no-build-isolation libs/contracts libs/runtime services/{name}"
-    own_at = next(i for i, s in enumerate(steps) if s.startswith("RUN") and s.endswith(own))
-    build_tools = "pip install --no-cache-dir --require-hashes -r requirements/build.lock"
-    tools_at = next(i for i, s in enumerate(steps) if s.startswith("RUN") and s.endswith(build_tools))
-    assert tools_at < own_at, "the build backend comes hash-checked from requirements/build.lock"
-    assert copy_at < lock_at < own_at, "third-party dependencies come from the lock, before our packages"
-    for source in ("libs/contracts", "libs/runtime", f"services/{name}"):
-        assert any(s == f"COPY {source} {source}" for s in steps[lock_at:own_at]), f"{source} is not copied"
-    assert not any("pip install" in s and "--require-hashes" not in s and "--no-deps" not in s for s in steps)
-    # Without --no-build-isolation pip would fetch an unpinned hatchling to build each package.
-    assert all("--no-build-isolation" in s for s in steps if "pip install" in s and "--no-deps" in s)
+def test_dockerfile_installs_from_the_hashed_locks() -> None:
+    dependencies, wheels, final = stages()
+    # Third-party dependencies: the one lock, hash-checked, before any of our code.
+    assert [s for s in dependencies.steps if not s.startswith(("ARG", "ENV"))] == [
+        "RUN python -m venv /opt/venv",
+        "COPY requirements/services.lock /tmp/services.lock",
+        "RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/services.lock",
+    ]
+    # Our packages: wheels built by the hatchling of build.lock, without build isolation (which would
+    # fetch an unpinned one), from every library the services import and every service.
+    tools = "pip install --no-cache-dir --require-hashes -r /tmp/build.lock"
+    assert any(s.startswith("RUN") and s.endswith(tools) for s in wheels.steps)
+    (build,) = [s for s in wheels.steps if " wheel " in s]
+    assert "--no-deps" in build and "--no-build-isolation" in build
+    assert build.split()[-3:] == ["libs/contracts", "libs/runtime", "services/*/"]
+    for source in ("libs/contracts", "libs/runtime", "services"):
+        assert f"COPY {source} {source}" in wheels.steps, f"{source} is not copied"
+    # The image: the dependencies' layer, then our wheels alone, from no index.
+    copies = [s for s in final.steps if s.startswith("COPY")]
+    assert copies == [
+        "COPY --from=dependencies /opt/venv /opt/venv",
+        "COPY --from=wheels /wheels /tmp/wheels",
+    ]
+    (install,) = [s for s in final.steps if "pip install" in s]
+    assert "--no-deps --no-index /tmp/wheels/*.whl" in install
+    everything = [s for stage in (dependencies, wheels, final) for s in stage.steps]
+    assert all("--require-hashes" in s or "--no-index" in s for s in everything if "pip install" in s), (
+        "every install is hash-checked or from our own wheels"
+    )
+
+
+def test_layers_are_ordered_for_caching() -> None:
+    """A code change leaves the dependencies' layer (hundreds of MB) as it was: nothing of ours is
+    copied into that stage, and the image takes it before anything built from our sources."""
+    dependencies, _, final = stages()
+    assert not [s for s in dependencies.steps if s.startswith("COPY") and "requirements/" not in s]
+    steps = final.steps
+    assert steps.index("COPY --from=dependencies /opt/venv /opt/venv") < steps.index(
+        "COPY --from=wheels /wheels /tmp/wheels"
+    )
 
 
 def test_build_tools_are_pinned_with_hashes() -> None:
-    text = (ROOT / "requirements" / "build.lock").read_text()
-    assert re.search(r"^hatchling==[\d.]+ \\$", text, re.MULTILINE)
-    requirements = [r for r in re.split(r"\n(?=[^\s#])", re.sub(r"^#.*$", "", text, flags=re.M).strip()) if r]
-    assert all("--hash=sha256:" in r for r in requirements)
+    for lock in ("build.lock", "services.lock"):
+        text = (ROOT / "requirements" / lock).read_text()
+        requirements = [
+            r for r in re.split(r"\n(?=[^\s#])", re.sub(r"^#.*$", "", text, flags=re.M).strip()) if r
+        ]
+        assert requirements and all("--hash=sha256:" in r for r in requirements), lock
+        assert not [r for r in requirements if r.split()[0].lower().startswith(("pressroom", "-e", "./"))]
+    assert re.search(r"^hatchling==[\d.]+ \\$", (ROOT / "requirements" / "build.lock").read_text(), re.M)
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert "requirements/*" in ignored and "!requirements/build.lock" in ignored, "the lock is in the context"
+    assert "requirements/*" in ignored
+    assert {"!requirements/build.lock", "!requirements/services.lock"} <= set(ignored), "locks in the context"
 
 
-@pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_runtime_image(name: str, services: dict[str, Any]) -> None:
-    stages = image(name, services)
-    assert all(stage.base == "python:3.11-slim" for stage in stages)
-    assert all(s.base == "localhost/py" for s in resolve(shared_dockerfile(), {"BASE_IMAGE": "localhost/py"}))
-    final = stages[-1]
+def test_the_services_lock_covers_every_service() -> None:
+    """requirements/services.lock is exported from the workspace's `services` group: every service."""
+    group = tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]["services"]
+    assert sorted(group) == sorted(f"pressroom-{name}" for name in SERVICES)
+
+
+def test_dockerfile_runtime_image() -> None:
+    assert all(stage.base == "python:3.11-slim" for stage in stages())
+    assert all(s.base == "localhost/py" for s in stages({"BASE_IMAGE": "localhost/py"}))
+    final = stages()[-1]
     users = [s.split()[1] for s in final.steps if s.startswith("USER")]
-    assert users and users[-1].split(":")[0] not in ("root", "0"), "the service must not run as root"
+    assert users and users[-1].split(":")[0] not in ("root", "0"), "the services must not run as root"
     assert final.env.get("PYTHONUNBUFFERED") == "1"
-    assert final.env["PATH"].startswith("/opt/venv/bin:"), "the venv copied from the build stage comes first"
-    assert any(s == "COPY --from=build /opt/venv /opt/venv" for s in final.steps)
+    assert final.env["PATH"].startswith("/opt/venv/bin:"), "the venv comes first"
+    # No default service: the default command says so and fails.
     command, execs = final.runtime_command()
-    assert command == ["python", "-m", f"pressroom_{name}"], f"{name}'s image would run {command}"
-    assert execs, "a shell wrapper must exec Python, so that SIGTERM reaches it"
-    assert (ROOT / "services" / name / "src" / f"pressroom_{name}" / "__main__.py").is_file()
+    assert command[:2] == ["python", "-c"] and "SystemExit" in command[2] and execs
 
 
-@pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_exposes_the_port_the_service_serves(name: str, services: dict[str, Any]) -> None:
-    env = environment(services[name])
-    port = env["PRESSROOM_GATEWAY_PORT"] if name == "gateway" else env["PRESSROOM_HEALTH_PORT"]
-    exposed = [s.split()[1:] for s in image(name, services)[-1].steps if s.startswith("EXPOSE")]
-    assert exposed == [[port]], f"{name}'s image exposes {exposed}, it serves on {port}"
-
-
-@pytest.mark.parametrize("name", SERVICES)
-def test_lock_file_is_hashed_and_third_party_only(name: str) -> None:
-    lock = ROOT / "services" / name / "requirements.lock"
-    assert lock.is_file(), f"{lock.relative_to(ROOT)} is missing: the image cannot be built"
-    text = lock.read_text()
-    requirements = re.split(r"\n(?=[^\s#])", re.sub(r"^#.*$", "", text, flags=re.M).strip())
-    assert requirements and requirements[0]
-    for req in requirements:
-        head = req.split()[0]
-        assert "--hash=sha256:" in req, f"{head} has no hash"
-        assert not head.lower().startswith(("pressroom", "-e", "./", "file:")), (
-            f"{head} is a workspace package"
-        )
-
-
-def test_images_carry_the_names_kubernetes_uses(services: dict[str, Any]) -> None:
-    """Built once, tagged pressroom/<service>:<tag>: the names deploy/k8s sets through kustomize."""
+def test_dockerfile_exposes_the_ports_the_services_serve(services: dict[str, Any]) -> None:
+    (exposed,) = [s.split()[1:] for s in stages()[-1].steps if s.startswith("EXPOSE")]
     for name in SERVICES:
-        assert services[name]["image"] == f"pressroom/{name}:dev"
-    assert services["provision"]["image"] == f"pressroom/{build_args(services['provision'])['SERVICE']}:dev"
+        env = environment(services[name])
+        port = env["PRESSROOM_GATEWAY_PORT"] if name == "gateway" else env["PRESSROOM_HEALTH_PORT"]
+        assert port in exposed, f"{name} serves on {port}; the image exposes {exposed}"
+
+
+def test_the_image_carries_the_name_kubernetes_uses() -> None:
+    """Tagged pressroom/pressroom:<tag>: the name deploy/k8s sets through kustomize."""
     tagged = compose_config({**DUMMY_ENV, "PRESSROOM_IMAGE_TAG": "1.2.3"})["services"]
-    assert tagged["writer"]["image"] == "pressroom/writer:1.2.3"
+    images = {svc["image"] for name, svc in tagged.items() if name not in INFRA}
+    assert images == {"pressroom/pressroom:1.2.3"}

@@ -1,6 +1,6 @@
 """docker-compose.yml brought up for real (podman, podman-compose) and a job run through it end to end.
 
-What runs is the committed compose file with every service image built from the repository; only the
+What runs is the committed compose file with the one Pressroom image built from the repository; only the
 infrastructure images are local stand-ins (tests/compose_stack.py says which and why), and the text
 model is the suite's scripted OpenAI-compatible server reached by OPENAI_BASE_URL alone, with no key.
 NATS requires its users (deploy/nats/auth.conf), passwords generated as .env.example says: the first
@@ -38,16 +38,21 @@ pytestmark = [
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
     started = time.monotonic()
     spent = ensure_images()
+    built = time.monotonic()
     ports = {name: free_port() for name in ("gateway", "s3", "nats")}
     compose = ComposeStack(
         project=f"prtest{ports['gateway']}", workdir=tmp_path_factory.mktemp("compose"), ports=ports
     )
     try:
         compose.up()
-        print(f"\ncompose stack up in {time.monotonic() - started:.0f} s; image steps (s): {spent}")
+        up = time.monotonic()
+        print(f"\nimages {built - started:.0f} s, per step {spent}; stack up in order {up - built:.0f} s")
         yield compose
+        print(f"\nthe job and its checks {time.monotonic() - up:.0f} s")
     finally:
+        down = time.monotonic()
         compose.down()
+        print(f"teardown {time.monotonic() - down:.0f} s; in all {time.monotonic() - started:.0f} s")
 
 
 async def test_a_job_runs_through_the_compose_stack(stack: ComposeStack) -> None:
