@@ -47,6 +47,7 @@ _spec.loader.exec_module(generate)
 
 BASE = ROOT / "deploy" / "k8s" / "base"
 SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))
+IMAGE = "pressroom/pressroom"  # every service's, as in docker-compose.yml
 SECRET_NAME = "pressroom-secrets"
 NATS_SECRET = generate.NATS_SECRET  # every NATS password, in the namespaces nats and pressroom alike
 CONFIG_NAME = "pressroom-config"
@@ -117,7 +118,8 @@ def test_each_service_has_a_deployment_with_probes_on_healthz(
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= labels.items(), "the selector must match the pod template"
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert container["image"].split(":")[0] == f"pressroom/{name}"
+    assert container["image"].split(":")[0] == IMAGE, "one image for every service"
+    assert container["command"] == ["python", "-m", f"pressroom_{name}"]
     expected_port = 8000 if name == "gateway" else 8080
     ports = {p.get("name"): p["containerPort"] for p in container["ports"]}
     for probe_name in ("readinessProbe", "livenessProbe"):
@@ -560,8 +562,7 @@ def test_overlay_sets_registry_and_tag() -> None:
     for obj in kustomize(OVERLAY):
         if obj["kind"] == "Deployment":
             for container in containers(obj):
-                assert container["image"].startswith("registry.example.com/pressroom/")
-                assert container["image"].endswith(":0.1.0")
+                assert container["image"] == f"registry.example.com/{IMAGE}:0.1.0"
 
 
 # ---- NATS through its Helm chart ----
@@ -667,7 +668,7 @@ def test_the_documented_key_command_creates_a_key_as_admin(nats_server: NatsServ
 
 @pytest.mark.parametrize(
     "dockerfile",
-    [ROOT / "deploy/docker/service.Dockerfile", *sorted((ROOT / "tests/compose").glob("*.Containerfile"))],
+    [ROOT / "deploy/docker/Dockerfile", *sorted((ROOT / "tests/compose").glob("*.Containerfile"))],
     ids=lambda p: p.name,
 )
 def test_dockerfiles_pass_hadolint(dockerfile: Path) -> None:
@@ -686,4 +687,4 @@ def test_dockerfiles_pass_hadolint(dockerfile: Path) -> None:
 
 def test_images_are_managed_by_the_kustomization() -> None:
     names = {image["name"] for image in kustomization().get("images", [])}
-    assert names == {f"pressroom/{s}" for s in SERVICES}
+    assert names == {IMAGE}
