@@ -50,6 +50,9 @@ bench: install ## run the benchmarks (each writes benchmarks/results/<name>.json
 	$(BIN)/python benchmarks/pipeline_latency.py $(ARGS)
 	$(BIN)/python benchmarks/fanout.py
 
+bench-quality: install ## measure what gets published, topic by topic (writes benchmarks/results/quality.json)
+	$(BIN)/python benchmarks/quality.py $(ARGS)
+
 catalog: install ## regenerate the event catalogue and the NATS topology file
 	$(BIN)/python -m pressroom_contracts.catalog
 	$(BIN)/python deploy/k8s/generate.py
@@ -82,4 +85,4 @@ containers:
 	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null; } \
 	  || echo "podman could not be installed: the compose test will be skipped"
 
-.PHONY: help install up test test-slow browser promtool containers lint bench catalog lock clean
+.PHONY: help install up test test-slow browser promtool containers lint bench bench-quality catalog lock clean

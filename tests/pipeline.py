@@ -13,21 +13,27 @@ import websockets
 from pressroom_contracts.events import TERMINAL_TYPES
 from pressroom_testkit.runner import ServiceRunner
 
-BLOG_ANSWER = (
-    "# Rooftop solar for everyone\n\n"
+BLOG_TITLE = "Rooftop solar for everyone"
+OUTLINE_ANSWER = f"# {BLOG_TITLE}\n## What the panels do [1]\n## Why now [1]\n"
+SECTION_ANSWER = (
     "Solar panels on the roof turn sunlight into electricity [1]. Costs fell sharply over a decade [1], "
-    "and batteries let a home store the surplus [9].\n\n"
-    "## Why now\n\nPrices, policy and better inverters make it the right moment for most households."
+    "and batteries let a home store the surplus [9]."
 )
 SOCIAL_ANSWER = "Rooftop solar is finally for everyone: cheaper panels, smarter batteries. " * 8
 IMAGE_ANSWER = "A sunlit suburban roof covered in gleaming solar panels under a blue sky"
 
 
 def script_pipeline(llm: Any) -> None:
-    """Answers by prompt: the writer's, the social posts' and the image prompt's requests."""
+    """Answers by prompt: the writer's (outline, then sections), the social posts' and the image prompt's."""
     llm.when("Describe an illustration", IMAGE_ANSWER)
     llm.when("post promoting this blog post", SOCIAL_ANSWER)
-    llm.when("blog post", BLOG_ANSWER)
+    llm.when("outline of a", OUTLINE_ANSWER)
+    llm.when("blog post", SECTION_ANSWER)
+
+
+def writer_jobs(llm: Any) -> list[Any]:
+    """The writer's first request of each job it wrote (its outline)."""
+    return [r for r in llm.requests if "outline of a" in r.prompt]
 
 
 @dataclass
@@ -60,38 +66,21 @@ def ws_url(runner: ServiceRunner) -> str:
     return f"{(runner.gateway_url or '').replace('http', 'ws', 1)}/v1/ws?token={runner.api_token}"
 
 
-# The gateway closes a WebSocket that sent nothing for its read timeout (60 s by default).
-PING_EVERY = 20.0
-
-
 async def run_job(runner: ServiceRunner, request: dict[str, Any], timeout: float = 120.0) -> JobWatch:
     """Starts a job on /v1/ws and collects every frame until the job ends."""
     watch = JobWatch()
     async with websockets.connect(ws_url(runner)) as ws:
         await ws.send(json.dumps({"type": "start", "request": request, "ref": "r1"}))
-        pinging = asyncio.create_task(_keep_alive(ws))
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    frame = json.loads(await ws.recv())
-                    if frame["type"] == "pong":
-                        continue
-                    watch.frames.append(frame)
-                    if frame["type"] == "accepted":
-                        watch.job_id = frame["job_id"]
-                    if frame["type"] == "error":
-                        raise AssertionError(f"gateway error: {frame}")
-                    if frame["type"] == "event" and frame["event"]["type"] in TERMINAL_TYPES:
-                        return watch
-        finally:
-            pinging.cancel()
-
-
-async def _keep_alive(ws: websockets.ClientConnection) -> None:
-    """The gateway's read deadline counts what the client sends, whatever it receives: ping by the clock."""
-    while True:
-        await asyncio.sleep(PING_EVERY)
-        await ws.send(json.dumps({"type": "ping"}))
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = json.loads(await ws.recv())
+                watch.frames.append(frame)
+                if frame["type"] == "accepted":
+                    watch.job_id = frame["job_id"]
+                if frame["type"] == "error":
+                    raise AssertionError(f"gateway error: {frame}")
+                if frame["type"] == "event" and frame["event"]["type"] in TERMINAL_TYPES:
+                    return watch
 
 
 async def stored(database_url: str, job_id: str) -> dict[str, Any]:

@@ -165,6 +165,9 @@ async def test_the_page_runs_a_job_survives_a_reload_and_edits_the_blog(
         await page.wait_for_selector("#blog-html h1")
         assert "Rooftop solar for everyone" in ((await page.text_content("#blog-html h1")) or "")
         assert await page.is_hidden("#blog-stream")
+        # What the checks before publishing found: the scripted writer cites a source [9] research never returned.
+        await page.wait_for_selector("#blog-checks >> text=removed")
+        assert "[9]" in ((await page.text_content("#blog-checks")) or "")
         # The timeline shows every stage's progress.
         for stage in ("research", "blog", "social", "image"):
             await page.wait_for_selector(f'#timeline li[data-stage="{stage}"][data-state="done"]')
@@ -175,6 +178,13 @@ async def test_the_page_runs_a_job_survives_a_reload_and_edits_the_blog(
         assert "/ 280 characters" in ((await page.text_content("#social-count")) or "")
         await page.click('#social-tabs button[data-platform="linkedin"]')
         assert "/ 3000 characters" in ((await page.text_content("#social-count")) or "")
+        assert "Checks:" in ((await page.text_content("#social-count")) or "")
+        # The brand voice is saved from the page, for the next jobs.
+        await page.click("#voice-card summary")
+        await page.fill("#voice-description", "Warm and plain.")
+        await page.fill("#voice-link", "https://blog.example.com/{slug}")
+        await page.click("#voice-form button[type=submit]")
+        await page.wait_for_selector("#voice-status >> text=Saved")
         # The illustration, through its presigned URL, really loads.
         await page.wait_for_function(
             "() => { const i = document.getElementById('image'); return i.complete && i.naturalWidth > 0 }"

@@ -149,7 +149,7 @@ async def test_generate_runs_a_job_end_to_end_and_jobs_reads_it_back(
 
     exported = pressroom(home, "jobs", "export", job_id, *options)
     assert exported.returncode == 0, exported.stderr
-    assert exported.stdout.lstrip().startswith("# Rooftop solar for everyone")
+    assert exported.stdout.lstrip().startswith("---\ntitle: Rooftop solar for everyone\n")  # front matter
     archive = tmp_path / "job.zip"
     zipped = pressroom(home, "jobs", "export", job_id, "-f", "zip", "-o", str(archive), *options)
     assert zipped.returncode == 0, zipped.stderr

@@ -131,6 +131,7 @@ def test_deltas_and_pongs(watcher, job):
             AuthRefused,
             "refused the API key",
         ),
+        (ErrorFrame(code="revoked", message="the API key was revoked"), AuthRefused, "refused the API key"),
         (
             ErrorFrame(code="topic_refused", message="topic: refused", ref=START_REF),
             ClientError,

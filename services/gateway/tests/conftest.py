@@ -98,19 +98,9 @@ class Gateway:
         return self.app.state.services.bus.nc
 
     def feed_subscriptions(self) -> int:
-        """The gateway's NATS subscriptions for job feeds, as nats-server reports them: live deltas
-        (`live.<job>.>`) and the deliveries of the ordered consumers on jobs' stored events."""
-        assert self.monitor is not None, "start the gateway with monitor=… to count its subscriptions"
-        deliveries = {
-            consumer.get("deliver_subject")
-            for consumer in self.monitor.consumers(subjects.STREAM)
-            if (consumer.get("filter_subject") or "").startswith("content.")
-        }
-        return sum(
-            1
-            for subject in self.monitor.subscriptions(self.nc.client_id or 0)
-            if subject.startswith("live.") or subject in deliveries
-        )
+        """The gateway's NATS subscriptions for job feeds: ordered-consumer deliveries of stored events
+        and live deltas (nats-py's request inbox and the key bucket's watch are not)."""
+        return sum(1 for feed in self.app.state.services.hub.feeds.values() for _ in feed.subscriptions())
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.server.serve())

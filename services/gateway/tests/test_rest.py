@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import yaml
 
 from pressroom_contracts.events import ImageCompleted, ImageCompletedEvent, ImageVariant
 from pressroom_contracts.jobs import JobRequest
@@ -403,6 +404,40 @@ async def test_edit_blog_stores_new_versions(gw, pipeline, s3, eventually):
             assert response.json()["error"]["code"] == "invalid_request"
 
 
+async def test_a_profile_rides_on_its_owners_jobs_only_and_edits_become_its_examples(
+    gw, other_key, pipeline, s3, eventually
+):
+    voice = {"description": "Warm and plain.", "use_words": ["neighbours"], "examples": ["We put panels up."]}
+    async with api(gw) as client, api(gw, other_key) as other:
+        response = await client.put(
+            "/v1/profile", json={"voice": voice, "link_template": "https://blog.example.com/{slug}"}
+        )
+        assert response.status_code == 200, response.text
+        response = await client.put("/v1/profile", json={"link_template": "ftp://example.com/post"})
+        assert response.status_code == 422 and "link_template" in response.json()["error"]["message"]
+        assert (await client.get("/v1/profile")).json()["voice"]["description"] == "Warm and plain."
+
+        mine, theirs = await create(client), await create(other)
+        (requested,) = await recorded(pipeline.nc, mine, "job.requested")
+        assert requested.data.voice.description == "Warm and plain."
+        assert requested.data.link_template == "https://blog.example.com/{slug}"
+        (their_request,) = await recorded(pipeline.nc, theirs, "job.requested")
+        assert their_request.data.voice is None and their_request.data.link_template is None
+
+        # A person's edit becomes an example of the voice, in the owner's next job.
+        await produce(pipeline, s3, mine)
+        await completed(client, mine, eventually)
+        edit = {"title": "Our roof", "markdown": "We did it our way, with the neighbours."}
+        assert (await client.put(f"/v1/jobs/{mine}/blog", json=edit)).status_code == 202
+        newest = "# Our roof\n\nWe did it our way, with the neighbours."
+        assert (await client.get("/v1/profile")).json()["voice"]["edits"][
+            -1
+        ] == newest  # earlier edits before it
+        (requested,) = await recorded(pipeline.nc, await create(client), "job.requested")
+        assert requested.data.voice.edits[-1] == newest
+        assert requested.data.voice.examples == ["We put panels up."]
+
+
 async def test_edit_social_post_within_its_limit(gw, pipeline, s3, eventually):
     async with api(gw) as client:
         job_id = await create(client)
@@ -503,14 +538,18 @@ async def test_export_markdown_and_zip(gw, pipeline, s3, eventually):
         assert response.headers["content-type"].startswith("text/markdown")
         assert 'filename="heat-pumps-old-walls.md"' in response.headers["content-disposition"]
         text = response.text
-        assert text.startswith("# Heat pumps, old walls\n\n## Why now\n")
+        # Front matter a static site generator reads as it is, then the post.
+        _, matter, post = text.split("---\n", 2)
+        fields = yaml.safe_load(matter)
+        assert fields["title"] == "Heat pumps, old walls" and fields["slug"] == "heat-pumps-old-walls"
+        assert isinstance(fields["date"], str) and fields["draft"] is False and fields["tags"]
+        assert 0 < len(fields["description"]) <= 155 and fields["image"] == "images/cover.png"
+        assert post.startswith("\n# Heat pumps, old walls\n\n## Why now\n")
         assert "### LinkedIn\n\nOld houses can run on heat pumps. Here is how." in text
         assert "### X\n\nHeat pumps work in old houses too." in text
-        image_line = next(line for line in text.splitlines() if line.startswith("!["))
-        assert image_line.startswith("![a heat pump beside a stone house](http://localhost:")
-        image_url = image_line.split("](", 1)[1].rstrip(")")
-        async with httpx.AsyncClient(timeout=10) as browser:
-            assert (await browser.get(image_url)).content == png(4, 2, 200)
+        # Nothing that expires: the illustration by its path in the zip.
+        assert "![a heat pump beside a stone house](images/cover.png)" in text
+        assert "X-Amz-" not in text and "http://localhost" not in text
 
         # A download link can carry the token in the query string.
         async with httpx.AsyncClient(base_url=gw.http_url, timeout=10) as browser:
@@ -526,7 +565,9 @@ async def test_export_markdown_and_zip(gw, pipeline, s3, eventually):
             "social/x.txt",
         ]
         post = archive.read("post.md").decode()
-        assert post.startswith("# Heat pumps, old walls\n\n## Why now")
+        assert yaml.safe_load(post.split("---\n", 2)[1])["image"] == "images/cover.png"
+        assert post.split("---\n", 2)[2].startswith("\n# Heat pumps, old walls\n\n## Why now")
+        assert "X-Amz-" not in post
         assert "![a heat pump beside a stone house](images/cover.png)" in post
         assert archive.read("social/x.txt").decode() == "Heat pumps work in old houses too.\n"
         assert archive.read("images/cover.png") == png(4, 2, 200)

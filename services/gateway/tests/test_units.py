@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from pressroom_contracts.protocol import MAX_FRAME_BYTES
+from pressroom_gateway.export import without_link
 from pressroom_gateway.legacy import InvalidRequest, parse_request
 from pressroom_gateway.outbox import Outbox
 from pressroom_gateway.settings import GatewaySettings
@@ -73,3 +74,9 @@ def test_legacy_request_becomes_a_default_job_request():
     )
     with pytest.raises(InvalidRequest, match="limited to 16 bytes"):
         parse_request('{"topic": "a long enough topic"}', 16)
+
+
+def test_exports_drop_a_link_placeholder_cleanly():
+    assert without_link("Solar pays. {link} #Solar #Roofs") == "Solar pays. #Solar #Roofs"
+    assert without_link("Line one\n\n{link}\n\n#Solar") == "Line one\n\n#Solar"
+    assert without_link("No placeholder here.") == "No placeholder here."

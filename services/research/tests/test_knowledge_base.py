@@ -17,9 +17,9 @@ async def test_finds_the_relevant_document_and_ignores_the_rest(tmp_path):
     )
     kb = KnowledgeBase(tmp_path, min_score=0.1)
     sources = await kb.search("rooftop solar panels", limit=5)
-    assert [s.title for s in sources] == ["Solar energy"]
-    assert sources[0].location.endswith("solar.md")
-    assert "solar" in sources[0].snippet.lower()
+    # Each matching paragraph is a candidate; relevance.py keeps one per document.
+    assert [(s.title, s.location) for s in sources] == [("Solar energy", "solar.md")] * 2
+    assert sources[0].snippet.startswith("Rooftop solar panels")
     assert await kb.search("quantum chromodynamics", limit=5) == []
 
 
@@ -61,7 +61,7 @@ async def test_pdf_pages_are_passages(tmp_path, write_pdf):
     (tmp_path / "bread.md").write_text("# Bread\n\nSourdough bread needs flour, water, salt and a starter.\n")
     sources = await KnowledgeBase(tmp_path, min_score=0.1).search("harvesting honey frames", 5)
     assert sources[0].title == "Urban beekeeping (page 2)"
-    assert sources[0].location == f"{tmp_path / 'guide.pdf'}#page=2"
+    assert sources[0].location == "guide.pdf#page=2"  # its place in the folder, not a server path
     assert sources[0].snippet.startswith("Harvesting honey.")
     assert all("bread" not in s.location for s in sources)
 

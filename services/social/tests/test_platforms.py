@@ -4,7 +4,7 @@ import pytest
 
 from pressroom_contracts.jobs import Platform
 from pressroom_contracts.platforms import LINK_PLACEHOLDER, LINK_ROOM, count
-from pressroom_social.handlers import social_completed
+from pressroom_social.copywriter import social_completed
 from pressroom_social.platforms import RULES, PostOverLimit, ensure_within, fit
 
 X = Platform.x

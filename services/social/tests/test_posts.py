@@ -4,7 +4,7 @@ import pytest
 
 from pressroom_contracts.jobs import Platform
 from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
-from pressroom_social.handlers import ask_for
+from pressroom_social.copywriter import ask_for
 from pressroom_social.platforms import RULES
 from pressroom_social.posts import clean, complete_sentences, compose, hashtags, prepare
 
@@ -76,3 +76,10 @@ def test_the_model_is_asked_for_plain_characters_that_fit_the_weighted_room():
     assert ask_for(X, "plain text", 200) == 180
     assert ask_for(X, "日本語" * 100, 200) == 90  # CJK weighs 2 on X: half as many characters
     assert ask_for(Platform.linkedin, "日本語" * 100, 200) == 180
+
+
+def test_the_blogs_citation_markers_do_not_reach_a_post():
+    assert (
+        clean("Panels pay for themselves [1]. Storage helps [2][3].")
+        == "Panels pay for themselves. Storage helps."
+    )

@@ -1,7 +1,8 @@
 from pressroom_contracts.events import ResearchCompleted, Source
 from pressroom_contracts.jobs import JobRequest
-from pressroom_writer.prompts import blog_prompt
-from pressroom_writer.writing import assemble, citations, limit_words, split_title, word_count
+from pressroom_writer.outline import Outline, Section
+from pressroom_writer.prompts import outline_prompt, section_prompt
+from pressroom_writer.writing import assemble, citations, limit_words, whole_sentences, word_count
 
 SOURCES = [
     Source(title="Solar basics", location="kb/solar.md", snippet="Panels convert light.", score=2.0),
@@ -15,11 +16,6 @@ def test_only_citations_of_real_sources_survive():
     assert [(c.number, c.location) for c in cited] == [(1, "kb/solar.md"), (2, "https://example.com/storage")]
 
 
-def test_title_comes_from_a_heading_or_the_fallback():
-    assert split_title("# Sunny days\n\nBody text.", "fallback") == ("Sunny days", "Body text.")
-    assert split_title("Body only.", "Fallback") == ("Fallback", "Body only.")
-
-
 def test_assembled_post_lists_its_sources():
     _, cited = citations("A [2].", SOURCES)
     markdown = assemble("Title", "A [2].", cited)
@@ -28,15 +24,29 @@ def test_assembled_post_lists_its_sources():
     assert word_count("Two words") == 2
 
 
-def test_prompt_carries_options_and_numbered_sources_in_both_shapes():
+def test_prompts_carry_options_and_numbered_sources_in_both_shapes():
     request = JobRequest(
         topic="solar power at home", tone="playful", audience="homeowners", language="de", length="short"
     )
-    prompt = blog_prompt(ResearchCompleted(request=request, sources=SOURCES, provider="knowledge-base"))
-    assert "playful" in prompt.user and "homeowners" in prompt.user and "'de'" in prompt.user
-    assert "[2] Grid storage" in prompt.user
-    assert prompt.document.endswith("# Solar power at home\n\n")
-    assert "[1] Solar basics" in prompt.document
+    research = ResearchCompleted(request=request, sources=SOURCES, provider="knowledge-base")
+    plan = outline_prompt(research)
+    assert "playful" in plan.user and "homeowners" in plan.user and "'de'" in plan.user
+    assert "[2] Grid storage" in plan.user and "[1] Solar basics" in plan.document
+    assert plan.grammar and 'ref ::= "2" | "1"' in plan.grammar
+
+    outline = Outline("Sunny homes", (Section("Why solar", (2,)), Section("How to start")))
+    section = section_prompt(research, outline, outline.sections[0], 120, "## Earlier\n\nText.\n\n")
+    assert "“Why solar” in about 120 words" in section.user and "'de'" in section.user
+    assert "[2] Grid storage" in section.user and "[1] Solar basics" not in section.user  # its own sources
+    assert section.document.endswith("# Sunny homes\n\n## Earlier\n\nText.\n\n## Why solar\n\n")
+    assert section.stop == ("\n#", "\n\n\n")
+
+
+def test_a_section_cut_off_by_its_budget_ends_at_its_last_sentence():
+    assert whole_sentences("One idea. Another one that was cut") == "One idea."
+    assert whole_sentences("Whole.\n\nA fragment without end") == "Whole."
+    assert whole_sentences("Whole.\n\n- a list item") == "Whole.\n\n- a list item"
+    assert whole_sentences("Ends well!") == "Ends well!"
 
 
 def test_length_is_capped_at_paragraph_boundaries():

@@ -7,6 +7,7 @@ whose commands cannot be loaded is reported and left out; the client commands st
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import entry_points
 
 import typer
@@ -39,5 +40,10 @@ def build_app(*, plugins: bool = True) -> typer.Typer:
     return app
 
 
+CLIENT_COMMANDS = ("generate", "jobs")
+
+
 def main() -> None:
-    build_app()()
+    # The client's own commands do not import the other packages' (the stack's pull in the runtime):
+    # `pressroom generate` starts in about half the time where pressroom-devstack is installed.
+    build_app(plugins=sys.argv[1:2] not in ([name] for name in CLIENT_COMMANDS))()

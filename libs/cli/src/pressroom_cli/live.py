@@ -5,14 +5,12 @@
 When the connection drops after the job was accepted it reconnects (websockets' own retry with backoff)
 and resumes with `subscribe {after_seq}`; event ids it has already handled are never handed on again.
 Before the job is accepted nothing is retried: the job may or may not exist, and starting it again could
-start it twice.
+start it twice. Liveness is the WebSocket protocol's own: websockets answers the gateway's pings.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import websockets.asyncio.client
@@ -28,7 +26,6 @@ from pressroom_contracts.protocol import (
     DeltaFrame,
     ErrorFrame,
     EventFrame,
-    PingFrame,
     PongFrame,
     ResyncFrame,
     ServerFrame,
@@ -42,10 +39,10 @@ from .settings import ws_url
 
 START_REF = "start"
 SUBSCRIBE_REF = "subscribe"
-PING_INTERVAL = 20.0  # the gateway closes a connection silent for its read timeout (60 s by default)
 MAX_RETRIES = 8  # failed attempts in a row before giving up (websockets backs off between them)
 MAX_FRAME_BYTES = 16 * 1024 * 1024  # a resync frame carries a whole job
-UNAUTHENTICATED = "unauthenticated"  # the error code of a token that does not authenticate
+# Error codes that mean the key is no good: it does not authenticate, or it was revoked while connected.
+KEY_REFUSED = frozenset({"unauthenticated", "revoked"})
 UNAVAILABLE = "unavailable"  # the gateway is up but its message bus is not
 
 
@@ -80,16 +77,15 @@ class Session:
 
     async def serve(self, ws: ClientConnection) -> Event | None:
         """Runs one connection; the terminal event, or None when the connection ended first."""
-        async with _pinging(ws):
-            await ws.send(self.opening().model_dump_json(exclude_none=True))
-            async for raw in ws:
-                try:
-                    frame = parse_server_frame(raw)
-                except ValidationError:
-                    self._once("frame", "ignored a frame this client does not understand")
-                    continue
-                if (end := self.handle(frame)) is not None:
-                    return end
+        await ws.send(self.opening().model_dump_json(exclude_none=True))
+        async for raw in ws:
+            try:
+                frame = parse_server_frame(raw)
+            except ValidationError:
+                self._once("frame", "ignored a frame this client does not understand")
+                continue
+            if (end := self.handle(frame)) is not None:
+                return end
         return None
 
     def handle(self, frame: ServerFrame) -> Event | None:
@@ -135,7 +131,7 @@ class Session:
 
     def refused(self, frame: ErrorFrame) -> None:
         what = f"{frame.message} ({frame.code})"
-        if frame.code == UNAUTHENTICATED:
+        if frame.code in KEY_REFUSED:
             raise AuthRefused(frame.message)
         if frame.code == UNAVAILABLE:
             raise Unreachable(f"the gateway cannot serve the job now: {what}")
@@ -216,21 +212,3 @@ async def follow(
         session.closed(ws)
         await asyncio.sleep(min(10.0, 0.25 * 2**session.failures))
     raise AssertionError("websockets' connect() iterates until it raises")  # pragma: no cover
-
-
-@contextlib.asynccontextmanager
-async def _pinging(ws: ClientConnection) -> AsyncIterator[None]:
-    """The protocol's `ping` frame: the gateway's read deadline counts frames, not WebSocket pings."""
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(PING_INTERVAL)
-            await ws.send(PingFrame(type="ping").model_dump_json(exclude_none=True))
-
-    task = asyncio.create_task(loop())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-            await task

@@ -8,15 +8,17 @@ processed twice publishes a duplicate that the stream drops.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
 from .ids import new_event_id
 from .jobs import JobRequest, Platform
 from .subjects import JOB_ID_PATTERN
+from .voice import VoiceProfile
 
 
 class Stage(StrEnum):
@@ -44,11 +46,41 @@ class Producer(BaseModel):
 class JobRequested(Payload):
     request: JobRequest
     owner: str | None = Field(default=None, description="The client that started the job.")
+    voice: VoiceProfile | None = Field(default=None, description="The owner's brand voice, for every prompt.")
+    link_template: str | None = Field(
+        default=None, description="The post's public address with {slug}: fills {link} in social posts."
+    )
+
+
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_SERVER_PATH = re.compile(r"^(?:file:|/|~|[a-z]:[\\/])|(?:^|[\\/])\.\.(?:[\\/]|$)", re.IGNORECASE)
+
+
+def public_location(value: str) -> str:
+    """A URL, or a document's name in a knowledge folder (`guides/heat.pdf#page=4`). A path on a server
+    is never shown to a reader: it is cut to the document's file name."""
+    value = value.strip()
+    if _URL.match(value) and not value.lower().startswith("file:"):
+        return value
+    if _SERVER_PATH.search(value):
+        path, hash_, fragment = value.partition("#")
+        name = re.split(r"[\\/]", path.rstrip("/\\"))[-1]
+        return name + hash_ + fragment
+    return value
+
+
+PublicLocation = Annotated[
+    str,
+    AfterValidator(public_location),
+    Field(
+        description="URL of a web page, or a knowledge-base document's name and page (never a server path)."
+    ),
+]
 
 
 class Source(Payload):
     title: str
-    location: str = Field(description="URL of a web page, or the path of a knowledge-base file.")
+    location: PublicLocation
     snippet: str
     score: float
 
@@ -65,13 +97,53 @@ class ResearchCompleted(Payload):
 class Citation(Payload):
     number: int = Field(ge=1, description="The [n] marker used in the markdown.")
     title: str
-    location: str
+    location: PublicLocation
 
 
 class TokenUsage(Payload):
     model: str
     input_tokens: int = 0
     output_tokens: int = 0
+
+
+class CopiedPassage(Payload):
+    source: int = Field(ge=1, description="The [n] of the source the words were copied from.")
+    words: int = Field(description="How many consecutive words were copied.")
+    excerpt: str = Field(description="The copied words (now a quote with its citation).")
+
+
+class PublishChecks(Payload):
+    """What the checks before publishing found in a text, and did about it."""
+
+    html_tags: list[str] = Field(default=[], description="HTML tags the model wrote: converted or removed.")
+    removed_links: list[str] = Field(default=[], description="Links research did not return: removed.")
+    removed_citations: list[int] = Field(
+        default=[], description="[n] markers removed: no such source, or a sentence it does not support."
+    )
+    copied_passages: list[CopiedPassage] = Field(default=[], description="Long verbatim copies: now quotes.")
+    language: str = Field(description="The language asked for (BCP 47).")
+    detected_language: str | None = Field(default=None, description="ISO 639-1; None: too short to tell.")
+    language_confidence: float | None = None
+    language_matches: bool | None = Field(default=None, description="False: the text is marked as such.")
+    rewritten_for_language: bool = Field(default=False, description="Written again once for the language.")
+
+
+class SeoPack(Payload):
+    """What a page needs to be found and shared: search snippet, address, social cards, structured data."""
+
+    title: str = Field(max_length=60, description="The SEO title (≤ 60 characters).")
+    meta_description: str = Field(max_length=155, description="The meta description (≤ 155 characters).")
+    slug: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", description="The post's address, ASCII.")
+    keywords: list[str] = []
+    reading_minutes: int = Field(ge=1)
+    open_graph: dict[str, str] = Field(default={}, description="og:* properties, e.g. og:title.")
+    twitter: dict[str, str] = Field(default={}, description="twitter:* card properties.")
+    json_ld: dict[str, Any] = Field(default={}, description="A schema.org Article, as JSON-LD.")
+
+
+class OutlineSection(Payload):
+    heading: str
+    sources: list[int] = Field(default=[], description="The [n] sources the section was planned to use.")
 
 
 class BlogCompleted(Payload):
@@ -84,6 +156,9 @@ class BlogCompleted(Payload):
     markdown: str
     word_count: int
     citations: list[Citation] = []
+    outline: list[OutlineSection] = Field(default=[], description="The plan the post was written from.")
+    checks: PublishChecks | None = Field(default=None, description="What the checks before publishing found.")
+    seo: SeoPack | None = None
     usage: TokenUsage
 
 
@@ -94,6 +169,7 @@ class SocialCompleted(Payload):
     parts: list[str] = Field(default=[], description="A thread's posts, each within the limit.")
     characters: int = Field(description="Length as the platform counts it (a thread: its longest post).")
     limit: int
+    checks: PublishChecks | None = Field(default=None, description="What the checks before publishing found.")
 
 
 class BlogEdited(Payload):

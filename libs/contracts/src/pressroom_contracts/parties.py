@@ -78,7 +78,8 @@ GATEWAY = Party(
     watches_live=True,
     asks=(subjects.QUERY_JOB, subjects.QUERY_JOBS),
     reads_buckets=(topology.KEY_BUCKET.name,),  # keys are made by `pressroom keys` (admin), not the gateway
-    writes_buckets=(topology.JOBS_BUCKET.name, IDEMPOTENCY_BUCKET),
+    # Publishing profiles: saved over /v1/profile, and each edit a person saves joins the voice's examples.
+    writes_buckets=(topology.JOBS_BUCKET.name, IDEMPOTENCY_BUCKET, topology.PROFILES_BUCKET.name),
 )
 RESEARCH = Party(
     name="research",
@@ -93,7 +94,8 @@ WRITER = Party(
     description=topology.WRITER.description,
     consumer=topology.WRITER,
     publishes=frozenset({"blog.completed"}) | STAGE_REPORTS,
-    reads=frozenset({"research.completed", "blog.completed", "blog.edited", *STOPPED_TYPES}),
+    # job.requested: the owner's brand voice, for every prompt.
+    reads=frozenset({"job.requested", "research.completed", "blog.completed", "blog.edited", *STOPPED_TYPES}),
     streams_live=frozenset({"blog"}),
     reads_buckets=(topology.JOBS_BUCKET.name,),
 )
@@ -102,7 +104,16 @@ SOCIAL = Party(
     description=topology.SOCIAL.description,
     consumer=topology.SOCIAL,
     publishes=frozenset({"social.completed"}) | STAGE_REPORTS,
-    reads=frozenset({"blog.completed", "blog.edited", "social.completed", "social.edited", *STOPPED_TYPES}),
+    reads=frozenset(  # job.requested: the owner's brand voice and link template
+        {
+            "job.requested",
+            "blog.completed",
+            "blog.edited",
+            "social.completed",
+            "social.edited",
+            *STOPPED_TYPES,
+        }
+    ),
     reads_buckets=(topology.JOBS_BUCKET.name,),
 )
 ILLUSTRATOR = Party(
@@ -110,7 +121,7 @@ ILLUSTRATOR = Party(
     description=topology.ILLUSTRATOR.description,
     consumer=topology.ILLUSTRATOR,
     publishes=frozenset({"image.completed"}) | STAGE_REPORTS,
-    reads=frozenset({"blog.completed", "blog.edited", "image.completed", *STOPPED_TYPES}),
+    reads=frozenset({"job.requested", "blog.completed", "blog.edited", "image.completed", *STOPPED_TYPES}),
     reads_buckets=(topology.JOBS_BUCKET.name,),
 )
 PERSISTENCE = Party(

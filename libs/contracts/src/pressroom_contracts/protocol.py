@@ -1,4 +1,4 @@
-"""The gateway WebSocket protocol (`/v1/ws`, DESIGN.md §4) and the `/content` compatibility frames.
+"""The gateway WebSocket protocol (`/v1/ws`, docs/protocol.md) and the `/content` compatibility frames.
 
 Client frames are validated with `parse_client_frame`, which turns every problem into a
 `ProtocolError` carrying the error code, a message naming the offending field, and the `ref`
@@ -155,7 +155,7 @@ SERVER_FRAME_ADAPTER: TypeAdapter[ServerFrame] = TypeAdapter(
 
 # How the gateway closes a `/v1/ws` or `/content` connection (RFC 6455 §7.4.1 codes); a refusal is preceded
 # by an `error` frame that says why.
-CLOSE_GOING_AWAY = 1001  # /content, reason "no request": the client's one request never came
+CLOSE_GOING_AWAY = 1001  # /content only: reason "no request", the client never sent its request
 CLOSE_POLICY_VIOLATION = 1008  # the token did not authenticate (`unauthenticated`), or reason "revoked"
 CLOSE_TRY_AGAIN_LATER = 1013  # too many connections (`rate_limited`), or reason "client too slow"
 

@@ -120,7 +120,14 @@ JOBS_BUCKET = KeyValueSpec(
     description="Job state: job id -> owner and status (gateway creates, persistence advances)",
 )
 
-KEY_VALUE_BUCKETS: tuple[KeyValueSpec, ...] = (KEY_BUCKET, JOBS_BUCKET)
+# Publishing profiles: client id -> pressroom_contracts.voice.ClientProfile (brand voice, link template).
+# Written by the gateway (REST, and each edit a person saves); carried to the stages on job.requested.
+PROFILES_BUCKET = KeyValueSpec(
+    name="pressroom-profiles",
+    description="Publishing profiles: client id -> brand voice and public link template (gateway)",
+)
+
+KEY_VALUE_BUCKETS: tuple[KeyValueSpec, ...] = (KEY_BUCKET, JOBS_BUCKET, PROFILES_BUCKET)
 
 
 def topology_document() -> dict[str, object]:

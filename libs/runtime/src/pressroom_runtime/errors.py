@@ -95,4 +95,4 @@ def classify(exc: BaseException) -> Classified:
 
 def retry_delay(attempt: int, base: float = 1.0, cap: float = 30.0) -> float:
     """Delay before the next delivery: 1 s, 2 s, 4 s … capped, so retries are paced, not immediate."""
-    return min(cap, base * 2 ** max(0, attempt - 1))
+    return min(cap, base * 2.0 ** max(0, attempt - 1))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 
 from openai import AsyncOpenAI
 
+from pressroom_contracts.voice import VoiceProfile
+
 from .settings import LLMProfile, LLMSettings
 
 # Gemma-style control tokens that base models sometimes print as text.
@@ -34,10 +36,39 @@ class Prompt:
     user: str
     document: str
     stop: tuple[str, ...] = ()
+    # A llama.cpp GBNF grammar the answer must follow, for base models (the completion profile): a
+    # tiny model then still answers in the structure asked for. Chat models get it in words.
+    grammar: str | None = None
 
     def continued(self, text: str) -> Prompt:
         """The same request with `text` already written (base models continue the document)."""
         return replace(self, document=self.document + text) if text else self
+
+
+def in_voice(prompt: Prompt, voice: VoiceProfile | None) -> Prompt:
+    """`prompt` asking for a client's brand voice: its description and words for chat models, and its
+    example posts (a person's own edits among them, newest last) for every model — a base model
+    follows the style of the document it continues."""
+    if voice is None or voice.empty:
+        return prompt
+    rules = [
+        f"Brand voice: {voice.description.strip()}" if voice.description.strip() else "",
+        f"Use these words where they fit: {', '.join(voice.use_words)}." if voice.use_words else "",
+        f"Never use these words: {', '.join(voice.avoid_words)}." if voice.avoid_words else "",
+    ]
+    guide = "\n".join(rule for rule in rules if rule)
+    samples = [*voice.examples, *voice.edits][-4:]
+    examples = "\n\n".join(f"---\n{sample.strip()[:1500]}" for sample in samples)
+    shown = (
+        f"Written in this voice before (follow the style, not the content):\n\n{examples}" if examples else ""
+    )
+    extra = "\n\n".join(part for part in (guide, shown) if part)
+    return replace(
+        prompt,
+        system=f"{prompt.system}\n\n{guide}" if guide else prompt.system,
+        user=f"{prompt.user}\n\n{extra}",
+        document=f"{extra}\n\n---\n\n{prompt.document}",
+    )
 
 
 @dataclass
@@ -140,7 +171,8 @@ class TextModel:
             stream=True,
             stream_options={"include_usage": True},
             stop=list(prompt.stop) or None,
-            extra_body={"repeat_penalty": self.settings.repeat_penalty},
+            extra_body={"repeat_penalty": self.settings.repeat_penalty}
+            | ({"grammar": prompt.grammar} if prompt.grammar else {}),
         )
         async for chunk in response:
             if chunk.usage:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import uvicorn
@@ -13,11 +13,12 @@ from pressroom_contracts.events import Envelope, Producer, Stage
 from pressroom_contracts.topology import ConsumerSpec
 
 from .broker import Publisher, make_broker
-from .consumer import StageContext, bind_consumer
+from .consumer import bind_consumer
 from .logs import configure_logging
 from .observability import metrics_app
 from .provisioning import check_bound
 from .settings import ServiceSettings
+from .stage import Handler
 
 
 def build_asgi(
@@ -56,7 +57,7 @@ def stage_app(
     consumer: ConsumerSpec,
     accepts: tuple[type[Envelope], ...],
     stage: Stage | None,
-    handler: Callable[[Any, StageContext], Awaitable[None]],
+    handler: Handler,
     on_startup: Sequence[Callable[..., Any]] = (),
     on_shutdown: Sequence[Callable[..., Any]] = (),
 ) -> tuple[AsgiFastStream, NatsBroker]:

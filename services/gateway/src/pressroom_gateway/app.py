@@ -30,6 +30,7 @@ from .guards import Guards
 from .metrics import ERRORS
 from .page import router as page_router
 from .presign import StorageSettings
+from .profile_routes import router as profiles_router
 from .rest import router as rest_router
 from .settings import GatewaySettings
 from .sse import router as sse_router
@@ -130,6 +131,7 @@ def create_app(settings: GatewaySettings | None = None, storage: StorageSettings
     app.include_router(ws.router)
     app.include_router(legacy.router)
     app.include_router(rest_router)
+    app.include_router(profiles_router)
     app.include_router(sse_router)
     app.include_router(page_router)
     # A span per request (and per WebSocket connection); probes and scrapes are left out.

@@ -1,6 +1,12 @@
 """A job's content outside Pressroom: the blog as sanitised HTML, the whole job as Markdown, and a zip
 with the post, each social post and the image files (GET /v1/jobs/{id}/export.md, export.zip).
 
+Exported Markdown starts with YAML front matter that Hugo, Jekyll and Astro read as it is (title,
+description, date, slug, lang, tags, reading time, image), from the post's SEO pack
+(pressroom_runtime.seo). Nothing exported expires: the illustration is a file of the zip, and the
+Markdown points at it by its path there (images/…). A {link} placeholder left in a social post (no
+public address was known for the post) is dropped.
+
 Markdown is rendered by markdown-it-py (CommonMark, tables, strikethrough, raw HTML off) and then
 cleaned by nh3 (an allow-list of tags and attributes, safe URL schemes, rel="noopener noreferrer" on
 links): what the model or an editor wrote can never run script in a reader's browser.
@@ -16,14 +22,17 @@ from typing import Annotated
 
 import nh3
 import urllib3
+import yaml
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from markdown_it import MarkdownIt
 from minio.error import S3Error
 
 from pressroom_contracts.jobs import Platform
+from pressroom_contracts.platforms import LINK_PLACEHOLDER
 from pressroom_contracts.queries import JobReply
 from pressroom_runtime.logs import get_logger
+from pressroom_runtime.seo import seo_pack
 
 from .deps import CurrentClient, JobId, ServicesDep
 from .errors import Unavailable, error_responses
@@ -67,17 +76,52 @@ def _platform_name(platform: str) -> str:
         return platform
 
 
-def job_markdown(job: JobReply, image_url: str | None) -> str:
-    """Title, post, each social post, the image link: one document."""
-    parts = [_post(job).rstrip(), ""]
+def front_matter(job: JobReply, image: str | None) -> str:
+    """YAML front matter for static site generators, between `---` lines."""
+    title = _title(job)
+    body = job.blog.markdown if job.blog else ""
+    language = str(job.job.request.get("language") or "en")
+    seo = seo_pack(
+        topic=job.job.topic,
+        title=title,
+        body=re.sub(r"^# [^\n]*\n+", "", body.split("\n## Sources\n")[0].strip()),
+        language=language,
+        words=job.blog.word_count if job.blog else 0,
+        citations=[],
+    )
+    fields: dict[str, object] = {
+        "title": title,
+        "description": seo.meta_description,
+        "date": (job.blog.created_at if job.blog else job.job.created_at).isoformat(),
+        "slug": seo.slug,
+        "lang": language,
+        "tags": seo.keywords,
+        "reading_time": seo.reading_minutes,
+        "draft": False,
+    }
+    if image:
+        fields["image"] = image
+    return "---\n" + yaml.safe_dump(fields, allow_unicode=True, sort_keys=False) + "---\n\n"
+
+
+def without_link(text: str) -> str:
+    """A social post without the {link} placeholder, its spacing tidy."""
+    if LINK_PLACEHOLDER not in text:
+        return text.strip()
+    lines = [" ".join(line.replace(LINK_PLACEHOLDER, " ").split()) for line in text.strip().split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def job_markdown(job: JobReply) -> str:
+    """Front matter, post, each social post, the illustration (by its path in the zip): one document."""
+    image = _image_files(job)[0][1] if job.images else None
+    parts = [front_matter(job, image) + _post(job).rstrip(), ""]
     if job.social:
         parts += ["---", "", "## Social posts", ""]
         for platform, post in job.social.items():
-            parts += [f"### {_platform_name(platform)}", "", post.text.strip(), ""]
-    if job.images:
-        parts += ["## Illustration", ""]
-        target = image_url or job.images.object_key
-        parts += [f"![{_escape_alt(job.images.prompt)}]({target})", ""]
+            parts += [f"### {_platform_name(platform)}", "", without_link(post.text), ""]
+    if job.images and image:
+        parts += ["## Illustration", "", f"![{_escape_alt(job.images.prompt)}]({image})", ""]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -122,12 +166,12 @@ async def job_zip(job: JobReply, storage: Storage) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)
 
-        post = _post(job)
+        post = front_matter(job, images[0][1] if images else None) + _post(job)
         if images:  # the post shows its illustration from the file beside it
             post += f"\n![{_escape_alt(job.images.prompt if job.images else '')}]({images[0][1]})\n"
         add("post.md", post)
         for platform, social in job.social.items():
-            add(f"social/{slug(platform, 'platform')}.txt", social.text.strip() + "\n")
+            add(f"social/{slug(platform, 'platform')}.txt", without_link(social.text) + "\n")
         for key, name in images:
             try:
                 data = await storage.get(key)
@@ -169,7 +213,8 @@ StorageDep = Annotated[Storage, Depends(_storage)]
 @router.get(
     "/v1/jobs/{job_id}/export.md",
     summary="Export a job as Markdown",
-    description="Title, blog post, each social post and a (presigned) link to the illustration. "
+    description="YAML front matter (Hugo, Jekyll, Astro), the blog post, each social post and the "
+    "illustration by its path in export.zip (images/…): nothing in it expires. "
     "The bearer token may also be given as `?token=` for download links.",
     response_class=Response,
     responses={
@@ -177,10 +222,9 @@ StorageDep = Annotated[Storage, Depends(_storage)]
         **error_responses(401, 404, 503),
     },
 )
-async def export_markdown(job: OwnedJob, storage: StorageDep) -> Response:
-    image_url = (await storage.presign(job.images.object_key))[0] if job.images else None
+async def export_markdown(job: OwnedJob) -> Response:
     return Response(
-        job_markdown(job, image_url),
+        job_markdown(job),
         media_type="text/markdown; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{slug(_title(job))}.md"'},
     )

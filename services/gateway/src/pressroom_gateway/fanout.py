@@ -224,6 +224,10 @@ class JobFeed:
             except Exception as exc:  # the server drops an ephemeral consumer without interest anyway
                 log.debug("consumer delete failed", job_id=self.job_id, consumer=consumer, error=str(exc))
 
+    def subscriptions(self) -> list[Subscription]:
+        """What the feed holds on NATS (tests count them)."""
+        return [sub for sub in (self._stored, self._live) if sub is not None]
+
     # ---- incoming ---------------------------------------------------------------------------------------
 
     def _add_event(self, seq: int, data: bytes, time: datetime | None) -> None:

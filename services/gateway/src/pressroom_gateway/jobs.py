@@ -65,6 +65,7 @@ from pressroom_contracts.queries import (
 from pressroom_runtime.logs import get_logger
 from pressroom_runtime.observability import job_trace
 
+from . import profiles
 from .auth import ANONYMOUS_ID, Client
 from .bus import SERVICE, Bus
 from .errors import BudgetExceeded, Conflict, GatewayError, NotFound
@@ -225,9 +226,16 @@ class Jobs:
     async def _publish_start(self, client: Client, request: JobRequest, job_id: str) -> None:
         # The state entry first: whoever sees job.requested can look the job up.
         await self.states.create(job_id, client.id)
-        event = JobRequestedEvent(
-            job_id=job_id, producer=self.bus.producer, data=JobRequested(request=request, owner=client.id)
+        # The owner's publishing profile rides on the event: every stage writes in its voice.
+        profile = await profiles.load(self.bus.js, client.id)
+        requested = JobRequested(
+            request=request,
+            owner=client.id,
+            voice=profile.voice if profile and not profile.voice.empty else None,
+            link_template=(profile.link_template if profile else None)
+            or self.bus.settings.public_url_template,
         )
+        event = JobRequestedEvent(job_id=job_id, producer=self.bus.producer, data=requested)
         with job_trace(SERVICE, job_id):  # the job's own trace, which every stage's spans join
             seq = await self.bus.publisher.publish(event)
         JOBS_STARTED.inc()
@@ -332,6 +340,7 @@ class Jobs:
             ),
         )
         log.info("blog edited", job_id=job_id, version=version, editor=client.id)
+        await profiles.remember_edit(self.bus.js, client.id, f"# {edit.title}\n\n{edit.markdown}")
         return version
 
     async def edit_social(self, client: Client, job_id: str, platform: Platform, edit: SocialEdit) -> int:
@@ -375,6 +384,7 @@ class Jobs:
             ),
         )
         log.info("social post edited", job_id=job_id, platform=platform, version=version)
+        await profiles.remember_edit(self.bus.js, client.id, edit.text)
         return version
 
     async def _publish_next_version(self, latest: int, make: Callable[[int], Envelope]) -> int:

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from pressroom_contracts.protocol import MAX_FRAME_BYTES
+from pressroom_contracts.voice import check_link_template
 from pressroom_runtime.settings import ServiceSettings
 
 
@@ -32,6 +33,17 @@ class GatewaySettings(ServiceSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    public_url_template: str | None = Field(
+        None,
+        description="Public address of a post, with {slug} (e.g. https://blog.example.com/{slug}), for clients "
+        "whose profile has none: fills {link} in social posts.",
+    )
+
+    @field_validator("public_url_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        return check_link_template(value)
+
     send_queue: int = Field(
         256, ge=1, description="Outgoing frames buffered per connection before it is closed as too slow."
     )

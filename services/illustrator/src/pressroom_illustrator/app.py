@@ -7,16 +7,18 @@ from datetime import timedelta
 
 from faststream.asgi import AsgiFastStream
 
-from pressroom_contracts.events import BlogCompletedEvent, RegenerateRequestedEvent, Stage
+from pressroom_contracts.events import Stage
 from pressroom_contracts.topology import ILLUSTRATOR
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.logs import get_logger
 from pressroom_runtime.objectstore import ObjectStore
 from pressroom_runtime.service import stage_app
 from pressroom_runtime.settings import LLMSettings, S3Settings
+from pressroom_runtime.stage import dispatch
 
 from .adapters import CoverCardProvider, ImageProvider, OpenAIImageProvider
-from .handlers import Illustrator
+from .handlers import handlers
+from .illustrator import Illustrator
 from .settings import IllustratorSettings
 from .sweep import SweepReport, run_sweeper, sweep_orphans
 
@@ -49,7 +51,9 @@ def create_app(
     store = store or ObjectStore(S3Settings())
     images = images or image_provider(settings)
     log.info("image provider", provider=images.name, model=images.model)
-    illustrator = Illustrator(model or TextModel(LLMSettings()), store, images, settings.prompt_max_tokens)
+    table = handlers(
+        Illustrator(model or TextModel(LLMSettings()), store, images, settings.prompt_max_tokens)
+    )
     sweeper: list[asyncio.Task[None]] = []
 
     async def prepare_bucket() -> None:
@@ -86,9 +90,9 @@ def create_app(
         service="illustrator",
         settings=settings,
         consumer=ILLUSTRATOR,
-        accepts=(BlogCompletedEvent, RegenerateRequestedEvent),
+        accepts=tuple(table),
         stage=Stage.image,
-        handler=illustrator.on_event,
+        handler=dispatch(table),
         on_startup=[prepare_bucket, start_sweeper],
         on_shutdown=[stop_sweeper],
     )

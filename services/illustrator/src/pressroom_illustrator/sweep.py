@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
+from prometheus_client import Counter
 
 from pressroom_contracts import subjects
 from pressroom_contracts.events import ImageCompletedEvent
@@ -27,6 +28,10 @@ from pressroom_runtime.objectstore import ListedObject, ObjectStore
 from .storage import PREFIX, job_of
 
 log = get_logger(__name__)
+
+SWEEPS = Counter("pressroom_orphan_sweeps_total", "Orphan sweeps of the object store, by outcome: ok, failed.",
+                 ["outcome"])  # fmt: skip
+ORPHANS_DELETED = Counter("pressroom_orphans_deleted_total", "Stored pictures deleted as orphans.")
 
 # Clock differences between the object store and NATS: judge nothing this close to the horizon.
 HORIZON_MARGIN = timedelta(minutes=5)
@@ -111,10 +116,13 @@ async def run_sweeper(
     while True:
         try:
             report = await sweep()
+            SWEEPS.labels("ok").inc()
+            ORPHANS_DELETED.inc(len(report.deleted))
             log.debug("orphan sweep done", deleted=len(report.deleted), kept=report.kept,
                       skipped=report.skipped)  # fmt: skip
         except asyncio.CancelledError:
             raise
         except Exception:
+            SWEEPS.labels("failed").inc()
             log.exception("orphan sweep failed; trying again at the next interval")
         await asyncio.sleep(interval)

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 from faststream.asgi import AsgiFastStream
 
-from pressroom_contracts.events import JobRequestedEvent, Stage
+from pressroom_contracts.events import Stage
 from pressroom_contracts.topology import RESEARCH
 from pressroom_runtime.service import stage_app
+from pressroom_runtime.stage import dispatch
 
 from .adapters.knowledge_base import KnowledgeBase
 from .adapters.tavily import TavilySearch
-from .handlers import Research
+from .handlers import handlers
+from .researcher import Researcher
 from .settings import ResearchSettings
 from .sources import ResearchProvider
 
@@ -29,14 +31,14 @@ def create_app(
 ) -> AsgiFastStream:
     settings = settings or ResearchSettings()
     provider = provider or choose_provider(settings)
-    research = Research(provider, settings.max_sources)
+    table = handlers(Researcher(provider, settings.max_sources))
     app, _ = stage_app(
         service="research",
         settings=settings,
         consumer=RESEARCH,
-        accepts=(JobRequestedEvent,),
+        accepts=tuple(table),
         stage=Stage.research,
-        handler=research.on_job,
+        handler=dispatch(table),
         on_shutdown=[provider.close],
     )
     return app

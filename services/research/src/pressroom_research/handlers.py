@@ -1,101 +1,23 @@
-"""research: job.requested → research.completed (sources and notes, or skipped with the reason).
+"""research — what it consumes → what it publishes:
 
-The sources the user supplied come first and are always kept; found sources fill the rest up to
-`max_sources`. Every paid provider call is preceded by ensure_active() (no call after a cancel) and
-followed by a usage.recorded. A redelivered input whose result was already published re-publishes it
-instead of paying for the searches again.
+    job.requested → research.completed   (sources and notes, or skipped with the reason)
+                    stage.progress, usage.recorded (one per paid call) on the way
+
+The logic is in researcher.py; a handler only reads the input, checks for an earlier result and emits.
 """
 
 from __future__ import annotations
 
-from pressroom_contracts.events import JobRequestedEvent, ResearchCompleted, ResearchCompletedEvent, Source
-from pressroom_runtime.consumer import StageContext
+from pressroom_contracts.events import Envelope, JobRequestedEvent, ResearchCompletedEvent
+from pressroom_runtime.stage import Handler, StageContext
 
-from .sources import ResearchProvider, same_location, unread_user_sources
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+from .researcher import Researcher
 
 
-class Research:
-    def __init__(self, provider: ResearchProvider, max_sources: int) -> None:
-        self.provider = provider
-        self.max_sources = max_sources
-
-    async def on_job(self, event: JobRequestedEvent, ctx: StageContext) -> None:
+def handlers(researcher: Researcher) -> dict[type[Envelope], Handler]:
+    async def on_job_requested(event: JobRequestedEvent, ctx: StageContext) -> None:
         if await ctx.republish_handled(ResearchCompletedEvent):
-            return
-        request = event.data.request
-        urls = [str(url) for url in request.sources]
-        if not request.research:
-            await self._research_off(event, ctx, urls)
-            return
+            return  # redelivered after a crash: the result is announced again, not paid for again
+        await ctx.emit(ResearchCompletedEvent, await researcher.research(event.data.request, ctx))
 
-        supplied: list[Source] = []
-        if urls:
-            await ctx.ensure_active()
-            await ctx.progress(f"Reading the {_plural(len(urls), 'source')} you supplied")
-            supplied = await self.provider.include(urls)
-            await self._usage(ctx, "include", self.provider.include_model)
-
-        room = self.max_sources - len(supplied)
-        found: list[Source] = []
-        if room > 0:
-            await ctx.ensure_active()
-            await ctx.progress(self.provider.describe(request.topic))
-            results = await self.provider.search(request.topic, self.max_sources)
-            await self._usage(ctx, "search", self.provider.search_model)
-            found = [s for s in results if not any(same_location(s.location, u.location) for u in supplied)]
-            found = found[:room]
-
-        provider = self.provider.name
-        if not supplied and not found:
-            reason = f"{provider} found nothing relevant to the topic"
-            await ctx.progress(f"No relevant sources found ({provider}): writing from the topic alone")
-            await ctx.emit(
-                ResearchCompletedEvent,
-                ResearchCompleted(request=request, skipped=True, reason=reason, provider=provider),
-            )
-            return
-
-        notes = []
-        if supplied:
-            notes.append(f"{_plural(len(supplied), 'source')} supplied by the user")
-        if found:
-            notes.append(f"{_plural(len(found), 'source')} found by {provider} for “{request.topic}”")
-        elif room > 0:
-            notes.append(f"{provider} found nothing more relevant to the topic")
-        else:
-            notes.append(f"no search: the supplied sources fill all {self.max_sources} places")
-        sources = supplied + found
-        titles = "; ".join(s.title for s in sources[:3])
-        await ctx.progress(f"Found {_plural(len(sources), 'source')}: {titles}")
-        await ctx.emit(
-            ResearchCompletedEvent,
-            ResearchCompleted(request=request, sources=sources, provider=provider, notes="; ".join(notes)),
-        )
-
-    async def _research_off(self, event: JobRequestedEvent, ctx: StageContext, urls: list[str]) -> None:
-        """No provider call at all; the user's own URLs are still passed on, unread."""
-        request = event.data.request
-        reason = "research was turned off"
-        sources = unread_user_sources(urls, "not read, as research was turned off")
-        if sources:
-            reason += f": only the {_plural(len(sources), 'source')} you supplied, unread"
-            await ctx.progress(
-                f"Research is off for this job: writing from the topic and the "
-                f"{_plural(len(sources), 'source')} you supplied"
-            )
-        else:
-            await ctx.progress("Research is off for this job: writing from the topic alone")
-        await ctx.emit(
-            ResearchCompletedEvent,
-            ResearchCompleted(request=request, sources=sources, skipped=True, reason=reason, provider="none"),
-        )
-
-    async def _usage(self, ctx: StageContext, call: str, model: str | None) -> None:
-        if model is None:  # a free, local call
-            return
-        # One record per paid call: a redelivery that calls again pays again, so it is counted again.
-        await ctx.usage(f"{call}:{ctx.attempt}", provider=self.provider.name, model=model, calls=1)
+    return {JobRequestedEvent: on_job_requested}

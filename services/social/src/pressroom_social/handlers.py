@@ -1,164 +1,93 @@
-"""social: blog.completed → social.completed, one per requested platform (an X thread when asked).
-regenerate.requested (stage social) → that post again, from the latest blog, as its next version.
+"""social — what it consumes → what it publishes:
 
-A model answer over the room a post has is sent back once to be shortened, then checked again and
-cut as a last resort; nothing is published over its platform's limit (PostOverLimit otherwise).
+    blog.completed (first written)        → social.completed v1, one per requested platform
+    regenerate.requested (stage social)   → social.completed, the next version of that platform's
+                                            post (or of every post), from the latest blog text
+                                            stage.progress and usage.recorded on the way
+
+The logic is in copywriter.py; a handler only reads the input and the job's history, and emits.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pressroom_contracts.events import (
+    BlogCompleted,
     BlogCompletedEvent,
+    Envelope,
     RegenerateRequestedEvent,
-    SocialCompleted,
     SocialCompletedEvent,
     SocialEditedEvent,
     Stage,
 )
 from pressroom_contracts.jobs import Platform
-from pressroom_contracts.platforms import count
-from pressroom_runtime.consumer import StageContext
+from pressroom_contracts.voice import fill_link
 from pressroom_runtime.errors import PermanentError
-from pressroom_runtime.llm import Prompt, TextModel
+from pressroom_runtime.stage import Handler, StageContext, job_requested
 
-from .platforms import RULES, ensure_within
-from .posts import complete_sentences, prepare, suffix_for
-from .prompts import Blog, post_prompt, shorten_prompt, shorten_thread_prompt, thread_prompt
-from .thread import MAX_PARTS, Thread, layout, split_posts
+from .copywriter import Copywriter
+from .prompts import Blog
 
 FIRST_VERSION = 1
-# Models overshoot a length they are given: ask for a little less than the room.
-SHORTEN_MARGIN = 0.9
 
 
-def social_completed(
-    platform: Platform, version: int, text: str, parts: list[str] | None = None
-) -> SocialCompleted:
-    """The event payload, checked: every post (each part of a thread) within the platform's limit."""
-    lengths = [ensure_within(platform, part) for part in parts or [text]]
-    return SocialCompleted(
-        platform=platform,
-        version=version,
-        text=text,
-        parts=parts or [],
-        characters=max(lengths),
-        limit=RULES[platform].limit,
-    )
-
-
-def ask_for(platform: Platform, text: str, room: int) -> int:
-    """The plain character count to ask a model for so `text` weighs at most `room` (X weighs CJK 2)."""
-    weight = count(platform, text)
-    ratio = len(text) / weight if weight else 1.0
-    return max(20, int(room * SHORTEN_MARGIN * min(1.0, ratio)))
-
-
-class Social:
-    def __init__(self, model: TextModel, max_tokens: int, thread_max_tokens: int = 900) -> None:
-        self.model = model
-        self.max_tokens = max_tokens
-        self.thread_max_tokens = thread_max_tokens
-
-    async def on_event(self, event: BlogCompletedEvent | RegenerateRequestedEvent, ctx: StageContext) -> None:
-        if isinstance(event, BlogCompletedEvent):
-            await self.on_blog(event, ctx)
-        elif event.data.stage is Stage.social:
-            await self.on_regenerate(event, ctx)
-
-    async def on_blog(self, event: BlogCompletedEvent, ctx: StageContext) -> None:
+def handlers(copywriter: Copywriter) -> dict[type[Envelope], Handler]:
+    async def on_blog_completed(event: BlogCompletedEvent, ctx: StageContext) -> None:
         if event.data.regenerated:
             return  # a blog written again on request does not redo the posts
-        blog = Blog.of(event.data.request, event.data)
-        done = {
-            e.data.platform: e
-            for e in await ctx.recorded(SocialCompletedEvent)
-            if isinstance(e, SocialCompletedEvent) and e.data.version == FIRST_VERSION
-        }
+        blog = await with_owner(ctx, Blog.of(event.data.request, event.data), event.data)
+        # Posted before a crash: announced again (deduplicated), not paid for twice.
+        done = {e.data.platform for e in await ctx.republish_handled(SocialCompletedEvent)}
         for platform in blog.request.platforms:
-            if platform in done:  # posted before a crash: publish again (deduplicated), do not pay twice
-                await ctx.publisher.publish(done[platform])
-                continue
-            await ctx.emit(SocialCompletedEvent, await self.write(ctx, blog, platform, FIRST_VERSION))
+            if platform not in done:
+                await ctx.emit(
+                    SocialCompletedEvent, await copywriter.write(ctx, blog, platform, FIRST_VERSION)
+                )
 
-    async def on_regenerate(self, event: RegenerateRequestedEvent, ctx: StageContext) -> None:
-        done = await ctx.republish_handled(SocialCompletedEvent)
-        written = {e.data.platform for e in done if isinstance(e, SocialCompletedEvent)}
-        blog = await self.latest_blog(ctx)
+    async def on_regenerate_requested(event: RegenerateRequestedEvent, ctx: StageContext) -> None:
+        if event.data.stage is not Stage.social:
+            return
+        done = {e.data.platform for e in await ctx.republish_handled(SocialCompletedEvent)}
+        blog = await latest_blog(ctx)
         asked = [event.data.platform] if event.data.platform else list(blog.request.platforms)
-        versions = await self.latest_versions(ctx)
+        versions = await latest_versions(ctx)
         for platform in asked:
-            if platform in written:
-                continue
-            version = versions.get(platform, 0) + 1
-            post = await self.write(ctx, blog, platform, version, event.data.instructions)
-            await ctx.emit(SocialCompletedEvent, post)
+            if platform not in done:
+                version = versions.get(platform, 0) + 1
+                post = await copywriter.write(ctx, blog, platform, version, event.data.instructions)
+                await ctx.emit(SocialCompletedEvent, post)
 
-    async def latest_blog(self, ctx: StageContext) -> Blog:
-        latest = await ctx.latest_blog()
-        completed = [e for e in await ctx.recorded(BlogCompletedEvent) if isinstance(e, BlogCompletedEvent)]
-        if latest is None or not completed:
-            raise PermanentError("the posts cannot be written again before the blog is", code="not_ready")
-        return Blog.of(completed[0].data.request, latest.data)
+    return {
+        BlogCompletedEvent: on_blog_completed,
+        RegenerateRequestedEvent: on_regenerate_requested,
+    }
 
-    async def latest_versions(self, ctx: StageContext) -> dict[Platform, int]:
-        versions: dict[Platform, int] = {}
-        for cls in (SocialCompletedEvent, SocialEditedEvent):
-            for e in await ctx.recorded(cls):
-                if isinstance(e, SocialCompletedEvent | SocialEditedEvent):
-                    versions[e.data.platform] = max(versions.get(e.data.platform, 0), e.data.version)
-        return versions
 
-    async def write(
-        self, ctx: StageContext, blog: Blog, platform: Platform, version: int, instructions: str | None = None
-    ) -> SocialCompleted:
-        await ctx.ensure_active()  # before saying it is writing; generate() checks before each call
-        if platform is Platform.x and blog.request.x_thread:
-            return await self.write_thread(ctx, blog, version, instructions)
-        name = RULES[platform].name
-        call = f"social:{platform}:{version}"
-        await ctx.progress(f"Writing the {name} post")
-        answer = await self.generate(ctx, post_prompt(blog, platform, instructions), call, self.max_tokens)
-        draft = prepare(platform, answer, blog.request.topic)
-        if draft.over:
-            characters = ask_for(platform, draft.body, draft.room)
-            await ctx.progress(f"Shortening the {name} post to {characters} characters")
-            prompt = shorten_prompt(platform, draft.body, characters)
-            shorter = await self.generate(ctx, prompt, f"{call}:shorten", self.max_tokens)
-            draft = prepare(platform, shorter, blog.request.topic)
-        return social_completed(platform, version, draft.fitted().text)
+async def latest_blog(ctx: StageContext) -> Blog:
+    """The newest blog text (a person's edit included), with the request of the first one written."""
+    latest = await ctx.latest_blog()
+    completed = [e for e in await ctx.recorded(BlogCompletedEvent) if isinstance(e, BlogCompletedEvent)]
+    if latest is None or not completed:
+        raise PermanentError("the posts cannot be written again before the blog is", code="not_ready")
+    return await with_owner(ctx, Blog.of(completed[0].data.request, latest.data), completed[-1].data)
 
-    async def write_thread(
-        self, ctx: StageContext, blog: Blog, version: int, instructions: str | None
-    ) -> SocialCompleted:
-        call = f"social:x:{version}"
-        await ctx.progress("Writing the X thread")
-        answer = await self.generate(ctx, thread_prompt(blog, instructions), call, self.thread_max_tokens)
-        thread = self._thread(answer, blog)
-        if not thread.complete:
-            posts = split_posts(answer)
-            characters = ask_for(Platform.x, " ".join(posts), RULES[Platform.x].limit - 10)
-            await ctx.progress(f"Shortening the X thread to {MAX_PARTS} posts")
-            prompt = shorten_thread_prompt(posts, characters)
-            thread = self._thread(
-                await self.generate(ctx, prompt, f"{call}:shorten", self.thread_max_tokens), blog
-            )
-        await ctx.progress(f"X thread of {len(thread.parts)} posts")
-        return social_completed(Platform.x, version, thread.text, thread.parts)
 
-    @staticmethod
-    def _thread(answer: str, blog: Blog) -> Thread:
-        posts = split_posts(answer)
-        return layout(posts, suffix_for(Platform.x, " ".join(posts), blog.request.topic))
+async def with_owner(ctx: StageContext, blog: Blog, written: BlogCompleted) -> Blog:
+    """`blog` with its owner's brand voice, and its public address when the owner has a link template
+    (the slug is the one the writer gave the post)."""
+    requested = await job_requested(ctx)
+    if requested is None:
+        return blog
+    template, slug = requested.link_template, written.seo.slug if written.seo else None
+    link = fill_link(template, slug) if template and slug else None
+    return replace(blog, voice=requested.voice, link=link)
 
-    async def generate(self, ctx: StageContext, prompt: Prompt, call: str, max_tokens: int) -> str:
-        """One model call: only while the job is active, its usage recorded."""
-        await ctx.ensure_active()
-        answer = await self.model.complete(prompt, max_tokens=max_tokens)
-        await ctx.usage(
-            call,
-            provider="openai-compatible",
-            model=answer.usage.model,
-            input_tokens=answer.usage.input_tokens,
-            output_tokens=answer.usage.output_tokens,
-        )
-        return complete_sentences(answer.text) if answer.finish_reason == "length" else answer.text
+
+async def latest_versions(ctx: StageContext) -> dict[Platform, int]:
+    versions: dict[Platform, int] = {}
+    for cls in (SocialCompletedEvent, SocialEditedEvent):
+        for e in await ctx.recorded(cls):
+            if isinstance(e, SocialCompletedEvent | SocialEditedEvent):
+                versions[e.data.platform] = max(versions.get(e.data.platform, 0), e.data.version)
+    return versions

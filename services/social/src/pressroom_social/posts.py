@@ -28,6 +28,8 @@ _MD_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\s]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1", re.DOTALL)
 _HEADING = re.compile(r"(?m)^\s{0,3}#{1,6}\s+")
 _FENCE = re.compile(r"(?m)^\s*```[^\n]*$")
+_QUOTE_MARK = re.compile(r"(?m)^\s{0,3}>\s?")
+_CITATION = re.compile(r"\s?\[\d{1,3}\]")  # the blog's [n]: its sources are not in the post
 _PREAMBLE = re.compile(
     r"^\s*(?:(?:sure|okay|ok)[!,.]?\s*)?(?:here(?:'s| is| are)\b[^\n]*?:|(?:post|tweet|caption|thread)\s*:)\s*",
     re.IGNORECASE,
@@ -46,6 +48,8 @@ def clean(answer: str) -> str:
     text = _MD_LINK.sub(r"\1", text)
     text = _EMPHASIS.sub(r"\2", text)
     text = _HEADING.sub("", text)
+    text = _QUOTE_MARK.sub("", text)
+    text = _CITATION.sub("", text)
     text = _URLS.sub(LINK_PLACEHOLDER, _LINK_WORDS.sub(LINK_PLACEHOLDER, text))
     first = text.find(LINK_PLACEHOLDER)  # one link: the first place the model put one
     if first >= 0:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pressroom_contracts.events import BlogCompleted, BlogEdited
 from pressroom_contracts.jobs import JobRequest, Platform
 from pressroom_contracts.platforms import LINK_PLACEHOLDER
+from pressroom_contracts.voice import VoiceProfile
 from pressroom_runtime.llm import Prompt
 
 from .platforms import RULES
@@ -27,10 +28,18 @@ class Blog:
     version: int
     title: str
     markdown: str
+    voice: VoiceProfile | None = None  # the owner's brand voice
+    link: str | None = None  # the post's public address: replaces {link} when there is one
 
     @classmethod
-    def of(cls, request: JobRequest, data: BlogCompleted | BlogEdited) -> Blog:
-        return cls(request=request, version=data.version, title=data.title, markdown=data.markdown)
+    def of(
+        cls,
+        request: JobRequest,
+        data: BlogCompleted | BlogEdited,
+        voice: VoiceProfile | None = None,
+        link: str | None = None,
+    ) -> Blog:
+        return cls(request, data.version, data.title, data.markdown, voice, link)
 
     @property
     def excerpt(self) -> str:

@@ -1,49 +1,39 @@
-"""writer: research.completed → live.<job>.blog.delta (while writing) → blog.completed.
-regenerate.requested (stage blog) → a new version of the blog from the same research."""
+"""writer — what it consumes → what it publishes:
+
+    research.completed                   → live.<job>.blog.delta (as it writes), blog.completed v1
+    regenerate.requested (stage blog)    → blog.completed, the next version, from the same research
+                                           stage.progress and usage.recorded on the way
+
+The logic is in writer.py; a handler only reads the input and the job's history, and emits.
+"""
 
 from __future__ import annotations
 
 from pressroom_contracts.events import (
-    BlogCompleted,
     BlogCompletedEvent,
     BlogEditedEvent,
+    Envelope,
     RegenerateRequestedEvent,
-    ResearchCompleted,
     ResearchCompletedEvent,
     Stage,
-    TokenUsage,
 )
-from pressroom_runtime.consumer import StageContext
 from pressroom_runtime.errors import PermanentError
-from pressroom_runtime.llm import TextModel
+from pressroom_runtime.stage import Handler, StageContext, owner_voice
 
-from .drafting import draft
-from .prompts import blog_prompt, title_for
-from .writing import assemble, citations, limit_words, split_title, word_count
-
-MAX_LENGTH_FACTOR = 2
+from .writer import Writer
 
 
-class Writer:
-    def __init__(self, model: TextModel, max_tokens: int) -> None:
-        self.model = model
-        self.max_tokens = max_tokens
-
-    async def on_event(
-        self, event: ResearchCompletedEvent | RegenerateRequestedEvent, ctx: StageContext
-    ) -> None:
-        if isinstance(event, ResearchCompletedEvent):
-            await self.on_research(event, ctx)
-        elif event.data.stage is Stage.blog:
-            await self.on_regenerate(event, ctx)
-
-    async def on_research(self, event: ResearchCompletedEvent, ctx: StageContext) -> None:
+def handlers(writer: Writer) -> dict[type[Envelope], Handler]:
+    async def on_research_completed(event: ResearchCompletedEvent, ctx: StageContext) -> None:
         if await ctx.republish_handled(BlogCompletedEvent):
-            return
-        await self.write(event.data, ctx, version=1, regenerated=False)
+            return  # redelivered after a crash: announced again, not written again
+        voice = await owner_voice(ctx)
+        await ctx.emit(
+            BlogCompletedEvent, await writer.write(event.data, ctx, 1, regenerated=False, voice=voice)
+        )
 
-    async def on_regenerate(self, event: RegenerateRequestedEvent, ctx: StageContext) -> None:
-        if await ctx.republish_handled(BlogCompletedEvent):
+    async def on_regenerate_requested(event: RegenerateRequestedEvent, ctx: StageContext) -> None:
+        if event.data.stage is not Stage.blog or await ctx.republish_handled(BlogCompletedEvent):
             return
         research = await ctx.recorded(ResearchCompletedEvent)
         if not research:
@@ -52,47 +42,12 @@ class Writer:
             )
         versions = [e.data.version for e in await ctx.recorded(BlogCompletedEvent)]
         versions += [e.data.version for e in await ctx.recorded(BlogEditedEvent)]
-        await self.write(research[-1].data, ctx, version=max(versions, default=0) + 1, regenerated=True)
+        blog = await writer.write(
+            research[-1].data, ctx, version=max(versions, default=0) + 1, regenerated=True
+        )
+        await ctx.emit(BlogCompletedEvent, blog)
 
-    async def write(
-        self, research: ResearchCompleted, ctx: StageContext, version: int, regenerated: bool
-    ) -> None:
-        request = research.request
-        await ctx.ensure_active()
-        await ctx.progress(f"Writing a {request.length} blog post with {self.model.model}")
-        text, usage = await draft(
-            self.model,
-            blog_prompt(research),
-            target_words=request.target_words,
-            max_tokens=min(self.max_tokens, request.target_words * 2),
-            on_piece=ctx.delta,
-        )
-        title, body = split_title(text, fallback=title_for(request.topic))
-        # The token cap bounds the cost; this bounds what a reader gets: at most twice the target length.
-        body = limit_words(body, MAX_LENGTH_FACTOR * request.target_words)
-        body, cited = citations(body, research.sources)
-        markdown = assemble(title, body, cited)
-        await ctx.usage(
-            f"blog:{version}",
-            provider="openai-compatible",
-            model=usage.model,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-        )
-        words = word_count(body)
-        await ctx.emit(
-            BlogCompletedEvent,
-            BlogCompleted(
-                request=request,
-                version=version,
-                regenerated=regenerated,
-                title=title,
-                markdown=markdown,
-                word_count=words,
-                citations=cited,
-                usage=TokenUsage(
-                    model=usage.model, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens
-                ),
-            ),
-        )
-        await ctx.progress(f"Blog post written: {words} words, {len(cited)} citations")
+    return {
+        ResearchCompletedEvent: on_research_completed,
+        RegenerateRequestedEvent: on_regenerate_requested,
+    }

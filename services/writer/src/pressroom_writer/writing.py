@@ -1,4 +1,4 @@
-"""Turns a model's streamed answer into a blog post: title, cleaned markdown, citations."""
+"""Turns the model's sections into a blog post: whole sentences, citations, a sources section."""
 
 from __future__ import annotations
 
@@ -7,14 +7,6 @@ import re
 from pressroom_contracts.events import Citation, Source
 
 _CITATION = re.compile(r"\[(\d{1,2})\]")
-
-
-def split_title(markdown: str, fallback: str) -> tuple[str, str]:
-    """Returns (title, body). Chat models start with '# Title'; base models were given the title."""
-    lines = markdown.strip().splitlines()
-    if lines and lines[0].startswith("# "):
-        return lines[0][2:].strip() or fallback, "\n".join(lines[1:]).strip()
-    return fallback, markdown.strip()
 
 
 def citations(markdown: str, sources: list[Source]) -> tuple[str, list[Citation]]:
@@ -58,3 +50,22 @@ def limit_words(markdown: str, max_words: int) -> str:
         kept.append(paragraph)
         total += words
     return "\n\n".join(kept)
+
+
+_SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*(?=\s|$)")
+_LIST_OR_HEADING = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|#)")
+
+
+def whole_sentences(text: str) -> str:
+    """A section never ends mid-thought: a last paragraph that stops inside a sentence (a model cut
+    off by its token budget) goes back to its last full stop. List items and headings are left alone."""
+    text = text.rstrip()
+    head, _, last = text.rpartition("\n\n")
+    if not last or _LIST_OR_HEADING.match(last) or _SENTENCE_END.search(last[-3:] + " "):
+        return text
+    ends = [m.end() for m in _SENTENCE_END.finditer(last)]
+    if ends:
+        last = last[: ends[-1]]
+    else:  # not one whole sentence in it: drop the fragment
+        last = ""
+    return "\n\n".join(part for part in (head, last) if part).rstrip()

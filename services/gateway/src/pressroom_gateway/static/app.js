@@ -156,6 +156,7 @@ const state = {
   snapshot: null,
   activeTab: null,
   error: "",
+  checks: { blog: null, social: {} }, // what the checks before publishing found, from the events
 };
 
 function resetState(jobId) {
@@ -173,6 +174,7 @@ function resetState(jobId) {
     snapshot: null,
     activeTab: null,
     error: "",
+    checks: { blog: null, social: {} },
   });
 }
 
@@ -195,6 +197,7 @@ function saveNow() {
     usage: state.usage,
     stream: state.stream,
     expect: state.expect,
+    checks: state.checks,
   };
   try {
     sessionStorage.setItem(viewKey(state.jobId), JSON.stringify(view));
@@ -216,7 +219,7 @@ function restoreView(jobId) {
     view = null;
   }
   // Without the view that goes with it, a sequence is useless: replay the whole job instead.
-  if (view && Number.isInteger(view.seq)) Object.assign(state, view);
+  if (view && Number.isInteger(view.seq)) Object.assign(state, { checks: { blog: null, social: {} } }, view);
 }
 
 function setStatus(status) {
@@ -265,6 +268,7 @@ function applyEvent(event) {
       break;
     }
     case "blog.completed":
+      state.checks.blog = data.checks || null;
       state.stream.active = false;
       state.expect.blog = Math.max(state.expect.blog, data.version || 1);
       stageNote("blog", `${data.regenerated ? "Regenerated" : "Written"}: “${data.title}” (${data.word_count} words, v${data.version || 1})`, "done");
@@ -278,6 +282,7 @@ function applyEvent(event) {
     case "social.completed":
     case "social.edited": {
       const platform = data.platform;
+      state.checks.social[platform] = event.type === "social.completed" ? data.checks || null : null;
       state.expect.social[platform] = Math.max(state.expect.social[platform] || 0, data.version || 1);
       if (!state.socialDone.includes(platform)) state.socialDone.push(platform);
       const verb = event.type === "social.edited" ? "edited" : data.version > 1 ? "regenerated" : "ready";
@@ -518,11 +523,73 @@ function renderBlog() {
     }
   }
   $("blog-empty").hidden = Boolean(streaming || blog || editing);
+  showChecks($("blog-checks"), blog && !streaming && !editing && blog.origin !== "edited" ? state.checks.blog : null);
   const versions = blog?.versions?.length || 0;
   const label = blog ? `v${blog.version}${blog.origin && blog.origin !== "generated" ? ` · ${blog.origin}` : ""}${versions > 1 ? ` · ${versions} versions` : ""}` : "";
   $("blog-version").textContent = label;
   $("blog-version").dataset.version = blog ? String(blog.version) : "";
   $("blog-edit").disabled = !blog || streaming || !TERMINAL.has(state.status);
+}
+
+// What the checks before publishing found (blog.completed / social.completed carry it).
+function describeChecks(checks) {
+  const found = [];
+  if (checks.html_tags?.length) found.push(`HTML converted (${checks.html_tags.join(", ")})`);
+  if (checks.removed_links?.length) found.push(`${checks.removed_links.length} link(s) not from research removed`);
+  if (checks.removed_citations?.length) found.push(`citation(s) ${checks.removed_citations.map((n) => `[${n}]`).join(" ")} removed`);
+  if (checks.copied_passages?.length) found.push(`${checks.copied_passages.length} copied passage(s) quoted`);
+  if (checks.language_matches === false) found.push(`written in '${checks.detected_language}', not '${checks.language}'`);
+  else if (checks.detected_language) found.push(`language ${checks.detected_language} ✓`);
+  if (checks.rewritten_for_language) found.push("rewritten once for the language");
+  return found.length ? `Checks: ${found.join(" · ")}` : "Checks: nothing to fix";
+}
+
+function showChecks(element, checks) {
+  element.hidden = !checks;
+  if (checks) {
+    element.textContent = describeChecks(checks);
+    element.classList.toggle("warning", checks.language_matches === false);
+  }
+}
+
+// ---- brand voice ----------------------------------------------------------------------------------------
+
+const listOf = (text) => text.split(",").map((w) => w.trim()).filter(Boolean);
+
+async function loadVoice() {
+  try {
+    const profile = await api("GET", "/v1/profile");
+    const voice = profile.voice || {};
+    $("voice-description").value = voice.description || "";
+    $("voice-use").value = (voice.use_words || []).join(", ");
+    $("voice-avoid").value = (voice.avoid_words || []).join(", ");
+    $("voice-examples").value = (voice.examples || []).join("\n---\n");
+    $("voice-link").value = profile.link_template || "";
+    const edits = voice.edits?.length || 0;
+    $("voice-edits").textContent = edits ? `${edits} of your edits are kept as examples too.` : "";
+  } catch (err) {
+    $("voice-status").textContent = `Voice unavailable: ${err.message}`;
+  }
+}
+
+async function saveVoice(event) {
+  event.preventDefault();
+  const examples = $("voice-examples").value.split(/\n-{3,}\n/).map((e) => e.trim()).filter(Boolean);
+  const body = {
+    voice: {
+      description: $("voice-description").value.trim(),
+      use_words: listOf($("voice-use").value),
+      avoid_words: listOf($("voice-avoid").value),
+      examples,
+    },
+    link_template: $("voice-link").value.trim() || null,
+  };
+  try {
+    await api("PUT", "/v1/profile", body);
+    $("voice-status").textContent = "Saved: your next jobs are written in this voice.";
+  } catch (err) {
+    $("voice-status").textContent = `Not saved: ${err.message}`;
+  }
 }
 
 function platforms() {
@@ -566,6 +633,8 @@ function renderSocial() {
     const parts = post.parts?.length || 0;
     count.textContent = `${post.characters} / ${post.limit} characters${parts > 1 ? ` (longest of ${parts} posts)` : ""}`;
     count.classList.toggle("over", post.characters > post.limit);
+    const checks = state.checks.social[state.activeTab];
+    if (checks) count.textContent += ` · ${describeChecks(checks)}`;
     const versions = post.versions?.length || 0;
     $("social-version").textContent = `v${post.version}${post.origin && post.origin !== "generated" ? ` · ${post.origin}` : ""}${versions > 1 ? ` · ${versions} versions` : ""}`;
     $("social-version").dataset.version = String(post.version);
@@ -1040,6 +1109,8 @@ function wire() {
     render();
   });
   $("social-editor").addEventListener("submit", saveSocial);
+  $("voice-form").addEventListener("submit", saveVoice);
+  $("voice-card").addEventListener("toggle", () => $("voice-card").open && loadVoice());
   $("social-textarea").addEventListener("input", updateEditCount);
   $("history-refresh").addEventListener("click", () => loadHistory());
   $("history-more").addEventListener("click", () => loadHistory(true));

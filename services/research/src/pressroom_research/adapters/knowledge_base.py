@@ -1,7 +1,8 @@
 """The embedded research provider: BM25 (bm25s) over a folder of the user's markdown, text and PDF files.
 
 Markdown and text files are split into paragraphs, PDFs into pages (pypdf's text extraction): each is
-a passage that can become a source. A file that cannot be read (a broken or encrypted PDF, say) is
+a passage that can become a source. A source names its document by its place in the folder
+(`guides/heat-pumps.pdf#page=4`), never by a path on the server. A file that cannot be read (a broken or encrypted PDF, say) is
 skipped with a warning; it never fails the stage.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import bm25s
@@ -25,7 +26,6 @@ log = get_logger(__name__)
 TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 PDF_SUFFIXES = {".pdf"}
 SUFFIXES = TEXT_SUFFIXES | PDF_SUFFIXES
-RELATIVE_FLOOR = 0.4
 MIN_PASSAGE_CHARS = 40
 _WORD = re.compile(r"\w+")
 
@@ -36,10 +36,12 @@ class Passage:
     title: str
     text: str
     page: int | None = None  # 1-based, for PDFs
+    name: str = ""  # the document's place in the folder, e.g. guides/heat-pumps.pdf
 
     @property
     def location(self) -> str:
-        return f"{self.path}#page={self.page}" if self.page else str(self.path)
+        name = self.name or self.path.name
+        return f"{name}#page={self.page}" if self.page else name
 
 
 def _title_from_name(path: Path) -> str:
@@ -88,10 +90,9 @@ def load_passages(folder: Path) -> list[Passage]:
     passages: list[Passage] = []
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()):
         try:
-            if path.suffix.lower() in PDF_SUFFIXES:
-                passages.extend(_pdf_passages(path))
-            else:
-                passages.extend(_text_passages(path))
+            found = _pdf_passages(path) if path.suffix.lower() in PDF_SUFFIXES else _text_passages(path)
+            name = path.relative_to(folder).as_posix()
+            passages.extend(replace(p, name=name) for p in found)
         except Exception as exc:
             log.warning("skipped an unreadable knowledge-base file", path=str(path), error=repr(exc))
     return passages
@@ -129,7 +130,7 @@ class KnowledgeBase:
         self._signature: tuple[tuple[str, float, int], ...] = ()
 
     def describe(self, query: str) -> str:
-        return f"Searching the knowledge base ({self.folder}) for “{query}”"
+        return f"Searching the knowledge base for “{query}”"
 
     async def close(self) -> None:
         return None
@@ -174,19 +175,15 @@ class KnowledgeBase:
         tokens = bm25s.tokenize([query], show_progress=False)
         if not tokens.vocab:  # only stopwords: nothing to look for
             return []
-        k = min(limit * 3, len(self._passages))
+        k = min(limit, len(self._passages))
         ids, scores = self._retriever.retrieve(tokens, k=k, show_progress=False)
         sources: list[Source] = []
-        seen: set[str] = set()
-        # BM25 scores are not comparable across queries: besides the absolute floor, a passage must
-        # score near the best one, or a document matching one common word rides along.
-        floor = max(self.min_score, RELATIVE_FLOOR * float(scores[0][0]))
+        # Every passage over the absolute floor is a candidate (several of one document, too):
+        # relevance.py judges them against the topic and keeps one per document.
         for index, score in zip(ids[0], scores[0], strict=True):
             passage = self._passages[int(index)]
-            # One source per text document (its best paragraph) and per PDF page.
-            if float(score) < floor or passage.location in seen:
-                continue
-            seen.add(passage.location)
+            if float(score) < self.min_score:
+                break
             sources.append(
                 Source(
                     title=f"{passage.title} (page {passage.page})" if passage.page else passage.title,

@@ -1,0 +1,237 @@
+"""The checks every text passes before it is published, each returning the text and what it found:
+
+- `to_markdown`: HTML from the model becomes Markdown (markdownify), or goes when it has none;
+- `remove_links`: links research did not return are removed (a Markdown link keeps its words);
+- `quote_copies`: 25 or more words copied from a source become a quote with its citation;
+- `check_citations`: a `[n]` stays only where its sentence shares real content with source n;
+- `detect_language`: the language the text is written in (py3langid), to compare with the one asked.
+
+`check_text` runs them in that order and reports on the contract's PublishChecks.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from markdownify import markdownify
+
+from pressroom_contracts.events import CopiedPassage, PublishChecks, Source
+
+from .words import content_words, covered
+
+# ---- HTML ------------------------------------------------------------------------------------------------
+
+_TAG = re.compile(r"</?([a-zA-Z][a-zA-Z0-9]*)\b[^<>]*>")
+_BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+\n")
+
+
+def html_tags(text: str) -> list[str]:
+    """The names of the HTML tags in `text`, lower-cased, in order of appearance, once each."""
+    return list(dict.fromkeys(m.group(1).lower() for m in _TAG.finditer(text)))
+
+
+def to_markdown(text: str) -> tuple[str, list[str]]:
+    """`text` with its HTML converted to Markdown (a script's or style's content dropped); the tags found.
+    Text without tags is returned as it is."""
+    tags = html_tags(text)
+    if not tags:
+        return text, []
+    # Line breaks as <br> keep the Markdown around the HTML on its lines; escaping off keeps it as it is.
+    converted = markdownify(
+        text.replace("\n", "<br>\n"),
+        heading_style="ATX",
+        bullets="-",
+        escape_asterisks=False,
+        escape_underscores=False,
+        escape_misc=False,
+        newline_style="SPACES",
+        strip=["img"],
+    )
+    lines = [line.rstrip() for line in converted.split("\n")]
+    converted = _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    return _TAG.sub("", converted), tags  # anything markdownify let through
+
+
+# ---- links -----------------------------------------------------------------------------------------------
+
+_MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_AUTOLINK = re.compile(r"<((?:https?://|www\.)[^>\s]+)>", re.IGNORECASE)
+_BARE_URL = re.compile(r"(?<![\w/(\[])(?:https?://|www\.)[^\s<>\"')\]]*[^\s<>\"'.,;:!?)\]]", re.IGNORECASE)
+
+
+def _key(url: str) -> str:
+    url = re.sub(r"^https?://", "", url.strip(), flags=re.IGNORECASE)
+    return re.sub(r"^www\.", "", url, flags=re.IGNORECASE).rstrip("/").lower()
+
+
+def remove_links(text: str, allowed: list[str]) -> tuple[str, list[str]]:
+    """`text` without the links whose address is not in `allowed`; the addresses removed."""
+    keys = {_key(url) for url in allowed}
+    removed: list[str] = []
+
+    def link(match: re.Match[str]) -> str:
+        words, url = match.group(1), match.group(2)
+        if _key(url) in keys:
+            return match.group(0)
+        removed.append(url)
+        return words
+
+    def bare(match: re.Match[str]) -> str:
+        url = match.group(1) if match.re is _AUTOLINK else match.group(0)
+        if _key(url) in keys:
+            return match.group(0)
+        removed.append(url)
+        return ""
+
+    text = _MD_LINK.sub(link, text)
+    text = _AUTOLINK.sub(bare, text)
+    text = _BARE_URL.sub(bare, text)
+    if removed:
+        text = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text))
+        text = re.sub(r"\(\s*\)", "", text)
+    return text, removed
+
+
+# ---- verbatim copies -------------------------------------------------------------------------------------
+
+COPY_WORDS = 25
+_WORDS = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Copy:
+    source: int  # the [n] of the source copied
+    words: int
+    text: str
+
+
+def quote_copies(text: str, sources: list[Source], min_words: int = COPY_WORDS) -> tuple[str, list[Copy]]:
+    """`text` with every run of `min_words` or more words copied from a source put in quotes and cited;
+    the copies found."""
+    copies: list[Copy] = []
+    for number, source in enumerate(sources, 1):
+        while True:
+            words = list(_WORDS.finditer(text))
+            theirs = [w.lower() for w in _WORDS.findall(source.snippet)]
+            mine = [w.group().lower() for w in words]
+            match = difflib.SequenceMatcher(None, mine, theirs, autojunk=False).find_longest_match()
+            if match.size < min_words:
+                break
+            start, end = words[match.a].start(), words[match.a + match.size - 1].end()
+            copied = text[start:end]
+            if text[max(0, start - 1) : start] == "\u201c":  # quoted already: look no further
+                break
+            copies.append(Copy(number, match.size, copied))
+            cite = "" if re.match(rf"\W{{0,3}}\[{number}\]", text[end:]) else f" [{number}]"
+            text = f"{text[:start]}\u201c{copied}\u201d{cite}{text[end:]}"
+    return text, copies
+
+
+# ---- citations -------------------------------------------------------------------------------------------
+
+_CITE = re.compile(r"\s?\[(\d{1,3})\]")
+# A sentence with the markers that follow its full stop ("… works. [1]" cites the sentence before).
+_SENTENCE = re.compile(r"[^.!?\n\u3002\uff01\uff1f]+(?:[.!?\u3002\uff01\uff1f]+(?:\s?\[\d{1,3}\])*|$)")
+MIN_SHARED = 2  # content words a sentence must share with the source it cites
+MIN_SHARE = 0.2  # … and this share of its own content words (or 2 * MIN_SHARED words outright)
+
+
+def supported(sentence: str, source: Source) -> bool:
+    """Whether `sentence` shares real content with `source` (its title and text)."""
+    mine = list(dict.fromkeys(content_words(_CITE.sub("", sentence))))
+    if not mine:
+        return False
+    shared = len(covered(mine, content_words(f"{source.title} {source.snippet}")))
+    return shared >= 2 * MIN_SHARED or (
+        shared >= min(MIN_SHARED, len(mine)) and shared / len(mine) >= MIN_SHARE
+    )
+
+
+def check_citations(text: str, sources: list[Source]) -> tuple[str, list[int], list[int]]:
+    """`text` with each `[n]` kept only where it names a source and its sentence is supported by it;
+    the numbers kept and the numbers removed (once each, in order)."""
+    kept: list[int] = []
+    removed: list[int] = []
+
+    def sentence(match: re.Match[str]) -> str:
+        part = match.group(0)
+
+        def marker(cite: re.Match[str]) -> str:
+            number = int(cite.group(1))
+            if 1 <= number <= len(sources) and supported(part, sources[number - 1]):
+                kept.append(number)
+                return cite.group(0)
+            removed.append(number)
+            return ""
+
+        return _CITE.sub(marker, part)
+
+    checked = _SENTENCE.sub(sentence, text)
+    return checked, sorted(set(kept)), list(dict.fromkeys(removed))
+
+
+# ---- language --------------------------------------------------------------------------------------------
+
+_MARKUP = re.compile(r"\[\d+\]|\{link\}|#\w+|https?://\S+|[#*_>`\[\]()|-]")
+MIN_LANGUAGE_WORDS = 5
+
+
+@cache
+def _identifier() -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def detect_language(text: str) -> tuple[str, float] | None:
+    """The ISO 639-1 code of the language `text` is written in and the identifier's confidence; None
+    for a text too short to tell."""
+    plain = " ".join(_MARKUP.sub(" ", text).split())
+    if len(plain.split()) < MIN_LANGUAGE_WORDS and len(plain) < 20:
+        return None
+    language, probability = _identifier().classify(plain)
+    return str(language), float(probability)
+
+
+def same_language(requested: str, detected: str) -> bool:
+    """A BCP 47 tag ("pt-BR") against a detected ISO 639-1 code ("pt"); Norwegian's variants are one."""
+    wanted = requested.split("-")[0].lower()
+    norwegian = {"no", "nb", "nn"}
+    return wanted == detected or (wanted in norwegian and detected in norwegian)
+
+
+# ---- all of them -----------------------------------------------------------------------------------------
+
+
+def check_text(text: str, sources: list[Source], language: str) -> tuple[str, PublishChecks]:
+    """`text` as it may be published, and what the checks found: HTML, links research did not return,
+    long copies, unsupported citations (against `sources`, numbered from 1), and its language."""
+    text, tags = to_markdown(text)
+    text, links = remove_links(text, [s.location for s in sources])
+    text, copies = quote_copies(text, sources)
+    text, _, removed = check_citations(text, sources)
+    return text, PublishChecks(
+        html_tags=tags,
+        removed_links=links,
+        removed_citations=removed,
+        copied_passages=[CopiedPassage(source=c.source, words=c.words, excerpt=c.text) for c in copies],
+        **language_report(text, language),
+    )
+
+
+def language_report(text: str, language: str) -> dict[str, object]:
+    """The language fields of PublishChecks for `text`, written for `language`."""
+    detected = detect_language(text)
+    if detected is None:
+        return {"language": language}
+    code, confidence = detected
+    return {
+        "language": language,
+        "detected_language": code,
+        "language_confidence": round(confidence, 3),
+        "language_matches": same_language(language, code),
+    }

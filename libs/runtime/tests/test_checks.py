@@ -1,0 +1,103 @@
+"""The checks before publishing, one by one, on the cases the issue reported."""
+
+from __future__ import annotations
+
+from pressroom_contracts.events import Source
+from pressroom_runtime.checks import (
+    check_citations,
+    check_text,
+    detect_language,
+    html_tags,
+    quote_copies,
+    remove_links,
+    same_language,
+    supported,
+    to_markdown,
+)
+from pressroom_runtime.words import content_words, coverage, same_stem
+
+SOLAR = Source(
+    title="Solar energy basics",
+    location="solar-energy.md",
+    snippet="A typical rooftop panel converts roughly 20 to 23 percent of the sunlight that reaches it into "
+    "electricity. Batteries store midday surplus for the evening.",
+    score=1.0,
+)
+WEB = Source(
+    title="Heat pumps", location="https://web.example/heat", snippet="Heat pumps move heat.", score=1
+)
+
+
+def test_html_becomes_markdown_and_markdown_stays_as_it_is():
+    text, tags = to_markdown(
+        "# Title\n\n<h2>Why</h2>\nSolar is <b>cheap</b> [1].\n\n- a *b*\n<script>x()</script>"
+    )
+    assert tags == ["h2", "b", "script"]
+    assert text == "# Title\n\n## Why\n\nSolar is **cheap** [1].\n\n- a *b*"
+    plain = "# Title\n\nNo tags here: a < b, *emphasis*, [1] and {link}."
+    assert to_markdown(plain) == (plain, [])
+    assert html_tags("<blockquote>q</blockquote> <h3>x</h3>") == ["blockquote", "h3"]
+
+
+def test_only_links_research_returned_stay():
+    text, removed = remove_links(
+        "See https://capterra.com/x, [maps](https://google.com/maps), <https://youtube.com/v> and "
+        "[the source](http://www.web.example/heat/) or https://web.example/heat.",
+        ["https://web.example/heat"],
+    )
+    assert removed == ["https://google.com/maps", "https://youtube.com/v", "https://capterra.com/x"]
+    assert text == "See, maps, and [the source](http://www.web.example/heat/) or https://web.example/heat."
+
+
+def test_a_long_copy_becomes_a_cited_quote_and_a_short_echo_does_not():
+    copied = SOLAR.snippet.split(". ")[0]  # 18 words
+    text, copies = quote_copies(f"As they say, {copied}. Nice.", [SOLAR], min_words=15)
+    assert text == f"As they say, “{copied}” [1]. Nice."
+    assert [(c.source, c.words) for c in copies] == [(1, 18)]
+    assert quote_copies(f"As they say, {copied}.", [SOLAR])[1] == []  # under 25 words
+    assert quote_copies(text, [SOLAR], min_words=15) == (text, [])  # quoted already
+
+
+def test_a_citation_stays_only_where_its_source_supports_the_sentence():
+    assert supported("Rooftop panels turn sunlight into electricity [1].", SOLAR)
+    assert not supported("Remote work helps teams focus [1].", SOLAR)
+    text, kept, removed = check_citations(
+        "Rooftop panels turn sunlight into electricity [1]. Remote work helps teams focus [1]. "
+        "Heat pumps move heat. [2] Invented [3].",
+        [SOLAR, WEB],
+    )
+    assert text == (
+        "Rooftop panels turn sunlight into electricity [1]. Remote work helps teams focus. "
+        "Heat pumps move heat. [2] Invented."
+    )
+    assert (kept, removed) == ([1, 2], [1, 3])
+
+
+def test_the_language_is_identified_offline():
+    for text, language in (
+        ("Wärmepumpen sind im Winter eine gute Wahl für viele Häuser.", "de"),
+        ("Les pompes à chaleur sont un bon choix pour les maisons en hiver.", "fr"),
+        ("屋顶太阳能电池板可以为家庭提供清洁的电力并降低电费。", "zh"),
+    ):
+        detected = detect_language(text)
+        assert detected is not None and detected[0] == language
+    assert detect_language("#Solar {link}") is None  # too short to tell
+    assert same_language("pt-BR", "pt") and same_language("nb", "no") and not same_language("en", "de")
+
+
+def test_check_text_reports_every_finding():
+    text, checks = check_text(
+        "<p>Rooftop panels turn sunlight into electricity [1] [4]. See https://x.example.</p>", [SOLAR], "en"
+    )
+    assert text == "Rooftop panels turn sunlight into electricity [1]. See."
+    assert checks.html_tags == ["p"] and checks.removed_links == ["https://x.example"]
+    assert checks.removed_citations == [4] and checks.copied_passages == []
+    assert (checks.detected_language, checks.language_matches) == ("en", True)
+
+
+def test_content_words_and_stems():
+    assert content_words("The pumps of the businesses, and 2024!") == ["pumps", "businesses"]
+    assert content_words("太阳能") == ["太阳", "阳能"]
+    assert same_stem("pumps", "pump") and same_stem("businesses", "business")
+    assert not same_stem("remote", "remove") and not same_stem("art", "article")
+    assert coverage(["rooftop", "solar"], "Solar panels on a rooftop") == 1.0

@@ -1,0 +1,66 @@
+"""The outline: a grammar that holds a base model to the format, and a lenient reader of any answer."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from pressroom_contracts.events import ResearchCompleted, Source
+from pressroom_contracts.jobs import JobRequest
+from pressroom_runtime.llm import TextModel
+from pressroom_runtime.settings import LLMProfile, LLMSettings
+from pressroom_testkit import ScriptedLLM
+from pressroom_writer.outline import Outline, Section, grammar, parse, plain
+from pressroom_writer.prompts import outline_prompt
+
+REQUEST = JobRequest(topic="Rooftop solar for small businesses", length="medium")
+
+
+def test_an_answer_in_the_format_is_read_as_it_is():
+    answer = "# Solar for shops\n## Why it pays [1, 2]\n## Sizing a roof [3, 9]\n## Getting started []\n"
+    assert parse(answer, REQUEST, sources=3) == Outline(
+        "Solar for shops",
+        (Section("Why it pays", (1, 2)), Section("Sizing a roof", (3,)), Section("Getting started")),
+    )
+
+
+def test_a_chatty_answer_is_read_leniently():
+    answer = (
+        "Sure! Here is the outline:\n\n# **Solar for shops**\n\n## 1. Why it pays [2]\nSome words.\n"
+        "### Sizing a roof\n## Why it pays [2]\n"
+    )
+    outline = parse(answer, REQUEST, sources=2)
+    assert outline.title == "Solar for shops"
+    assert outline.sections == (Section("Why it pays", (2,)), Section("Sizing a roof"))  # repeats dropped
+
+
+def test_too_few_sections_give_way_to_a_plain_outline():
+    outline = parse("Solar is great.", REQUEST, sources=3)
+    assert outline == plain(REQUEST, 3)
+    assert outline.title == "Rooftop solar for small businesses" and len(outline.sections) == 4
+    assert sorted(n for s in outline.sections for n in s.sources) == [1, 2, 3]  # every source has a place
+
+
+def test_the_grammar_allows_only_real_source_numbers_and_the_section_count():
+    rules = grammar(sources=3, sections=4)
+    assert 'root ::= "# " text "\\n" section section section? section?' in rules
+    assert 'ref ::= "3" | "2" | "1"' in rules
+    assert "refs" not in grammar(sources=0, sections=3)
+
+
+async def test_a_base_model_gets_the_grammar_in_its_request(scripted_llm: ScriptedLLM):
+    scripted_llm.reply("# Solar for shops\n## Why it pays [1]\n## Getting started []\n")
+    research = ResearchCompleted(
+        request=REQUEST,
+        provider="knowledge-base",
+        sources=[Source(title="Solar basics", location="solar.md", snippet="Panels.", score=1)],
+    )
+    model = TextModel(
+        LLMSettings(
+            base_url=scripted_llm.base_url, api_key=SecretStr("t"), model="m", profile=LLMProfile.completion
+        )
+    )
+    answer = await model.complete(outline_prompt(research), max_tokens=200)
+
+    [request] = scripted_llm.requests
+    assert request.kind == "completion" and request.body["grammar"] == grammar(1, 4)
+    assert parse(answer.text, REQUEST, 1).sections[0] == Section("Why it pays", (1,))
