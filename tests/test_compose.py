@@ -688,13 +688,7 @@ def test_shared_dockerfile_hard_codes_no_service() -> None:
 
 
 def test_dockerfile_installs_from_the_hashed_locks() -> None:
-    dependencies, wheels, final = stages()
-    # Third-party dependencies: the one lock, hash-checked, before any of our code.
-    assert [s for s in dependencies.steps if not s.startswith(("ARG", "ENV"))] == [
-        "RUN python -m venv /opt/venv",
-        "COPY requirements/services.lock /tmp/services.lock",
-        "RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/services.lock",
-    ]
+    wheels, final = stages()
     # Our packages: wheels built by the hatchling of build.lock, without build isolation (which would
     # fetch an unpinned one), from every library the services import and every service.
     tools = "pip install --no-cache-dir --require-hashes -r /tmp/build.lock"
@@ -704,29 +698,30 @@ def test_dockerfile_installs_from_the_hashed_locks() -> None:
     assert build.split()[-3:] == ["libs/contracts", "libs/runtime", "services/*/"]
     for source in ("libs/contracts", "libs/runtime", "services"):
         assert f"COPY {source} {source}" in wheels.steps, f"{source} is not copied"
-    # The image: the dependencies' layer, then our wheels alone, from no index.
-    copies = [s for s in final.steps if s.startswith("COPY")]
-    assert copies == [
-        "COPY --from=dependencies /opt/venv /opt/venv",
+    # The image: third-party dependencies from the one lock, hash-checked; then our wheels alone.
+    assert [s for s in final.steps if s.startswith("COPY")] == [
+        "COPY requirements/services.lock /tmp/services.lock",
         "COPY --from=wheels /wheels /tmp/wheels",
     ]
-    (install,) = [s for s in final.steps if "pip install" in s]
-    assert "--no-deps --no-index /tmp/wheels/*.whl" in install
-    everything = [s for stage in (dependencies, wheels, final) for s in stage.steps]
-    assert all("--require-hashes" in s or "--no-index" in s for s in everything if "pip install" in s), (
-        "every install is hash-checked or from our own wheels"
-    )
+    installs = [s for s in final.steps if "pip install" in s]
+    assert installs == [
+        "RUN pip install --no-cache-dir --require-hashes -r /tmp/services.lock",
+        "RUN pip install --no-cache-dir --no-deps --no-index /tmp/wheels/*.whl && rm -rf /tmp/wheels",
+    ]
+    assert final.env["PATH"].startswith("/opt/venv/bin:") and final.steps.index(installs[0]) > next(
+        i for i, s in enumerate(final.steps) if "python -m venv /opt/venv" in s
+    ), "both installs go into the venv"
 
 
 def test_layers_are_ordered_for_caching() -> None:
-    """A code change leaves the dependencies' layer (hundreds of MB) as it was: nothing of ours is
-    copied into that stage, and the image takes it before anything built from our sources."""
-    dependencies, _, final = stages()
-    assert not [s for s in dependencies.steps if s.startswith("COPY") and "requirements/" not in s]
+    """A code change leaves the dependencies' layer (hundreds of MB) as it was: it is built in the image's
+    own stage from the lock alone, before anything of ours is copied into that stage."""
+    _, final = stages()
     steps = final.steps
-    assert steps.index("COPY --from=dependencies /opt/venv /opt/venv") < steps.index(
-        "COPY --from=wheels /wheels /tmp/wheels"
-    )
+    dependencies = steps.index("RUN pip install --no-cache-dir --require-hashes -r /tmp/services.lock")
+    ours = steps.index("COPY --from=wheels /wheels /tmp/wheels")
+    assert dependencies < ours
+    assert all("requirements/" in s for s in steps[:dependencies] if s.startswith("COPY"))
 
 
 def test_build_tools_are_pinned_with_hashes() -> None:
