@@ -29,10 +29,10 @@ up: install ## run the whole system on embedded defaults (Ctrl-C stops everythin
 	$(BIN)/pressroom up $(ARGS)
 
 test: install browser promtool ## run the test suite (everything but the slow suites)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" --durations=15
 
 test-slow: install browser containers ## run the slow suites (clusters, containers, faults under load)
-	$(BIN)/python -m pytest -m slow; rc=$$?; [ $$rc -eq 5 ] && echo "no slow tests collected" || exit $$rc
+	$(BIN)/python -m pytest -m slow --durations=15; rc=$$?; [ $$rc -eq 5 ] && echo "no slow tests collected" || exit $$rc
 
 # The browser test drives Debian's chromium. Installed with apt where it is missing and we can (root, as
 # in CI); a failed install does not fail the target: tests/test_browser.py then skips with the reason.
@@ -46,7 +46,11 @@ lint: install ## ruff and mypy over sources, tests and benchmarks (also .pre-com
 	$(BIN)/ruff format --check libs services tests benchmarks
 	$(BIN)/mypy
 
-bench: install ## run the benchmarks (each writes benchmarks/results/<name>.json)
+# Each benchmark has options for longer runs, e.g. `.venv/bin/python benchmarks/throughput.py --seconds 60`.
+bench: install ## measure concurrency, throughput, scale-out and pipeline latency (writes benchmarks/results/)
+	$(BIN)/python benchmarks/concurrency.py
+	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/scaleout.py
 	$(BIN)/python benchmarks/pipeline_latency.py $(ARGS)
 	$(BIN)/python benchmarks/fanout.py
 

@@ -20,15 +20,16 @@ from harness import JobDriver, embedded_stack, outcomes, percentiles, write_resu
 
 from pressroom_contracts.jobs import JobRequest
 
-REQUEST = JobRequest(topic="How rooftop solar helps households", length="short", platforms=["linkedin", "x"])
 
-
-async def measure(nats_url: str, jobs: int, single: int, timeout: float) -> dict[str, object]:
+async def measure(nats_url: str, jobs: int, single: int, timeout: float, image: bool) -> dict[str, object]:
+    request = JobRequest(
+        topic="How rooftop solar helps households", length="short", platforms=["linkedin", "x"], image=image
+    )
     async with JobDriver(nats_url) as driver:
-        await driver.one(REQUEST, timeout)  # warm-up: connections, caches, first compile of everything
-        alone = [await driver.one(REQUEST, timeout) for _ in range(single)]
+        await driver.one(request, timeout)  # warm-up: connections, caches, first compile of everything
+        alone = [await driver.one(request, timeout) for _ in range(single)]
         began = time.perf_counter()
-        runs = await asyncio.gather(*[driver.start(REQUEST) for _ in range(jobs)])
+        runs = await asyncio.gather(*[driver.start(request) for _ in range(jobs)])
         await asyncio.gather(*[driver.finish(run, timeout) for run in runs])
         makespan = time.perf_counter() - began
     one_job = statistics.median(r.seconds for r in alone)
@@ -47,11 +48,18 @@ def main(
     delay: Annotated[float, typer.Option(help="seconds every provider call takes")] = 2.0,
     single: Annotated[int, typer.Option(help="lone jobs timed for the baseline")] = 3,
     timeout: Annotated[float, typer.Option(help="seconds a job may take before it counts as lost")] = 300.0,
+    image: Annotated[bool, typer.Option(help="jobs with an illustration (the cover card, CPU-bound)")] = True,
     output: Annotated[Path | None, typer.Option(help="results file")] = None,
 ) -> None:
     with embedded_stack(delay=delay) as (_, info):
-        result = asyncio.run(measure(info.nats_url, jobs, single, timeout))
-    record = {"jobs": jobs, "provider_delay_seconds": delay, "replicas": "one of each service", **result}
+        result = asyncio.run(measure(info.nats_url, jobs, single, timeout, image))
+    record = {
+        "jobs": jobs,
+        "provider_delay_seconds": delay,
+        "image": image,
+        "replicas": "one of each service",
+        **result,
+    }
     path = write_result("concurrency", record, output)
     print(
         f"concurrency: {jobs} jobs at once in {result['makespan_seconds']} s; one job {result['one_job_seconds']} s; "

@@ -26,6 +26,7 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -84,6 +85,7 @@ class WorkerResult:
     last_frame: float = 0.0
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    cpu_busy: float = 0.0  # CPU seconds ÷ wall seconds while measuring: near 1.0, the generator is the limit
 
 
 def _stamp(frame: dict[str, Any]) -> float | None:
@@ -152,7 +154,9 @@ async def _worker_main(url: str, headers: dict[str, str], jobs: list[str], index
     conn.send(("ready", ready[0]))
     await loop.run_in_executor(None, conn.recv)  # "go"
     go.set()
+    cpu, wall = time.process_time(), time.monotonic()
     await asyncio.wait(tasks, timeout=max(1.0, deadline - time.time()))
+    result.cpu_busy = round((time.process_time() - cpu) / max(1e-9, time.monotonic() - wall), 2)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -207,6 +211,16 @@ def baseline_server(nats_url: str, port: int, started: Any) -> None:
 
 
 # ---- the driver and one phase --------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def rss_mb(pid: int) -> dict[str, float]:
@@ -281,7 +295,7 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 async def phase(name: str, url: str, headers: dict[str, str], nats_url: str, args: dict[str, Any],
-                target_pid: int | None) -> dict[str, Any]:  # fmt: skip
+                target_pid: int) -> dict[str, Any]:  # fmt: skip
     jobs = await new_jobs(nats_url, args["jobs"], args["owner"])
     deadline = time.time() + 600
     ctx = mp.get_context("spawn")
@@ -299,12 +313,19 @@ async def phase(name: str, url: str, headers: dict[str, str], nats_url: str, arg
     t0 = time.time()
     connected = sum([(await loop.run_in_executor(None, p.recv))[1] for p in pipes])
     connect_seconds = time.time() - t0
-    consumers = await count_consumers(nats_url) if target_pid else None
+    consumers = await count_consumers(nats_url) if name == "gateway" else None
+    load_before = load_average()
+    cpu_before, wall_before = cpu_seconds(target_pid), time.monotonic()
+    profiler = profile(target_pid, args["profile"]) if args.get("profile") and name == "gateway" else None
     for p in pipes:
         p.send("go")
     start = await drive(nats_url, jobs, args["seconds"], args["rate"])
     results = [(await loop.run_in_executor(None, p.recv))[1] for p in pipes]
-    memory = rss_mb(target_pid) if target_pid else {}
+    server_busy = (cpu_seconds(target_pid) - cpu_before) / max(1e-9, time.monotonic() - wall_before)
+    memory = rss_mb(target_pid) if name == "gateway" else {}
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+        profiler.wait(timeout=60)
     for proc in procs:
         proc.join(timeout=30)
     frames = sum(r["frames"] for r in results)
@@ -324,12 +345,27 @@ async def phase(name: str, url: str, headers: dict[str, str], nats_url: str, arg
         "latency_p99_ms": round(1000 * (percentile(latencies, 0.99) or 0), 1),
         "errors": len(errors),
         "first_errors": sorted(set(errors))[:5],
+        # CPU seconds per wall second while measuring: the server, and each client process (a client
+        # process near 1.0 means the load generator, not the server, set the pace).
+        "server_cpu_busy": round(server_busy, 2),
+        "client_cpu_busy": [r["cpu_busy"] for r in results],
+        "load_average": {"before": load_before, "after": load_average()},
         **memory,
     }
     if consumers is not None:
         summary["nats_consumers"] = consumers
     print(f"{name}: {json.dumps(summary)}", flush=True)
     return summary
+
+
+def profile(pid: int, output: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling the gateway while it is measured (a speedscope file: open it in speedscope.app,
+    or read it with `py-spy`'s own viewer); stopped with SIGINT, which makes it write the file."""
+    py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    return subprocess.Popen(
+        [py_spy, "record", "--pid", str(pid), "--rate", "200", "--format", "speedscope", "-o", output],
+        stdout=subprocess.DEVNULL,
+    )
 
 
 async def wait_healthy(url: str, timeout: float = 60) -> None:
@@ -363,7 +399,8 @@ async def run(args: dict[str, Any]) -> dict[str, Any]:
         port = free_port()
         env = {**os.environ, "NATS_URL": nats_url, "PRESSROOM_GATEWAY_PORT": str(port),
                "PRESSROOM_LOG_LEVEL": "WARNING", "PRESSROOM_GATEWAY_MAX_CONNECTIONS": "1000000",
-               "PRESSROOM_GATEWAY_CONNECT_RATE": "1000000/minute", "PRESSROOM_REPLICA": "bench"}  # fmt: skip
+               "PRESSROOM_GATEWAY_CONNECT_RATE": "1000000/minute", "PRESSROOM_REPLICA": "bench",
+               "PRESSROOM_GATEWAY_WS": args["ws"]}  # fmt: skip
         gateway = subprocess.Popen(  # noqa: ASYNC220 (started once, before the measurement)
             [sys.executable, "-m", "pressroom_gateway"], env=env, preexec_fn=raise_fd_limit
         )
@@ -385,7 +422,7 @@ async def run(args: dict[str, Any]) -> dict[str, Any]:
         baseline = ctx.Process(target=baseline_server, args=(nats_url, port, started))
         baseline.start()
         started.wait(30)
-        result_baseline = await phase("baseline", f"ws://127.0.0.1:{port}", {}, nats_url, args, None)
+        result_baseline = await phase("baseline", f"ws://127.0.0.1:{port}", {}, nats_url, args, baseline.pid)
     finally:
         if gateway is not None:
             gateway.terminate()
@@ -427,8 +464,11 @@ def main(
     rate: Annotated[float, typer.Option(help="Frames per second per job (events and deltas).")] = 4.0,
     workers: Annotated[int, typer.Option(help="Client processes.")] = 2,
     output: Annotated[Path, typer.Option(help="Where the results go.")] = RESULTS,
+    ws: Annotated[str, typer.Option(help="uvicorn's WebSocket implementation for the gateway.")] = "auto",
+    profile: Annotated[str, typer.Option(help="Write a py-spy profile of the gateway here.")] = "",
 ) -> None:
-    args = {"clients": clients, "jobs": jobs, "seconds": seconds, "rate": rate, "workers": workers}
+    args = {"clients": clients, "jobs": jobs, "seconds": seconds, "rate": rate, "workers": workers, "ws": ws,
+            "profile": profile}  # fmt: skip
     report = asyncio.run(run(args))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")

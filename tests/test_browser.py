@@ -4,53 +4,24 @@ It creates a job on the page and watches it complete (reloading it mid-blog: the
 back), reloads the page while a job is held mid-flight and still sees it complete (resuming from the
 last sequence it saw), and edits the blog.
 
-Skipped, with the reason, when chromium or the playwright package is missing (`make test` installs
-chromium with apt where it can).
+The `browser` fixture (pressroom_testkit) skips, with the reason, when chromium or the playwright package
+is missing (`make test` installs chromium with apt where it can).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import nats
-import pytest
 
 from pipeline import script_pipeline
 from pressroom_devstack.provisioning import provision_nats
 from pressroom_runtime import apikeys
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 90_000
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        reason = "chromium is not installed (apt-get install chromium; `make test` does it where it can)"
-        print(f"SKIPPED: {reason}")
-        pytest.skip(reason)
-    return path
-
-
-def _playwright() -> Any:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError as exc:
-        reason = f"the playwright package is not importable: {exc}"
-        print(f"SKIPPED: {reason}")
-        pytest.skip(reason)
-    return async_playwright
 
 
 async def _create_key(nats_url: str, name: str) -> str:
@@ -60,23 +31,6 @@ async def _create_key(nats_url: str, name: str) -> str:
         return token
     finally:
         await nc.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    executable = _chromium()
-    async_playwright = _playwright()
-    async with async_playwright() as playwright:
-        try:
-            instance = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        except Exception as exc:  # a chromium that cannot start here (missing libraries, …)
-            reason = f"chromium ({executable}) does not start: {str(exc).splitlines()[0]}"
-            print(f"SKIPPED: {reason}")
-            pytest.skip(reason)
-        try:
-            yield instance
-        finally:
-            await instance.close()
 
 
 class SentFrames:

@@ -12,6 +12,7 @@ from nats.js.api import DeliverPolicy
 from pipeline import SOCIAL_ANSWER, run_job, script_pipeline, stored, writer_jobs, ws_url
 from pressroom_contracts import subjects
 from pressroom_contracts.events import Producer, RegenerateRequested, RegenerateRequestedEvent, encode_event
+from pressroom_testkit import TestBus
 
 # A price for the scripted model, so the job's cost is real arithmetic and not zero.
 PRICES = {
@@ -92,8 +93,10 @@ async def test_an_event_delivered_twice_creates_nothing_twice(
         js = nc.jetstream()
         blog = await js.get_last_msg(subjects.STREAM, subjects.content(watch.job_id, "blog.completed"))
         assert blog.subject is not None and blog.data is not None
-        await js.publish(blog.subject, blog.data)  # no Nats-Msg-Id: the stream keeps it
-        await asyncio.sleep(5)
+        again = await js.publish(blog.subject, blog.data)  # no Nats-Msg-Id: the stream keeps it
+        # Handled by everyone who takes blog.completed: anything it did is done by then.
+        for durable in ("social", "illustrator", "persistence"):
+            await TestBus(nc).acked(again.seq, durable)
     finally:
         await nc.close()
 
@@ -124,9 +127,11 @@ async def test_regenerating_only_the_x_post_bumps_its_version_and_leaves_the_res
             producer=Producer(service="gateway", replica="test"),
             data=RegenerateRequested(stage="social", platform="x"),
         )
-        await js.publish(subjects.content(watch.job_id, request.type), encode_event(request))
+        ack = await js.publish(subjects.content(watch.job_id, request.type), encode_event(request))
         post = json.loads((await posts.next_msg(timeout=30)).data)["data"]
-        await asyncio.sleep(2)  # anything else it would (wrongly) do has time to show
+        # Every stage that takes regenerate.requested handled it: anything else it (wrongly) did shows.
+        for durable in ("writer", "social", "illustrator", "persistence"):
+            await TestBus(nc).acked(ack.seq, durable)
     finally:
         await nc.close()
 
@@ -142,7 +147,7 @@ async def test_regenerating_only_the_x_post_bumps_its_version_and_leaves_the_res
     assert after["job"]["status"] == "completed"
 
 
-async def test_after_a_cancel_no_provider_call_starts(service_runner, scripted_llm, database_url):
+async def test_after_a_cancel_no_provider_call_starts(service_runner, scripted_llm, database_url, nats_url):
     script_pipeline(scripted_llm)
     scripted_llm.hang(times=1)  # the writer's first call hangs: the job is mid-flight
     service_runner.start()
@@ -157,8 +162,16 @@ async def test_after_a_cancel_no_provider_call_starts(service_runner, scripted_l
                 frame = json.loads(await ws.recv())
                 if frame["type"] == "event" and frame["event"]["type"] == "job.cancelled":
                     break
-    scripted_llm.release()  # the hung call now fails; its redelivery must find the job cancelled
-    await asyncio.sleep(6)
+    scripted_llm.release()  # the hung call now fails; its next try must find the job cancelled
+    nc = await nats.connect(nats_url)
+    try:
+        research = await nc.jetstream().get_last_msg(
+            subjects.STREAM, subjects.content(job_id, "research.completed")
+        )
+        assert research.seq is not None
+        await TestBus(nc).acked(research.seq, "writer", timeout=60)  # the writer is done with it
+    finally:
+        await nc.close()
 
     assert len(scripted_llm.requests) == 1
     job = (await stored(database_url, job_id))["job"]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 import nats
+import websockets
 from nats.js.api import DeliverPolicy
 
-from pipeline import BLOG_TITLE, run_job, script_pipeline, writer_jobs
+from pipeline import BLOG_TITLE, run_job, script_pipeline, writer_jobs, ws_url
 from pressroom_contracts import subjects
+from pressroom_contracts.events import TERMINAL_TYPES
+from pressroom_runtime import deadletter
+from pressroom_testkit import TestBus
 
 REQUEST = {"topic": "Rooftop solar panels for homes", "research": True, "platforms": ["x"], "image": False}
 
@@ -67,35 +70,59 @@ async def _first_writer(progress) -> str:
                 return event["producer"]["replica"]
 
 
-async def test_malformed_messages_are_rejected_and_every_service_keeps_serving(
+async def test_garbage_on_a_live_job_is_dead_lettered_and_the_job_completes(
     service_runner, scripted_llm, nats_url
 ):
     script_pipeline(scripted_llm)
+    scripted_llm.hang(times=1)  # the writer's call waits: the job is live while the garbage arrives
     service_runner.start()
     nc = await nats.connect(nats_url)
     try:
-        js = nc.jetstream()
-        failed = await js.subscribe(
-            subjects.content("garbage-job", "stage.failed"),
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.NEW,
-        )
-        for event_type in ("job.requested", "research.completed", "blog.completed"):
-            await js.publish(subjects.content("garbage-job", event_type), b'{"type": "nonsense"')
-        reasons: dict[str, dict[str, Any]] = {}
-        async with asyncio.timeout(30):
-            while len(reasons) < 4:  # research, blog (writer), social, image (illustrator)
-                event = json.loads((await failed.next_msg(timeout=30)).data)
-                reasons[event["data"]["stage"]] = event["data"]
+        async with websockets.connect(ws_url(service_runner)) as ws:
+            await ws.send(json.dumps({"type": "start", "request": {**REQUEST, "image": True}}))
+            job_id = json.loads(await ws.recv())["job_id"]
+            await asyncio.to_thread(scripted_llm.wait_for_requests, 1, 30)
+            js = nc.jetstream()
+            garbage = {
+                event_type: (
+                    await js.publish(subjects.content(job_id, event_type), b'{"type": "nonsense"')
+                ).seq
+                for event_type in ("job.requested", "research.completed", "blog.completed")
+            }
+            scripted_llm.release()
+            async with asyncio.timeout(60):
+                while True:
+                    frame = json.loads(await ws.recv())
+                    if frame["type"] == "event" and frame["event"]["type"] in TERMINAL_TYPES:
+                        break
+        assert frame["event"]["type"] == "job.completed"
+        bus = TestBus(nc)
+        taken_by = {
+            "research": "job.requested",
+            "writer": "research.completed",
+            "social": "blog.completed",
+            "illustrator": "blog.completed",
+        }
+        for durable, event_type in taken_by.items():
+            await bus.acked(garbage[event_type], durable)
+        await bus.acked(max(garbage.values()), "persistence")
+        letters = {
+            (letter.consumer, letter.stream_seq): letter
+            for _, letter in await deadletter.letters(nc, job_id=job_id)
+        }
+        assert await bus.stored_count(job_id, "stage.failed") == 0
     finally:
         await nc.close()
-    assert set(reasons) == {"research", "blog", "social", "image"}
-    assert all(r["code"] == "invalid_event" and not r["retryable"] for r in reasons.values())
-    assert "invalid event" in reasons["blog"]["message"]
-
-    watch = await run_job(service_runner, {**REQUEST, "image": True})
-    assert watch.types[-1] == "job.completed"
+    expected = {
+        ("research", garbage["job.requested"]),
+        ("writer", garbage["research.completed"]),
+        ("social", garbage["blog.completed"]),
+        ("illustrator", garbage["blog.completed"]),
+        *(("persistence", seq) for seq in garbage.values()),
+    }
+    assert set(letters) == expected
+    assert all(letter.reason == "invalid_event" for letter in letters.values())
     assert all(
         service_runner.replica(name).process.alive()
-        for name in ("research", "writer", "social", "illustrator")
+        for name in ("research", "writer", "social", "illustrator", "persistence")
     )

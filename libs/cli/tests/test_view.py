@@ -11,6 +11,7 @@ from rich.console import Console
 from pressroom_cli.errors import UsageError
 from pressroom_cli.generate import build_request
 from pressroom_cli.view import GenerateView
+from pressroom_contracts.events import PublishChecks
 from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.protocol import DeltaFrame
 from pressroom_testkit import JobEvents
@@ -43,6 +44,33 @@ def test_each_step_is_a_line_and_the_blog_streams_as_text():
     assert "writing  “Sunny roofs”" in text
     assert "social  linkedin:" in text
     assert view.outcome.status == "completed" and view.outcome.title == "Sunny roofs"
+
+
+def test_what_the_checks_changed_is_shown_with_the_text_it_concerns():
+    view, out = plain_view()
+    job = JobEvents(job_id="job-1", request=REQUEST)
+    checks = PublishChecks(
+        html_tags=["h2", "h2"],
+        removed_links=["https://invented.example/a"],
+        removed_citations=[3, 4],
+        language="de",
+        detected_language="en",
+        language_matches=False,
+    )
+    blog = job.blog(title="Sunny roofs")
+    social = job.social("x")
+    with view:
+        view.event(blog.model_copy(update={"data": blog.data.model_copy(update={"checks": checks})}))
+        view.event(social.model_copy(update={"data": social.data.model_copy(update={"checks": checks})}))
+        view.event(job.social("linkedin"))
+    lines = out.getvalue().splitlines()
+    expected = (
+        "checks: 1 link not from research removed; 2 unsupported citations removed; "
+        "HTML converted (h2); written in en, not de"
+    )
+    assert f"  writing  {expected}" in lines
+    assert any(line.startswith("   social  x:") and line.endswith(expected) for line in lines)
+    assert not any("checks" in line for line in lines if "linkedin" in line)
 
 
 def test_a_rewritten_draft_replaces_the_text_from_its_offset():

@@ -14,9 +14,9 @@ import nats
 import pytest
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
-from nats.js.api import ConsumerConfig
+from nats.js.api import ConsumerConfig, KeyValueConfig
 
-from pressroom_contracts import access, subjects
+from pressroom_contracts import access, subjects, topology
 from pressroom_contracts.catalog import AUTH_PATH
 from pressroom_contracts.jobs import JobRequest
 from pressroom_devstack.binaries import find_binary
@@ -114,6 +114,21 @@ async def test_a_service_streams_only_its_own_live_text(connect):
     await social.publish(subjects.live("job1", "blog"), b"{}")
     await social.flush()
     await session.refused("live.job1.blog.delta")
+
+
+async def test_the_gateway_uses_its_provisioned_buckets_and_may_create_none(connect):
+    gateway, session = await connect("gateway")
+    js = gateway.jetstream(timeout=1.0)
+    kv = await js.key_value(topology.IDEMPOTENCY_BUCKET.name)  # made by provisioning, with its lifetime
+    assert (await kv.status()).ttl == topology.IDEMPOTENCY_BUCKET.ttl_seconds
+    await kv.create("some-key", b"{}")
+    assert (await kv.get("some-key")).value == b"{}"
+
+    # Not even its own bucket again: creating (or re-creating with other settings) is provisioning's.
+    bucket = topology.IDEMPOTENCY_BUCKET.name
+    with pytest.raises(NatsError):
+        await js.create_key_value(KeyValueConfig(bucket=bucket, ttl=topology.IDEMPOTENCY_BUCKET.ttl_seconds))
+    await session.refused(f"STREAM.CREATE.KV_{bucket}")
 
 
 async def test_the_reader_reads_with_its_own_durable_and_can_publish_nothing(server, connect):

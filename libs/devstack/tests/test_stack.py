@@ -203,6 +203,8 @@ def test_no_model_settings_start_the_local_model(
     monkeypatch: pytest.MonkeyPatch, nats_url: str, database_url: str, s3: S3Info, stack_home: Path
 ) -> None:
     class FakeModel:
+        parallel = 3
+
         def __init__(self, *args: object, **kwargs: object) -> None: ...
         def start(self) -> str:
             return "http://127.0.0.1:1/v1"
@@ -218,6 +220,7 @@ def test_no_model_settings_start_the_local_model(
         assert stack.env["OPENAI_API_KEY"] == "local"
         assert stack.env["PRESSROOM_LLM_PROFILE"] == "completion"
         assert stack.env["PRESSROOM_LLM_MODEL"] == "gemma-3-270m"
+        assert stack.env["PRESSROOM_WRITER_CONCURRENCY"] == "3"  # as many posts at once as model slots
 
 
 def test_failure_half_way_stops_what_was_started(

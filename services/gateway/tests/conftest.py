@@ -37,7 +37,7 @@ from pressroom_devstack.ports import free_port
 from pressroom_gateway.app import create_app, server_config
 from pressroom_gateway.settings import GatewaySettings
 from pressroom_runtime.apikeys import ClientRecord, create_key
-from pressroom_runtime.broker import Publisher, make_broker
+from pressroom_runtime.broker import Publisher, make_broker, nats_servers
 from pressroom_runtime.provisioning import provision
 from pressroom_testkit import JobEvents, NatsMonitor
 
@@ -62,7 +62,7 @@ class TestKey:
 
 
 async def new_key(nats_url: str, name: str = "gateway tests") -> TestKey:
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_servers(nats_url))
     try:
         return TestKey(*await create_key(nc, name))
     finally:
@@ -185,14 +185,15 @@ class IsolatedStack:
         self.nats = NatsServer(root / "nats", root / "nats.log")
 
     @asynccontextmanager
-    async def run(self) -> AsyncIterator[tuple[Gateway, Pipeline]]:
+    async def run(self, **overrides: Any) -> AsyncIterator[tuple[Gateway, Pipeline]]:
+        """Its nats-server, provisioned, a gateway (with these settings) and a pipeline on it."""
         url = self.nats.start()
         try:
             await provision(url)
             key = await new_key(url)
             monitor = NatsMonitor(self.nats.monitor_url)
             async with (
-                running_gateway(url, key, monitor=monitor) as gw,
+                running_gateway(url, key, monitor=monitor, **overrides) as gw,
                 pipeline_on(url, key.client_id) as pipe,
             ):
                 yield gw, pipe

@@ -1,5 +1,6 @@
 """The fan-out: one feed (one NATS consumer) per watched job per gateway process, the text so far for a
-watcher that arrives mid-blog (from the LIVE stream, on any replica), and liveness by protocol pings."""
+watcher that arrives mid-blog (from the LIVE stream, on any replica), liveness by protocol pings, and a
+feed that waits for the bus when it answers "not now" instead of failing its watcher."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ import base64
 import os
 import time
 
-from pressroom_contracts import subjects
+import nats.errors
+import pytest
+from prometheus_client import REGISTRY
 
-from .conftest import Gateway
+from pressroom_contracts import subjects
+from pressroom_devstack.nats import NatsCluster
+from pressroom_devstack.natsauth import NatsUsers
+from pressroom_runtime.provisioning import provision
+
+from .conftest import Gateway, Pipeline, WsClient, new_key, pipeline_on, running_gateway
 
 
 async def _consumers(pipeline) -> set[str]:
@@ -141,3 +149,86 @@ async def _silent_client(gw: Gateway) -> tuple[float, bytes]:
     finally:
         writer.close()
     return time.monotonic() - started, received
+
+
+def feed_start_retries() -> float:
+    return REGISTRY.get_sample_value("pressroom_gateway_feed_start_retries_total") or 0.0
+
+
+async def _watch_through(
+    gw: Gateway, pipe: Pipeline, client: WsClient, interrupt, resume, eventually
+) -> None:
+    """A client starts a job and stops watching it; the bus is interrupted; the client subscribes again
+    while it is: the gateway retries starting the job's feed, paced, and once the bus is back the client
+    is served what follows, with no `unavailable` and nothing missed."""
+    hub = gw.app.state.services.hub
+    await client.send({"type": "start", "request": {"topic": "Through an interruption"}, "ref": "s"})
+    job_id = (await client.expect("accepted"))["job_id"]
+    requested = await client.expect("event")
+    await client.send({"type": "unsubscribe", "job_id": job_id})
+    await eventually(lambda: not hub.feeds, timeout=10, interval=0.05)
+
+    await interrupt()
+    retries = feed_start_retries()
+    await client.send({"type": "subscribe", "job_id": job_id, "after_seq": requested["seq"]})
+    await eventually(lambda: feed_start_retries() > retries, timeout=15, interval=0.05)
+    await resume()
+
+    seq = await pipe.publish(pipe.job(job_id).research())
+    frame = await client.expect("event", timeout=60)
+    assert (frame["seq"], frame["event"]["type"]) == (seq, "research.completed")
+
+
+async def test_a_watch_begun_while_nats_is_away_waits_for_it(isolated_stack, ws_connect, eventually):
+    async def kill() -> None:
+        isolated_stack.nats.kill()
+
+    async def restart() -> None:
+        isolated_stack.nats.start()  # same port and store
+
+    async with isolated_stack.run(feed_linger=0) as (gw, pipe), ws_connect(gw) as client:
+        await _watch_through(gw, pipe, client, kill, restart, eventually)
+
+
+@pytest.mark.slow
+async def test_a_watch_begun_during_a_stream_leader_election_rides_through_it(
+    tmp_path, ws_connect, eventually
+):
+    cluster = NatsCluster(tmp_path / "data", tmp_path / "logs", 3, users=NatsUsers.generate())
+    cluster.start()
+    try:
+        url = cluster.admin_url
+        await provision(url, replicas=3)
+        key = await new_key(url)
+
+        killed: list[str] = []
+
+        async def leader() -> str | None:
+            try:
+                info = await pipe.nc.jetstream().stream_info(subjects.STREAM)
+            except (nats.errors.Error, TimeoutError):
+                return None  # no leader to answer yet
+            return info.cluster.leader if info.cluster is not None else None
+
+        async def kill_the_stream_leader() -> None:
+            name = await leader()
+            assert name is not None
+            killed.append(name)
+            cluster.kill(cluster.index_of(name))
+
+        async def new_leader() -> None:  # elected by the two nodes left; the test's own publish needs it
+            await eventually(lambda: _is_new(leader(), killed), timeout=60, interval=0.2)
+
+        async with (
+            running_gateway(url, key, feed_linger=0) as gw,
+            pipeline_on(url, key.client_id) as pipe,
+            ws_connect(gw) as client,
+        ):
+            await _watch_through(gw, pipe, client, kill_the_stream_leader, new_leader, eventually)
+    finally:
+        cluster.stop()
+
+
+async def _is_new(leader, killed: list[str]) -> bool:
+    name = await leader
+    return name is not None and name not in killed

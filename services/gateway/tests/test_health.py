@@ -38,7 +38,7 @@ async def _is(value, expected) -> bool:
     return await value == expected
 
 
-async def test_readyz_when_the_stream_and_the_key_bucket_exist(gateway):
+async def test_readyz_when_the_stream_and_the_buckets_exist(gateway):
     response = await gateway.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {
@@ -47,6 +47,7 @@ async def test_readyz_when_the_stream_and_the_key_bucket_exist(gateway):
         "stream": "ok",
         "key_bucket": "ok",
         "jobs_bucket": "ok",
+        "idempotency_bucket": "ok",
     }
 
 

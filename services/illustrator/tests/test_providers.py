@@ -109,7 +109,7 @@ async def test_gpt_image_is_not_sent_response_format_and_reports_tokens(scripted
 @pytest.mark.parametrize(
     ("status", "verdict", "code"),
     [(400, Verdict.fail, "provider_rejected"), (401, Verdict.fail, "provider_auth"),
-     (429, Verdict.retry, "provider_unavailable"), (500, Verdict.retry, "provider_unavailable")],
+     (429, Verdict.wait, "provider_unavailable"), (500, Verdict.wait, "provider_unavailable")],
 )  # fmt: skip
 async def test_image_api_errors_are_classified(scripted_llm: ScriptedLLM, status, verdict, code) -> None:
     scripted_llm.fail(status)

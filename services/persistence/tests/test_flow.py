@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import asyncpg
+import nats.errors
 import pytest
 
 from pressroom_contracts import subjects
 from pressroom_contracts.events import JobCompletedEvent, JobFailedEvent, Stage
 from pressroom_contracts.ids import new_job_id
+from pressroom_contracts.topology import RESEARCH
+from pressroom_runtime import deadletter
+from pressroom_runtime.jobstates import JobStates
+from pressroom_runtime.provisioning import consumer_config
 
 pytestmark = pytest.mark.usefixtures("service")
 
@@ -26,11 +32,11 @@ async def _status(database_url: str, job_id: str) -> str | None:
 async def test_every_event_twice_completes_the_job_once(bus, events, eventually, database_url) -> None:
     for event in events.full_run():
         await bus.publish(event, dedup=False)
-        await bus.publish(event, dedup=False)  # what a redelivery looks like to the consumer
+        last = await bus.publish(event, dedup=False)  # what a redelivery looks like to the consumer
 
     job_id = events.job_id
-    await eventually(lambda: bus.stored_count(job_id, "job.completed"))
-    await asyncio.sleep(1.5)  # room for a wrong second announcement to show up
+    # Every input handled: whatever it announced was published before it was acknowledged.
+    await bus.acked(last, "persistence")
     assert await bus.stored_count(job_id, "job.completed") == 1
     [completed] = await bus.stored(job_id, "job.completed")
     assert isinstance(completed, JobCompletedEvent)
@@ -107,36 +113,84 @@ async def _blog_recorded(bus, job_id: str) -> bool:
 
 
 async def test_artifact_before_its_job_is_retried_until_the_job_exists(
-    bus, events, eventually, database_url
+    bus, events, eventually, database_url, nc
 ) -> None:
     job_id = events.job_id
     run = events.full_run()
     requested, rest = run[0], run[1:]
+    # The gateway creates the job's state entry before it publishes job.requested: the job was requested,
+    # so its events wait for it instead of being refused.
+    await JobStates(nc).create(job_id, "alice")
     for event in rest:
         await bus.publish(event)
-    await asyncio.sleep(0.5)  # the consumer has seen them and asked for a redelivery later
+
+    async def asked_again_later() -> bool:
+        info = await nc.jetstream().consumer_info(subjects.STREAM, "persistence")
+        return bool(info.num_redelivered) or info.num_ack_pending >= len(rest)
+
+    await eventually(asked_again_later)  # seen, and handed back for a paced redelivery
     assert await _status(database_url, job_id) is None
     await bus.publish(requested)
     await eventually(lambda: bus.stored_count(job_id, "job.completed"), timeout=30)
     assert await _status(database_url, job_id) == "completed"
+    state = await JobStates(nc).get(job_id)
+    assert state is not None and (state.owner, state.status) == ("alice", "completed")
 
 
-async def test_malformed_message_is_rejected_and_service_keeps_serving(bus, events, eventually, nc) -> None:
+async def test_events_of_a_job_nobody_requested_are_dead_lettered(bus, events, database_url, nc) -> None:
     job_id = events.job_id
-    await bus.publish_raw(subjects.content(job_id, "blog.completed"), b"{not json")
-    await bus.publish_raw(
-        subjects.content(job_id, "blog.completed"), json.dumps({"type": "blog.completed"}).encode()
-    )
-    for event in events.full_run():
+    seqs = [await bus.publish(event, requested=False) for event in events.full_run()[1:]]
+    await bus.acked(seqs[-1], "persistence")
+    letters = [letter for _, letter in await deadletter.letters(nc, consumer="persistence", job_id=job_id)]
+    assert sorted(letter.stream_seq for letter in letters) == seqs
+    assert {letter.reason for letter in letters} == {"job_unknown"}
+    assert await _status(database_url, job_id) is None
+    assert await bus.stored_count(job_id, "job.failed") == 0
+
+
+async def test_status_changes_are_mirrored_into_the_job_state_bucket(bus, new_events, eventually, nc) -> None:
+    jobs = JobStates(nc)
+    done, failed, cancelled = new_events(), new_events(), new_events()
+    for event in done.full_run():
         await bus.publish(event)
+    for job in (failed, cancelled):
+        await bus.publish(job.requested(owner="alice"))
+        await bus.publish(job.progress())
+    await bus.publish(failed.stage_failed(Stage.blog, "provider_auth"))
+    last = await bus.publish(cancelled.cancel_requested())
+    await bus.acked(last, "persistence")
+
+    async def status(job) -> str | None:
+        state = await jobs.get(job.job_id)
+        return state.status if state else None
+
+    assert [await status(j) for j in (done, failed, cancelled)] == ["completed", "failed", "cancelled"]
+    # Never backwards: a late progress event of the cancelled job leaves it cancelled.
+    late = await bus.publish(cancelled.progress(step=2))
+    await bus.acked(late, "persistence")
+    assert await status(cancelled) == "cancelled"
+
+
+async def test_malformed_message_is_dead_lettered_and_service_keeps_serving(
+    bus, events, eventually, nc
+) -> None:
+    job_id = events.job_id
+    garbage = [
+        await bus.publish_raw(subjects.content(job_id, "blog.completed"), b"{not json"),
+        await bus.publish_raw(
+            subjects.content(job_id, "blog.completed"), json.dumps({"type": "blog.completed"}).encode()
+        ),
+    ]
+    for event in events.full_run():
+        last = await bus.publish(event)
     await eventually(lambda: bus.stored_count(job_id, "job.completed"))
 
-    # Rejected (terminated), not left pending for redelivery.
-    async def settled() -> bool:
-        info = await nc.jetstream().consumer_info(subjects.STREAM, "persistence")
-        return info.num_ack_pending == 0 and info.num_pending == 0
-
-    await eventually(settled)
+    # Terminated with the reason and recorded, not left pending for redelivery; the job is unaffected.
+    await bus.acked(last, "persistence")
+    letters = [letter for _, letter in await deadletter.letters(nc, consumer="persistence", job_id=job_id)]
+    assert sorted(letter.stream_seq for letter in letters) == garbage
+    assert {letter.reason for letter in letters} == {"invalid_event"}
+    assert await bus.stored_count(job_id, "job.failed") == 0
 
 
 async def test_query_job_errors(bus, events) -> None:
@@ -193,3 +247,38 @@ async def test_query_jobs_pages_newest_first(bus, new_events, eventually) -> Non
     ):
         reply = await bus.ask(subjects.QUERY_JOBS, bad)
         assert reply["error"]["code"] == "invalid_request", bad
+
+
+async def test_a_message_the_server_gives_up_on_is_dead_lettered_and_fails_its_job(bus, events, nc) -> None:
+    """A research replica that takes the job and dies every time, before it can say anything: the server
+    stops after max_deliver and says so; the keeper records it and the job fails with the reason."""
+    js = nc.jetstream()
+    # The research durable, for this job only (earlier tests left other jobs' requests pending on it).
+    crashy = RESEARCH.model_copy(
+        update={
+            "ack_wait_seconds": 1,
+            "max_deliver": 2,
+            "filter_subjects": (subjects.content(events.job_id, "job.requested"),),
+        }
+    )
+    await js.delete_consumer(subjects.STREAM, RESEARCH.durable)
+    await js.add_consumer(subjects.STREAM, consumer_config(crashy))
+    try:
+        await bus.publish(events.requested(owner="alice"))
+        taker = await js.pull_subscribe_bind(durable=RESEARCH.durable, stream=subjects.STREAM)
+        for _ in range(crashy.max_deliver):
+            await taker.fetch(1, timeout=10)  # taken, never acknowledged: a crash
+        # A replica still asking is what makes the server look at the message again and give it up.
+        with contextlib.suppress(nats.errors.TimeoutError):
+            await taker.fetch(1, timeout=3)
+        await taker.unsubscribe()
+        [failed] = await bus.wait_for(events.job_id, "job.failed", timeout=30)
+    finally:
+        await js.delete_consumer(subjects.STREAM, RESEARCH.durable)
+        await js.add_consumer(subjects.STREAM, consumer_config(RESEARCH))
+    assert isinstance(failed, JobFailedEvent)
+    assert (failed.data.stage, failed.data.code) == (Stage.research, deadletter.MAX_DELIVERIES)
+    [letter] = [letter for _, letter in await deadletter.letters(nc, job_id=events.job_id)]
+    assert (letter.consumer, letter.reason, letter.deliveries) == ("research", "max_deliveries", 2)
+    assert letter.subject == subjects.content(events.job_id, "job.requested")
+    assert json.loads(letter.data)["type"] == "job.requested"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 import pytest
 
@@ -11,8 +9,6 @@ from pressroom_contracts import subjects
 from pressroom_contracts.events import JobCancelledEvent, JobFailedEvent, Stage
 
 pytestmark = pytest.mark.usefixtures("service")
-
-SETTLE = 1.5  # room for a wrong second announcement to show up
 
 
 async def _job(bus, job_id: str) -> dict:
@@ -44,7 +40,7 @@ async def test_edits_and_regenerations_are_stored_as_versions(bus, events, event
     ]
     for event in later:
         await bus.publish(event, dedup=False)
-        await bus.publish(event, dedup=False)  # each one twice, as after a redelivery
+        last = await bus.publish(event, dedup=False)  # each one twice, as after a redelivery
 
     async def all_versions() -> dict | None:
         reply = await _job(bus, job_id)
@@ -55,8 +51,9 @@ async def test_edits_and_regenerations_are_stored_as_versions(bus, events, event
         )
         return reply if versions == (3, 2, 2, 2) else None
 
+    # Every input handled: anything it (wrongly) announced was published before it was acknowledged.
+    await bus.acked(last, "persistence")
     reply = await eventually(all_versions)
-    await asyncio.sleep(SETTLE)
     assert await bus.stored_count(job_id, "job.completed") == 1
     assert reply["job"]["status"] == "completed"
 
@@ -109,9 +106,9 @@ async def test_cancel_of_a_running_job_announces_job_cancelled_once(bus, events,
     await eventually(lambda: bus.stored_count(job_id, "job.cancelled"))
     # What the stages were still doing arrives afterwards: stored, but the job stays cancelled.
     for event in events.full_run()[2:]:
-        await bus.publish(event)
-    await eventually(lambda: _has_every_artifact(bus, job_id))
-    await asyncio.sleep(SETTLE)
+        last = await bus.publish(event)
+    await bus.acked(last, "persistence")
+    assert await _has_every_artifact(bus, job_id)
 
     assert await bus.stored_count(job_id, "job.cancelled") == 1
     assert await bus.stored_count(job_id, "job.completed") == 0
@@ -129,9 +126,9 @@ async def test_cancel_of_a_completed_job_changes_nothing(bus, events, eventually
     for event in events.full_run():
         await bus.publish(event)
     await eventually(lambda: bus.stored_count(job_id, "job.completed"))
-    await bus.publish(events.cancel_requested())
-    await eventually(lambda: _logged(database_url, job_id, "cancel.requested"))
-    await asyncio.sleep(SETTLE)
+    cancel = await bus.publish(events.cancel_requested())
+    await bus.acked(cancel, "persistence")
+    assert await _logged(database_url, job_id, "cancel.requested") == 1
     assert await bus.stored_count(job_id, "job.cancelled") == 0
     job = (await _job(bus, job_id))["job"]
     assert (job["status"], job["cancel_reason"]) == ("completed", None)
@@ -149,9 +146,9 @@ async def test_a_job_over_its_budget_fails_once(bus, new_events, eventually) -> 
     await eventually(lambda: bus.stored_count(job_id, "job.failed"))
     # A call that was already under way when the job failed: its cost counts, the job fails only once.
     await bus.publish(events.usage("late", 0.002))
-    await bus.publish(events.blog())
-    await eventually(lambda: _cost_is(bus, job_id, 0.0143))
-    await asyncio.sleep(SETTLE)
+    last = await bus.publish(events.blog())
+    await bus.acked(last, "persistence")
+    assert await _cost_is(bus, job_id, 0.0143)
 
     assert await bus.stored_count(job_id, "job.failed") == 1
     [failed] = await bus.stored(job_id, "job.failed")

@@ -101,6 +101,24 @@ async def test_usage_costs_count_once(store, events) -> None:
     assert detail["usage"]["calls"] == 2
 
 
+async def test_running_usage_reports_supersede_each_other(store, events) -> None:
+    recorder = Recorder(store)
+    out = Announcements()
+    await recorder.record(events.requested(), out)
+    first, third = (
+        events.usage("blog:1", 0.01, output_tokens=10),
+        events.usage("blog:1", 0.03, output_tokens=30, report=3),
+    )
+    late = events.usage("blog:1", 0.02, output_tokens=20, report=2)  # overtaken on the way
+    other = events.usage("social:x", 0.005)
+    for event in (first, third, late, third, other):
+        await recorder.record(event, out)
+    detail = await store.job_detail(events.job_id)
+    assert detail is not None
+    assert float(detail["job"]["cost_usd"]) == pytest.approx(0.035)  # the newest report of each call
+    assert (detail["usage"]["calls"], detail["usage"]["output_tokens"]) == (2, 30 + 7)
+
+
 async def test_state_machine(store, events) -> None:
     recorder = Recorder(store)
     out = Announcements()

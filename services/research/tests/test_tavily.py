@@ -83,7 +83,7 @@ async def test_a_persistent_outage_becomes_a_transient_error_after_three_attempt
     assert caught.value.code == "provider_unavailable"
     assert "HTTP 502" in caught.value.message
     assert fake_tavily.count("/search") == 3
-    assert classify(caught.value).verdict is Verdict.retry  # the runtime redelivers it later
+    assert classify(caught.value).verdict is Verdict.wait  # the runtime waits the outage out
 
 
 async def test_a_rejected_key_is_permanent_and_not_retried(fake_tavily, make_tavily):

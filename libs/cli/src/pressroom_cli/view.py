@@ -23,6 +23,7 @@ from pressroom_contracts.events import (
     JobCancelledEvent,
     JobCompletedEvent,
     JobFailedEvent,
+    PublishChecks,
     ResearchCompletedEvent,
     SocialCompletedEvent,
     SocialEditedEvent,
@@ -34,6 +35,30 @@ from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.protocol import DeltaFrame
 
 LABELS = {"research": "research", "blog": "writing", "social": "social", "image": "image", "job": "job"}
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
+def checks_summary(checks: PublishChecks | None) -> str | None:
+    """What the checks before publishing changed in a text, in one line; None when nothing."""
+    if checks is None:
+        return None
+    found = []
+    if checks.removed_links:
+        found.append(f"{_count(len(checks.removed_links), 'link')} not from research removed")
+    if checks.removed_citations:
+        found.append(f"{_count(len(checks.removed_citations), 'unsupported citation')} removed")
+    if checks.html_tags:
+        found.append(f"HTML converted ({', '.join(sorted(set(checks.html_tags)))})")
+    if checks.copied_passages:
+        found.append(f"{_count(len(checks.copied_passages), 'copied passage')} made quotes")
+    if checks.language_matches is False:
+        found.append(f"written in {checks.detected_language or '?'}, not {checks.language}")
+    elif checks.rewritten_for_language:
+        found.append(f"written again for {checks.language}")
+    return "; ".join(found) or None
 
 
 @dataclass
@@ -136,6 +161,8 @@ class GenerateView:
             case BlogCompletedEvent(data=data):
                 outcome.title = data.title
                 self.done("blog", f"“{data.title}”, {data.word_count} words (v{data.version})")
+                if found := checks_summary(data.checks):
+                    self.line("blog", f"checks: {found}", style="yellow")
             case BlogEditedEvent(data=data):
                 outcome.title = data.title
                 self.line("blog", f"edited: “{data.title}” (v{data.version})")
@@ -148,7 +175,12 @@ class GenerateView:
                     completed=len(self.social_done),
                     done=len(self.social_done) >= total,
                 )
-                self.line("social", f"{data.platform}: {data.characters}/{data.limit} characters")
+                found = checks_summary(data.checks)
+                self.line(
+                    "social",
+                    f"{data.platform}: {data.characters}/{data.limit} characters"
+                    + (f"; checks: {found}" if found else ""),
+                )
             case SocialEditedEvent(data=data):
                 self.line("social", f"{data.platform} edited (v{data.version})")
             case ImageCompletedEvent(data=data):

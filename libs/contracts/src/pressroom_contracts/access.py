@@ -74,11 +74,11 @@ def _stream_reads(stream: str) -> list[str]:
     ]
 
 
-def _durable_use(durable: str) -> list[str]:
+def _durable_use(durable: str, stream: str = _STREAM) -> list[str]:
     return [
-        f"{_API}.CONSUMER.INFO.{_STREAM}.{durable}",
-        f"{_API}.CONSUMER.MSG.NEXT.{_STREAM}.{durable}",
-        f"$JS.ACK.{_STREAM}.{durable}.>",
+        f"{_API}.CONSUMER.INFO.{stream}.{durable}",
+        f"{_API}.CONSUMER.MSG.NEXT.{stream}.{durable}",
+        f"$JS.ACK.{stream}.{durable}.>",
     ]
 
 
@@ -97,7 +97,8 @@ def _bucket_reads(bucket: str) -> list[str]:
 
 
 def _bucket_writes(bucket: str) -> list[str]:
-    return [f"$KV.{bucket}.>", f"{_API}.STREAM.CREATE.KV_{bucket}"]
+    """Its keys only: provisioning creates every bucket, so no service may create or change one."""
+    return [f"$KV.{bucket}.>"]
 
 
 def _service_durables() -> list[str]:
@@ -112,6 +113,10 @@ def service_permissions(party: Party) -> Permissions:
     allow += list(party.asks)
     if party.consumer is not None:
         allow += _durable_use(party.consumer.durable)
+        allow.append(subjects.deadletter(party.consumer.durable))  # what it gives up on, recorded
+    if party.keeps_dead_letters:
+        allow += _durable_use(topology.DEADLETTER.durable, topology.DEADLETTER.stream)
+        allow.append(subjects.all_deadletters())
     for bucket in sorted(set(party.reads_buckets) | set(party.writes_buckets)):
         allow += _bucket_reads(bucket)
     for bucket in sorted(party.writes_buckets):

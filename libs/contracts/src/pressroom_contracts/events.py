@@ -244,6 +244,12 @@ class StageFailed(Payload):
 class UsageRecorded(Payload):
     stage: Stage
     call: str = Field(description="Which call of the stage this was, unique within the job.")
+    report: int = Field(
+        default=1,
+        ge=1,
+        description="A call still running is reported as it goes, with a rising number; the highest "
+        "report of a call is its usage so far, the last one all of it.",
+    )
     provider: str
     model: str
     input_tokens: int = 0
@@ -383,7 +389,7 @@ class UsageRecordedEvent(Envelope):
     data: UsageRecorded
 
     def dedup_qualifier(self) -> str:
-        return f"{self.data.stage}:{self.data.call}"
+        return f"{self.data.stage}:{self.data.call}:{self.data.report}"
 
 
 class JobCompletedEvent(Envelope):

@@ -21,8 +21,6 @@ from .events import EVENT_TYPES, STOPPED_TYPES
 ALL_TYPES = frozenset(EVENT_TYPES)
 # What every stage reports about its own work.
 STAGE_REPORTS = frozenset({"stage.progress", "stage.failed", "usage.recorded"})
-# POST /v1/jobs Idempotency-Key -> job id; created by the gateway itself, with a TTL.
-IDEMPOTENCY_BUCKET = "pressroom-idempotency"
 
 
 class UndeclaredEvent(RuntimeError):
@@ -43,10 +41,12 @@ class Party(BaseModel):
     watches_live: bool = False  # subscribes to live deltas
     answers: tuple[str, ...] = ()  # request/reply subjects it serves (one replica answers each)
     asks: tuple[str, ...] = ()  # request/reply subjects it sends
-    # Key-value buckets by name. A writer may also create its bucket (the gateway makes its idempotency
-    # bucket on first use); provisioning creates the rest.
+    # Key-value buckets by name (topology.KEY_VALUE_BUCKETS), all created by provisioning: no service may
+    # create one.
     writes_buckets: tuple[str, ...] = ()
     reads_buckets: tuple[str, ...] = ()
+    # Runs the dead-letter keeper: records what the server gave up delivering to any consumer.
+    keeps_dead_letters: bool = False
 
     @property
     def consumes(self) -> frozenset[str]:
@@ -79,7 +79,11 @@ GATEWAY = Party(
     asks=(subjects.QUERY_JOB, subjects.QUERY_JOBS),
     reads_buckets=(topology.KEY_BUCKET.name,),  # keys are made by `pressroom keys` (admin), not the gateway
     # Publishing profiles: saved over /v1/profile, and each edit a person saves joins the voice's examples.
-    writes_buckets=(topology.JOBS_BUCKET.name, IDEMPOTENCY_BUCKET, topology.PROFILES_BUCKET.name),
+    writes_buckets=(
+        topology.JOBS_BUCKET.name,
+        topology.IDEMPOTENCY_BUCKET.name,
+        topology.PROFILES_BUCKET.name,
+    ),
 )
 RESEARCH = Party(
     name="research",
@@ -128,9 +132,12 @@ PERSISTENCE = Party(
     name="persistence",
     description=topology.PERSISTENCE.description,
     consumer=topology.PERSISTENCE,
-    publishes=frozenset({"job.completed", "job.failed", "job.cancelled"}),
+    # stage.failed: for a message a stage's consumer was given up on (the dead-letter keeper), and its own
+    # (stage `job`) for an event it cannot record.
+    publishes=frozenset({"job.completed", "job.failed", "job.cancelled", "stage.failed"}),
     answers=(subjects.QUERY_JOB, subjects.QUERY_JOBS),
     writes_buckets=(topology.JOBS_BUCKET.name,),
+    keeps_dead_letters=True,
 )
 
 SERVICES: tuple[Party, ...] = (GATEWAY, RESEARCH, WRITER, SOCIAL, ILLUSTRATOR, PERSISTENCE)

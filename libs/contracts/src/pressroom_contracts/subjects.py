@@ -3,6 +3,7 @@
 Stored events:  content.<job>.<event type>       e.g. content.0190….blog.completed
 Live deltas:    live.<job>.<stage>.delta          core NATS, not stored
 Queries:        query.<what>                      request/reply answered by persistence
+Dead letters:   deadletter.<consumer>             stream DEADLETTER: messages a consumer gave up on
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import re
 
 STREAM = "CONTENT"
 LIVE_STREAM = "LIVE"
+DEADLETTER_STREAM = "DEADLETTER"
 CONTENT_PREFIX = "content"
+DEADLETTER_PREFIX = "deadletter"
 LIVE_PREFIX = "live"
 QUERY_PREFIX = "query"
 
@@ -64,6 +67,20 @@ def all_live() -> str:
 
 def query(what: str) -> str:
     return f"{QUERY_PREFIX}.{what}"
+
+
+def deadletter(consumer: str) -> str:
+    """Where a consumer records a message it terminated or that the server gave up delivering to it."""
+    return f"{DEADLETTER_PREFIX}.{consumer}"
+
+
+def all_deadletters() -> str:
+    return f"{DEADLETTER_PREFIX}.>"
+
+
+def max_deliveries_advisory(stream: str = STREAM, consumer: str = "*") -> str:
+    """nats-server's advisory for a message it stopped delivering after the consumer's max_deliver."""
+    return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
 
 
 QUERY_JOB = query("job")

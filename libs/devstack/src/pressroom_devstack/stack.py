@@ -161,6 +161,9 @@ class Stack:
             home=paths.home,
             gateway_host=cfg.gateway_host,
         )
+        if self.model is not None:
+            # The writer takes as many posts at once as the model server has slots (xllamacpp n_parallel).
+            self.env.setdefault("PRESSROOM_WRITER_CONCURRENCY", str(self.model.parallel))
 
         if chosen != kept:
             save_ports(paths.ports, chosen)

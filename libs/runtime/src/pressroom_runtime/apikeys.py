@@ -15,7 +15,7 @@ import secrets
 from datetime import UTC, datetime
 
 from nats.aio.client import Client as NatsClient
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, Field, ValidationError
 
@@ -91,14 +91,14 @@ async def lookup(nc: NatsClient, token: str) -> ClientRecord | None:
 
 async def list_keys(nc: NatsClient) -> list[ClientRecord]:
     """Every live key's record, oldest first."""
-    return [record for _, record in await _entries(await _bucket(nc))]
+    return [record for _, record in await _entries(nc, await _bucket(nc))]
 
 
 async def revoke(nc: NatsClient, client_id: str) -> bool:
     """Deletes every token of `client_id`; False when it had none."""
     kv = await _bucket(nc)
     found = False
-    for key, record in await _entries(kv):
+    for key, record in await _entries(nc, kv):
         if record.client_id == client_id:
             await kv.purge(key)  # no history left behind
             found = True
@@ -107,16 +107,17 @@ async def revoke(nc: NatsClient, client_id: str) -> bool:
     return found
 
 
-async def _entries(kv: KeyValue) -> list[tuple[str, ClientRecord]]:
-    try:
-        keys = await kv.keys()
-    except NoKeysError:
-        return []
+async def _entries(nc: NatsClient, kv: KeyValue) -> list[tuple[str, ClientRecord]]:
+    # The stream's own per-subject state, not nats.py's kv.keys(): that one is a watcher that can
+    # report "no keys" for a key written a moment before (seen in CI right after a create).
+    prefix = f"$KV.{KEY_BUCKET.name}."
+    info = await nc.jetstream().stream_info(KEY_BUCKET.stream, subjects_filter=f"{prefix}>")
     entries = []
-    for key in keys:
+    for subject in info.state.subjects or {}:
+        key = subject.removeprefix(prefix)
         try:
             entry = await kv.get(key)
-        except KeyNotFoundError:  # revoked meanwhile
+        except KeyNotFoundError:  # revoked: only the delete marker is left
             continue
         record = _record(entry.value)
         if record is not None:

@@ -1,26 +1,38 @@
-"""Binds a handler to a durable consumer and applies the delivery rules of docs/reliability.md around it.
+"""Binds a handler to a durable consumer and applies the delivery rules around it (docs/reliability.md).
 
-Every message is validated first; a handler only ever sees a typed event. While it runs, the message
-is kept alive with in_progress() so a long LLM call is not redelivered to another replica. Its outcome
-is settled in one place: ack on success, paced NAK on a transient error, TERM (and `stage.failed`, for
-stage services) on a permanent one or when the attempts run out.
+A replica works on up to `concurrency` messages at once, fetched by a slot-bounded pull loop (pull.py:
+never more than it can hold, so nothing it fetched is redelivered to another replica), each in its own
+task, in stream order per job. Per message, in this order:
+
+1. the subject and the body are validated; a message invalid in itself is terminated with its reason
+   and recorded as a dead letter — it never fails the job whose subject it was found on;
+2. a stage looks the job up (one job-state read): a job nobody requested gets no work (terminated as
+   `job_unknown`, dead-lettered), a cancelled or failed one is acknowledged and left alone;
+3. the handler runs, kept alive with in_progress() while it does, in the trace of the message's producer;
+4. the outcome is settled: ack once everything the handler published was acknowledged by the stream;
+   a dependency that is down (errors.Verdict.wait) is waited out — the message is kept and its handler
+   tried again at a paced interval, and the replica fetches nothing new meanwhile; an unexpected error
+   is NAKed with a growing delay, at most max_deliver times; a permanent one (or the last attempt)
+   announces `stage.failed` (stages) and is terminated and dead-lettered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import structlog
-from faststream import AckPolicy
-from faststream.nats import JStream, NatsBroker, PullSub
-from faststream.nats.annotations import NatsMessage
-from nats.js.errors import NotFoundError
+from faststream.nats import NatsBroker
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel, ValidationError
 
-from pressroom_contracts import access, parties, subjects
+from pressroom_contracts import parties, subjects
 from pressroom_contracts.events import (
     STOPPED_TYPES,
     BlogCompletedEvent,
@@ -32,21 +44,26 @@ from pressroom_contracts.events import (
     StageFailedEvent,
     StageProgress,
     StageProgressEvent,
-    UsageRecorded,
     UsageRecordedEvent,
     parse_event,
 )
 from pressroom_contracts.protocol import describe_validation_error
 from pressroom_contracts.topology import ConsumerSpec
 
+from . import deadletter, history
 from .broker import Publisher
-from .errors import Classified, InvalidInput, JobStopped, Verdict, classify, retry_delay
-from .history import recorded
+from .errors import Classified, InvalidInput, JobStopped, JobUnknown, Verdict, classify, retry_delay
+from .jobstates import JobStates
 from .logs import get_logger
-from .observability import HANDLER_SECONDS, MESSAGES
-from .pricing import estimate_cost
+from .observability import HANDLER_SECONDS, MESSAGES, WAITING, tracer_provider
+from .outage import outlast
+from .pull import SlotPuller
+from .settings import ServiceSettings
+from .usage import Meter, call_name
 
 log = get_logger(__name__)
+T = TypeVar("T")
+_PROPAGATOR = TraceContextTextMapPropagator()
 
 
 class StageContext:
@@ -60,14 +77,24 @@ class StageContext:
         job_id: str,
         cause: Envelope | None,
         attempt: int,
+        jobs: JobStates | None = None,
+        *,
+        run: int = 1,
+        usage_interval: float = 5.0,
     ) -> None:
         self.publisher = publisher
         self.producer = producer
         self.stage = stage
         self.job_id = job_id
         self.cause = cause
-        self.attempt = attempt
+        self.attempt = attempt  # the delivery of the input
+        self.run = run  # the try within this delivery (another one after an outage was waited out)
+        self.usage_interval = usage_interval
+        self._jobs = jobs
         self._step = 0
+
+    async def _connection(self) -> Client:
+        return await self.publisher.broker.connect()
 
     def make(self, event_cls: type[Envelope], data: BaseModel) -> Envelope:
         return event_cls(
@@ -91,19 +118,25 @@ class StageContext:
         event_type = event_cls.model_fields["type"].default
         if self.publisher.service is not None:
             parties.check_read(self.publisher.service, event_type)
-        connection = await self.publisher.broker.connect()
-        return await recorded(connection, self.job_id, event_type)
+        return await history.recorded(await self._connection(), self.job_id, event_type)
 
     async def ensure_active(self) -> None:
-        """Call before each provider call: raises JobStopped once the job was cancelled or failed."""
-        connection = await self.publisher.broker.connect()
-        js = connection.jetstream()
+        """Call before each provider call: one job-state lookup. Raises JobStopped once the job was
+        cancelled or failed, JobUnknown when nobody ever requested it."""
+        nc = await self._connection()
+        if self._jobs is None:
+            self._jobs = JobStates(nc)
+        state = await self._jobs.get(self.job_id)
+        if state is not None:
+            if state.stopped:
+                raise JobStopped(f"the job is {state.status}")
+            return
+        # No entry: a job started by publishing job.requested directly. Its stream is the record.
+        if not await history.exists(nc, self.job_id, "job.requested"):
+            raise JobUnknown(f"job {self.job_id} was never requested")
         for event_type in STOPPED_TYPES:
-            try:
-                await js.get_last_msg(subjects.STREAM, subjects.content(self.job_id, event_type))
-            except NotFoundError:
-                continue
-            raise JobStopped(f"the job is {event_type.removeprefix('job.')}")
+            if await history.exists(nc, self.job_id, event_type):
+                raise JobStopped(f"the job is {event_type.removeprefix('job.')}")
 
     async def handled_before(self, event_cls: type[Envelope]) -> list[Envelope]:
         """Events of one type this very input already produced (before a crash, say)."""
@@ -129,6 +162,19 @@ class StageContext:
         assert self.stage is not None
         await self.publisher.delta(self.job_id, self.stage, offset, text)
 
+    def meter(self, call: str, *, provider: str, model: str) -> Meter:
+        """A provider call's running usage, reported as it happens (usage.py): `async with ctx.meter(…) as
+        m:` around the call, `m.add(…)` as it goes, or pass it to TextModel.stream(meter=m)."""
+        assert self.stage is not None
+        return Meter(
+            lambda data: self.emit(UsageRecordedEvent, data),
+            stage=self.stage,
+            call=call_name(call, self.attempt, self.run),
+            provider=provider,
+            model=model,
+            interval=self.usage_interval,
+        )
+
     async def usage(
         self,
         call: str,
@@ -139,22 +185,10 @@ class StageContext:
         images: int = 0,
         calls: int = 0,
     ) -> None:
-        """Records one provider call, its estimated cost from the price table included."""
-        assert self.stage is not None
-        cost_usd = estimate_cost(model, input_tokens, output_tokens, images, calls)
-        await self.emit(
-            UsageRecordedEvent,
-            UsageRecorded(
-                stage=self.stage,
-                call=call,
-                provider=provider,
-                model=model,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                images=images,
-                cost_usd=cost_usd,
-            ),
-        )
+        """Records one finished provider call, its estimated cost from the price table included."""
+        meter = self.meter(call, provider=provider, model=model)
+        meter.add(input_tokens, output_tokens, images, calls)
+        await meter.report()
 
     async def fail(self, failure: Classified) -> None:
         assert self.stage is not None
@@ -164,13 +198,36 @@ class StageContext:
                 stage=self.stage,
                 code=failure.code,
                 message=failure.message[:2000],
-                retryable=failure.verdict is Verdict.retry,
+                retryable=failure.verdict is not Verdict.fail,
                 attempt=self.attempt,
             ),
         )
 
 
 Handler = Callable[[Any, StageContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How a replica takes messages: how many at once, and the pacing of its tries."""
+
+    concurrency: int = 64
+    retry_base: float = 1.0
+    retry_max: float = 30.0
+    drain: float = 20.0
+    lag_interval: float = 10.0
+    usage_interval: float = 5.0
+
+    @classmethod
+    def of(cls, settings: ServiceSettings) -> Delivery:
+        return cls(
+            concurrency=settings.concurrency,
+            retry_base=settings.retry_base_seconds,
+            retry_max=settings.retry_max_seconds,
+            drain=settings.drain_seconds,
+            lag_interval=settings.lag_interval_seconds,
+            usage_interval=settings.usage_report_seconds,
+        )
 
 
 def bind_consumer(
@@ -182,86 +239,146 @@ def bind_consumer(
     publisher: Publisher,
     producer: Producer,
     stage: Stage | None,
-) -> None:
-    """Subscribe `handler` to the durable `consumer`, which provisioning has created.
+    delivery: Delivery | None = None,
+    check_job: bool | None = None,
+) -> Consumer:
+    """The handler bound to the durable `consumer`, which provisioning has created. Call start() once the
+    broker is connected and stop() before it closes (stage_app and persistence's app do).
 
-    With `stage` set, a permanent failure is announced as `stage.failed` so the job ends visibly.
+    With `stage` set, a permanent failure is announced as `stage.failed` so the job ends visibly. With
+    `check_job` (by default: when `stage` is set) the job must have been requested and be active before
+    the handler runs.
     """
-    runner = _Runner(consumer, accepts, handler, publisher, producer, stage)
-
-    # The subject only names the subscription: the durable's own filters decide what it receives.
-    @broker.subscriber(
-        consumer.filter_subjects[0],
-        stream=JStream(name=subjects.STREAM, declare=False),
-        durable=consumer.durable,
-        pull_sub=PullSub(batch_size=1, timeout=5.0),
-        ack_policy=AckPolicy.MANUAL,
-        # FastStream's default is the standard _INBOX., which the service's NATS user may not listen on.
-        inbox_prefix=f"{access.inbox_prefix(producer.service)}.".encode(),
-        title=f"{consumer.durable}:{','.join(consumer.filter_subjects)}",
-        description=consumer.description,
-    )
-    async def on_message(msg: NatsMessage) -> None:
-        await runner.process(msg)
+    return Consumer(
+        broker, consumer, accepts, handler, publisher, producer, stage, delivery or Delivery(),
+        stage is not None if check_job is None else check_job,
+    )  # fmt: skip
 
 
-class _Runner:
+class Consumer:
     def __init__(
         self,
+        broker: NatsBroker,
         consumer: ConsumerSpec,
         accepts: tuple[type[Envelope], ...],
         handler: Handler,
         publisher: Publisher,
         producer: Producer,
         stage: Stage | None,
+        delivery: Delivery,
+        check_job: bool,
     ) -> None:
+        self.broker = broker
         self.consumer = consumer
         self.accepts = accepts
         self.handler = handler
         self.publisher = publisher
         self.producer = producer
         self.stage = stage
+        self.delivery = delivery
+        self.check_job = check_job
+        self.tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider(producer.service))
+        self._order = _KeyedLocks()
+        self._waiting = 0  # messages waiting out a dependency's outage; while > 0 nothing is fetched
+        self._puller: SlotPuller | None = None
+        self._nc: Client | None = None
+        self._jobs: JobStates | None = None
 
-    async def process(self, msg: NatsMessage) -> None:
-        raw = msg.raw_message
-        attempt = raw.metadata.num_delivered or 1
-        with (
-            structlog.contextvars.bound_contextvars(subject=raw.subject, attempt=attempt),
-            HANDLER_SECONDS.labels(self.consumer.durable).time(),
-        ):
-            outcome = await self._settle(msg, raw.subject, raw.data, attempt)
+    async def start(self) -> None:
+        self._nc = await self.broker.connect()
+        self._jobs = JobStates(self._nc)
+        self._puller = SlotPuller(
+            self._nc,
+            stream=self.consumer.stream,
+            durable=self.consumer.durable,
+            slots=self.delivery.concurrency,
+            handle=self.process,
+            ack_wait=self.consumer.ack_wait_seconds,
+            lag_interval=self.delivery.lag_interval,
+            paused=lambda: self._waiting > 0,
+        )
+        await self._puller.start()
+        log.info("consuming", consumer=self.consumer.durable, concurrency=self.delivery.concurrency)
+
+    async def stop(self) -> None:
+        if self._puller is not None:
+            await self._puller.stop(self.delivery.drain)
+            self._puller = None
+
+    @property
+    def in_use(self) -> int:
+        return self._puller.in_use if self._puller else 0
+
+    # ---- one message --------------------------------------------------------------------------------------
+
+    async def process(self, msg: Msg) -> None:
+        try:
+            job_id: str | None = subjects.parse_content(msg.subject)[0]
+        except subjects.SubjectError:
+            job_id = None
+        # No await before the lock is queued for: messages of one job start in the order they arrived.
+        async with self._order.hold(job_id or msg.subject):
+            attempt = msg.metadata.num_delivered or 1
+            parent = _PROPAGATOR.extract(msg.headers or {})
+            with (
+                structlog.contextvars.bound_contextvars(subject=msg.subject, attempt=attempt, job_id=job_id),
+                HANDLER_SECONDS.labels(self.consumer.durable).time(),
+                self.tracer.start_as_current_span(
+                    f"{self.consumer.durable} process",
+                    context=parent,
+                    kind=trace.SpanKind.CONSUMER,
+                    attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject},
+                ),
+            ):
+                try:
+                    outcome = await self._settle(msg, job_id, attempt)
+                except asyncio.CancelledError:  # shutting down: hand it to another replica at once
+                    with contextlib.suppress(Exception):
+                        await msg.nak()
+                    raise
         MESSAGES.labels(self.consumer.durable, outcome).inc()
 
-    async def _settle(self, msg: NatsMessage, subject: str, data: bytes, attempt: int) -> str:
+    async def _settle(self, msg: Msg, job_id: str | None, attempt: int) -> str:
         """Runs the handler and settles the message; returns the outcome for the metrics."""
+        if job_id is None:
+            return await self._terminate(
+                msg, InvalidInput(f"not a content subject: {msg.subject!r}"), attempt
+            )
         try:
-            job_id, _ = subjects.parse_content(subject)
-        except subjects.SubjectError as exc:
-            log.error("rejected message", reason=str(exc))
-            await msg.reject()
-            return "rejected"
-        with structlog.contextvars.bound_contextvars(job_id=job_id):
-            ctx = StageContext(self.publisher, self.producer, self.stage, job_id, None, attempt)
-            try:
-                event = self._parse(data, job_id)
-            except InvalidInput as exc:
-                return await self._settle_failure(msg, ctx, exc)
-            ctx.cause = event
-            keepalive = asyncio.create_task(self._keep_alive(msg))
-            try:
+            event = self._parse(msg.data, job_id)
+        except InvalidInput as exc:
+            return await self._terminate(msg, exc, attempt)
+
+        def context(run: int) -> StageContext:
+            return StageContext(
+                self.publisher, self.producer, self.stage, job_id, event, attempt, self._jobs,
+                run=run, usage_interval=self.delivery.usage_interval,
+            )  # fmt: skip
+
+        ctx = context(1)
+        tries = 0
+        try:
+            if self.check_job:
+                await self._outlast(ctx.ensure_active)
+
+            async def handle() -> None:
+                nonlocal ctx, tries
+                tries += 1
+                if tries > 1:  # another try after an outage: its own progress steps and call names
+                    ctx = context(tries)
                 await self.handler(event, ctx)
-            except JobStopped as stopped:
-                log.info("job no longer active: nothing more to do", reason=stopped.message)
-                await msg.ack()
-                return "stopped"
-            except Exception as exc:
-                return await self._settle_failure(msg, ctx, exc)
-            finally:
-                keepalive.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await keepalive
-            await msg.ack()
-            return "acked"
+
+            await self._outlast(handle)
+        except JobStopped as stopped:
+            log.info("job no longer active: nothing more to do", reason=stopped.message)
+            await self._outlast(msg.ack)
+            return "stopped"
+        except JobUnknown as unknown:
+            return await self._terminate(msg, unknown, attempt)
+        except Exception as exc:
+            return await self._failed(msg, ctx, exc)
+        await self._outlast(msg.ack)
+        return "acked"
 
     def _parse(self, data: bytes, job_id: str) -> Envelope:
         try:
@@ -274,17 +391,11 @@ class _Runner:
             raise InvalidInput(f"event job_id {event.job_id!r} does not match its subject")
         return event
 
-    async def _keep_alive(self, msg: NatsMessage) -> None:
-        interval = self.consumer.ack_wait_seconds / 3
-        while True:
-            await asyncio.sleep(interval)
-            await msg.in_progress()
-
-    async def _settle_failure(self, msg: NatsMessage, ctx: StageContext, exc: Exception) -> str:
+    async def _failed(self, msg: Msg, ctx: StageContext, exc: Exception) -> str:
         failure = classify(exc)
         last = ctx.attempt >= self.consumer.max_deliver
         if failure.verdict is Verdict.retry and not last:
-            delay = retry_delay(ctx.attempt)
+            delay = retry_delay(ctx.attempt, self.delivery.retry_base, self.delivery.retry_max)
             log.warning(
                 "will retry",
                 code=failure.code,
@@ -292,7 +403,7 @@ class _Runner:
                 delay=delay,
                 exc_info=failure.code == "internal_error",
             )
-            await msg.nack(delay=delay)
+            await self._outlast(lambda: msg.nak(delay=delay))
             return "retried"
         log.error(
             "giving up",
@@ -302,12 +413,66 @@ class _Runner:
             exc_info=failure.code == "internal_error",
         )
         if self.stage is not None:
-            try:
-                await ctx.fail(failure)
-            except Exception:
-                # Could not tell anyone: keep the message so a later delivery can try again.
-                log.exception("could not publish stage.failed")
-                await msg.nack(delay=retry_delay(ctx.attempt))
-                return "retried"
-        await msg.reject()
+            await self._outlast(lambda: ctx.fail(failure))
+        await self._terminate(msg, exc, ctx.attempt, failure)
         return "failed"
+
+    async def _terminate(
+        self, msg: Msg, exc: Exception, attempt: int, failure: Classified | None = None
+    ) -> str:
+        """Records the message as a dead letter, then terminates it: it is never delivered again."""
+        failure = failure or classify(exc)
+        if failure.verdict is Verdict.fail:
+            log.warning("terminated", code=failure.code, reason=failure.message)
+        meta = msg.metadata
+        letter = deadletter.DeadLetter.of(
+            msg,
+            consumer=self.consumer.durable,
+            stream=meta.stream or self.consumer.stream,
+            stream_seq=meta.sequence.stream or 0,
+            subject=msg.subject,
+            reason=failure.code,
+            detail=failure.message,
+            deliveries=attempt,
+        )
+        nc = self._nc or await self.broker.connect()
+        await self._outlast(lambda: deadletter.record(nc, letter))
+        reason = f"{failure.code}: {failure.message}"[:200].replace("\n", " ")
+        await self._outlast(lambda: nc.publish(msg.reply, f"+TERM {reason}".encode()))
+        return "rejected"
+
+    # ---- waiting out an outage ------------------------------------------------------------------------
+
+    async def _outlast(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Runs `step`, waiting out any outage it meets; meanwhile the message stays held and alive and
+        this replica fetches nothing new."""
+        return await outlast(
+            step, base=self.delivery.retry_base, cap=self.delivery.retry_max, waiting=self._wait
+        )
+
+    def _wait(self, starts: bool) -> None:
+        self._waiting += 1 if starts else -1
+        WAITING.labels(self.consumer.durable).set(self._waiting)
+        if not self._waiting and self._puller is not None:
+            self._puller.wake()
+
+
+class _KeyedLocks:
+    """One FIFO lock per key (a job), dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)

@@ -3,33 +3,57 @@
 A stage checks this before paying for work again: when a redelivered input already produced its
 result (the process died after publishing but before acking), the result is re-published (the stream
 drops the duplicate) and the expensive call is skipped.
+
+Reads are direct gets (no consumer is created): "is there any?" is one round trip, reading n events
+n + 1. A stored message that is not a valid event of that job and type (garbage someone published on
+the subject) is skipped with a log line, never raised to the reader.
 """
 
 from __future__ import annotations
 
 from nats.aio.client import Client
-from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
+from pydantic import ValidationError
 
 from pressroom_contracts import subjects
 from pressroom_contracts.events import Envelope, parse_event
 
+from .logs import get_logger
 
-async def recorded(nc: Client, job_id: str, event_type: str, timeout: float = 5.0) -> list[Envelope]:
+log = get_logger(__name__)
+
+
+async def exists(nc: Client, job_id: str, event_type: str) -> bool:
+    """Has the job any stored message of this type?"""
+    try:
+        await nc.jetstream().get_last_msg(subjects.STREAM, subjects.content(job_id, event_type), direct=True)
+    except NotFoundError:
+        return False
+    return True
+
+
+async def recorded(nc: Client, job_id: str, event_type: str) -> list[Envelope]:
     """Every stored event of one type for one job, oldest first."""
     js = nc.jetstream()
     subject = subjects.content(job_id, event_type)
     try:
-        last = await js.get_last_msg(subjects.STREAM, subject)  # cheap "is there any?"
+        last = await js.get_last_msg(subjects.STREAM, subject, direct=True)
     except NotFoundError:
         return []
-    sub = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
     events: list[Envelope] = []
-    try:
-        while True:
-            msg = await sub.next_msg(timeout=timeout)
-            events.append(parse_event(msg.data))
-            if msg.metadata.sequence.stream >= (last.seq or 0):
-                return events
-    finally:
-        await sub.unsubscribe()
+    seq = 0
+    while seq < (last.seq or 0):
+        msg = await js.get_msg(subjects.STREAM, seq=seq + 1, subject=subject, next=True, direct=True)
+        seq = msg.seq or last.seq or 0
+        try:
+            event = parse_event(msg.data or b"")
+        except ValidationError:
+            log.warning("skipped a stored message that is not a valid event", subject=subject, seq=seq)
+            continue
+        if event.type != event_type or event.job_id != job_id:
+            log.warning(
+                "skipped a stored event that does not belong on its subject", subject=subject, seq=seq
+            )
+            continue
+        events.append(event)
+    return events

@@ -3,6 +3,10 @@
 Chat models (OpenAI, vLLM, Ollama) get system + user messages. Base models such as the embedded
 Gemma 3 270M are driven through /v1/completions with a document-style prompt, because their chat
 template produces nonsense. Model special tokens are stripped from everything returned.
+
+A stream given a usage meter (usage.Meter) adds to it as text arrives — an estimate of 4 characters a
+token, corrected to the provider's own count when the stream ends — so a call cut short is still
+reported with what it cost so far.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from openai import AsyncOpenAI
 from pressroom_contracts.voice import VoiceProfile
 
 from .settings import LLMProfile, LLMSettings
+from .usage import Meter
+
+CHARS_PER_TOKEN = 4  # the estimate while streaming, or for servers that do not report usage
 
 # Gemma-style control tokens that base models sometimes print as text.
 _SPECIAL_TOKENS = re.compile(
@@ -88,26 +95,42 @@ class Generation:
 class TextStream:
     """Iterate it for text pieces; `usage` and `finish_reason` are filled in when it ends."""
 
-    def __init__(self, model: TextModel, prompt: Prompt, max_tokens: int) -> None:
+    def __init__(self, model: TextModel, prompt: Prompt, max_tokens: int, meter: Meter | None = None) -> None:
         self._model = model
         self._prompt = prompt
         self._max_tokens = max_tokens
+        self._meter = meter
         self.usage = Usage(model=model.model)
         self.finish_reason: str | None = None
 
     async def __aiter__(self) -> AsyncIterator[str]:
         settings = self._model.settings
-        pieces = (
-            self._model._chat(self) if settings.profile is LLMProfile.chat else self._model._completion(self)
-        )
+        chat = settings.profile is LLMProfile.chat
+        pieces = self._model._chat(self) if chat else self._model._completion(self)
+        sent = self._prompt.system + self._prompt.user if chat else self._prompt.document
+        metered = (0, 0)  # what the meter was told so far: input, output tokens
+        if self._meter is not None:
+            metered = (len(sent) // CHARS_PER_TOKEN, 0)
+            self._meter.add(input_tokens=metered[0], calls=1)
         output = ""
         async for piece in pieces:
             clean = strip_special_tokens(piece)
             output += clean
+            if self._meter is not None:
+                estimate = len(output) // CHARS_PER_TOKEN
+                self._meter.add(output_tokens=estimate - metered[1])
+                metered = (metered[0], estimate)
             if clean:
                 yield clean
         if not self.usage.output_tokens:  # servers that do not report usage: a rough estimate
-            self.usage.output_tokens = max(1, len(output) // 4)
+            self.usage.output_tokens = max(1, len(output) // CHARS_PER_TOKEN)
+        if not self.usage.input_tokens:
+            self.usage.input_tokens = len(sent) // CHARS_PER_TOKEN
+        if self._meter is not None:  # the provider's own count replaces the estimate
+            self._meter.add(
+                input_tokens=self.usage.input_tokens - metered[0],
+                output_tokens=self.usage.output_tokens - metered[1],
+            )
 
 
 class TextModel:
@@ -130,11 +153,11 @@ class TextModel:
         """Base models can be asked to go on where they stopped; chat models answer once."""
         return self.settings.profile is LLMProfile.completion
 
-    def stream(self, prompt: Prompt, max_tokens: int) -> TextStream:
-        return TextStream(self, prompt, max_tokens)
+    def stream(self, prompt: Prompt, max_tokens: int, meter: Meter | None = None) -> TextStream:
+        return TextStream(self, prompt, max_tokens, meter)
 
-    async def complete(self, prompt: Prompt, max_tokens: int) -> Generation:
-        stream = self.stream(prompt, max_tokens)
+    async def complete(self, prompt: Prompt, max_tokens: int, meter: Meter | None = None) -> Generation:
+        stream = self.stream(prompt, max_tokens, meter)
         text = "".join([piece async for piece in stream])
         return Generation(text=text, usage=stream.usage, finish_reason=stream.finish_reason)
 

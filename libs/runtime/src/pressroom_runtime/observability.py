@@ -23,7 +23,7 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
-from prometheus_client import REGISTRY, Counter, Histogram, make_asgi_app
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, make_asgi_app
 
 
 def otlp_endpoint() -> str | None:
@@ -85,6 +85,32 @@ COST = Counter(
     "pressroom_cost_usd",
     "Estimated provider cost (USD) of the usage.recorded events published, by stage; duplicates not counted.",
     ["stage"],
+)
+
+# Lag, for deciding replicas (read from the durable's info every PRESSROOM_LAG_INTERVAL_SECONDS; every
+# replica reports the same durable-wide value, so take the max, not the sum, across replicas).
+PENDING = Gauge(
+    "pressroom_consumer_pending", "Messages of the durable not yet delivered to any replica.", ["durable"]
+)
+ACK_PENDING = Gauge(
+    "pressroom_consumer_ack_pending",
+    "Messages of the durable delivered and not yet acknowledged (all replicas).",
+    ["durable"],
+)
+# In-flight work of this replica (sum across replicas).
+SLOTS = Gauge("pressroom_consumer_slots", "Messages this replica may work on at once.", ["durable"])
+SLOTS_IN_USE = Gauge(
+    "pressroom_consumer_slots_in_use", "Messages this replica is working on now.", ["durable"]
+)
+DEAD_LETTERS = Counter(
+    "pressroom_dead_letters_total",
+    "Messages a consumer gave up on (terminated, or given up by the server after max_deliver), by reason.",
+    ["consumer", "reason"],
+)
+WAITING = Gauge(
+    "pressroom_consumer_waiting",
+    "Messages this replica keeps while a dependency is down (no new ones are fetched meanwhile).",
+    ["durable"],
 )
 
 

@@ -13,7 +13,7 @@ from pressroom_contracts.events import Envelope, Producer, Stage
 from pressroom_contracts.topology import ConsumerSpec
 
 from .broker import Publisher, make_broker
-from .consumer import bind_consumer
+from .consumer import Delivery, bind_consumer
 from .logs import configure_logging
 from .observability import metrics_app
 from .provisioning import check_bound
@@ -38,7 +38,7 @@ def build_asgi(
 
 
 def serve(app: Any, settings: ServiceSettings, service: str) -> None:
-    """Blocks until SIGINT/SIGTERM; in-flight messages finish within the broker's graceful timeout."""
+    """Blocks until SIGINT/SIGTERM; in-flight messages finish within PRESSROOM_DRAIN_SECONDS."""
     configure_logging(settings.log_level, settings.log_format, service=service, replica=settings.replica)
     uvicorn.run(
         app,
@@ -61,7 +61,8 @@ def stage_app(
     on_startup: Sequence[Callable[..., Any]] = (),
     on_shutdown: Sequence[Callable[..., Any]] = (),
 ) -> tuple[AsgiFastStream, NatsBroker]:
-    """A service that consumes one durable: broker, publisher, binding, health endpoint."""
+    """A service that consumes one durable: broker, publisher, binding, health endpoint. It takes
+    `settings.concurrency` messages at once (PRESSROOM_<SERVICE>_CONCURRENCY)."""
     broker = make_broker(
         settings.nats_url,
         name=f"{service}:{settings.replica}",
@@ -70,7 +71,7 @@ def stage_app(
     )
     publisher = Publisher(broker, timeout=settings.publish_timeout, service=service)
     producer = Producer(service=service, replica=settings.replica)
-    bind_consumer(
+    bound = bind_consumer(
         broker,
         consumer=consumer,
         accepts=accepts,
@@ -78,6 +79,7 @@ def stage_app(
         publisher=publisher,
         producer=producer,
         stage=stage,
+        delivery=Delivery.of(settings),
     )
 
     async def require_provisioned() -> None:
@@ -85,5 +87,12 @@ def stage_app(
         connection = await broker.connect()
         await check_bound(connection.jetstream(), consumer.durable)
 
-    app = build_asgi(broker, on_startup=[require_provisioned, *on_startup], on_shutdown=on_shutdown)
+    # Messages are taken once the broker is connected; on SIGTERM no new one is, and those in flight finish
+    # (within PRESSROOM_DRAIN_SECONDS) before the broker closes.
+    app = build_asgi(
+        broker,
+        on_startup=[require_provisioned, *on_startup],
+        after_startup=[bound.start],
+        on_shutdown=[bound.stop, *on_shutdown],
+    )
     return app, broker

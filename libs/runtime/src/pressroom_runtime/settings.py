@@ -47,6 +47,31 @@ class ServiceSettings(BaseSettings):
     health_port: int | None = Field(None, validation_alias=_env("PRESSROOM_HEALTH_PORT"))
     publish_timeout: float = Field(5.0, validation_alias=_env("PRESSROOM_PUBLISH_TIMEOUT"))
 
+    # Delivery (consumer.py). Messages a replica works on at once: PRESSROOM_<SERVICE>_CONCURRENCY. Stages
+    # mostly wait on providers, so a slot costs a coroutine and a connection; the embedded stack sets the
+    # writer's to the local model server's parallel slots.
+    concurrency: int = Field(64, ge=1)
+    # Pacing of the tries while a dependency is down (and of NAK delays): base, doubling, capped.
+    retry_base_seconds: float = Field(1.0, gt=0, validation_alias=_env("PRESSROOM_RETRY_BASE_SECONDS"))
+    retry_max_seconds: float = Field(30.0, gt=0, validation_alias=_env("PRESSROOM_RETRY_MAX_SECONDS"))
+    # On SIGTERM: how long in-flight messages may take to finish before they are handed back.
+    drain_seconds: float = Field(20.0, ge=0, validation_alias=_env("PRESSROOM_DRAIN_SECONDS"))
+    # How often the consumer's pending and unacknowledged counts are read for the lag gauges.
+    lag_interval_seconds: float = Field(10.0, gt=0, validation_alias=_env("PRESSROOM_LAG_INTERVAL_SECONDS"))
+    # A running provider call reports the tokens it used so far at this interval (usage.recorded).
+    usage_report_seconds: float = Field(5.0, gt=0, validation_alias=_env("PRESSROOM_USAGE_REPORT_SECONDS"))
+
+
+class StreamBounds(BaseSettings):
+    """Size bounds provisioning applies to the streams and buckets (their replica count is
+    ServiceSettings.stream_replicas). -1: no bound but the stream's age limit."""
+
+    model_config = SettingsConfigDict(env_prefix="PRESSROOM_STREAM_", extra="ignore", populate_by_name=True)
+
+    content_max_bytes: int = Field(-1, description="Bound of the CONTENT stream in bytes.")
+    deadletter_max_bytes: int = Field(-1, description="Bound of the DEADLETTER stream in bytes.")
+    kv_max_bytes: int = Field(-1, description="Bound of each key-value bucket in bytes.")
+
 
 class LLMSettings(BaseSettings):
     """An OpenAI-compatible text model: OpenAI itself, vLLM, Ollama, llama.cpp.

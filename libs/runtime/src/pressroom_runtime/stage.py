@@ -22,6 +22,8 @@ from pressroom_contracts.events import (
 )
 from pressroom_contracts.voice import VoiceProfile
 
+from .usage import Meter
+
 
 class StageContext(Protocol):
     @property
@@ -58,6 +60,11 @@ class StageContext(Protocol):
         calls: int = 0,
     ) -> None:
         """Records one provider call (`call` is unique within the job) and its estimated cost."""
+        ...
+
+    def meter(self, call: str, *, provider: str, model: str) -> Meter:
+        """A provider call's running usage, reported while it runs (usage.py): `async with ctx.meter(…) as
+        m:` around the call, `m.add(…)` as it goes, or pass it to TextModel.stream(meter=m)."""
         ...
 
     async def ensure_active(self) -> None:

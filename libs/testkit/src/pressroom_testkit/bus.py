@@ -9,8 +9,10 @@ from typing import Any
 from nats.aio.client import Client
 
 from pressroom_contracts import subjects
-from pressroom_contracts.events import Envelope, encode_event
+from pressroom_contracts.events import TERMINAL_TYPES, Envelope, JobRequestedEvent, encode_event
+from pressroom_contracts.queries import JobStatus
 from pressroom_runtime.history import recorded
+from pressroom_runtime.jobstates import JobStates
 
 from .waiting import eventually
 
@@ -23,10 +25,18 @@ class TestBus:
     def __init__(self, nc: Client, durable: str | None = None) -> None:
         self.nc = nc
         self.durable = durable
+        self._tracked: set[str] = set()  # jobs whose state entry this bus made sure of
 
-    async def publish(self, event: Envelope, *, dedup: bool = True) -> int:
+    async def publish(self, event: Envelope, *, dedup: bool = True, requested: bool = True) -> int:
         """Stores the event and returns its stream sequence. dedup=False stores every copy, so the
-        consumer gets the event twice (as after a redelivery)."""
+        consumer gets the event twice (as after a redelivery).
+
+        The job-state bucket is kept as the gateway and persistence would keep it: a job.requested
+        creates the job's entry, job.completed / job.failed / job.cancelled move it forward, any other
+        event of a job without an entry gives it one. requested=False leaves the bucket alone: an event
+        of a job nobody requested."""
+        if requested:
+            await self._track(event)
         headers = {"Nats-Msg-Id": event.dedup_key()} if dedup else None
         ack = await self.nc.jetstream().publish(
             subjects.content(event.job_id, event.type),
@@ -35,6 +45,15 @@ class TestBus:
             stream=subjects.STREAM,
         )
         return ack.seq
+
+    async def _track(self, event: Envelope) -> None:
+        jobs = JobStates(self.nc)
+        owner = event.data.owner if isinstance(event, JobRequestedEvent) else None
+        if event.type in TERMINAL_TYPES:
+            await jobs.advance(event.job_id, JobStatus(event.type.removeprefix("job.")), owner or "anonymous")
+        elif event.job_id not in self._tracked:
+            await jobs.create(event.job_id, owner or "anonymous")
+        self._tracked.add(event.job_id)
 
     async def publish_raw(self, subject: str, data: bytes) -> int:
         """Stores any bytes (a malformed message, say) and returns the stream sequence."""
@@ -71,6 +90,20 @@ class TestBus:
             return None
 
         return await eventually(found, timeout=timeout)
+
+    async def acked(self, seq: int, durable: str | None = None, timeout: float = 20.0) -> None:
+        """Waits until `durable` (by default this bus's) settled every message up to stream sequence
+        `seq`: a positive signal that it handled what was published, with nothing left to redeliver."""
+        name = durable or self.durable
+        if name is None:
+            raise TypeError("acked() needs a durable")
+        js = self.nc.jetstream()
+
+        async def done() -> bool:
+            info = await js.consumer_info(subjects.STREAM, name)
+            return (info.ack_floor.stream_seq or 0) >= seq
+
+        await eventually(done, timeout=timeout)
 
     async def settled(self, seq: int = 1, timeout: float = 20.0) -> None:
         """Waits until the durable acknowledged (or terminated) everything up to stream sequence `seq`

@@ -247,14 +247,19 @@ class JobEvents:
         return self.envelope(CancelRequestedEvent, CancelRequested(reason=reason, requested_by=requested_by))
 
     def usage(
-        self, call: str = "draft", cost: float = 0.01, input_tokens: int = 5, output_tokens: int = 7
+        self,
+        call: str = "draft",
+        cost: float = 0.01,
+        input_tokens: int = 5,
+        output_tokens: int = 7,
+        report: int = 1,
     ) -> UsageRecordedEvent:
-        """usage.recorded: one model call of the blog stage."""
+        """usage.recorded: one model call of the blog stage (its `report`-th report while it runs)."""
         return self.envelope(
             UsageRecordedEvent,
             UsageRecorded(
-                stage=Stage.blog, call=call, provider="openai", model="m", input_tokens=input_tokens,
-                output_tokens=output_tokens, cost_usd=cost,
+                stage=Stage.blog, call=call, report=report, provider="openai", model="m",
+                input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost,
             ),
         )  # fmt: skip
 

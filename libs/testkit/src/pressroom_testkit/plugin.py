@@ -5,7 +5,7 @@ Installed with pressroom-testkit, pytest loads it by itself (entry point `pytest
 
 Session-scoped (started once, on first use): nats_server/nats_url/nats_monitor, postgres_server/
 database_url, s3_store/s3, scripted_llm_server, local_model/local_model_url.
-Function-scoped: scripted_llm (reset before each test), fresh_database_url, service_env, service_runner,
+Function-scoped: browser (headless Chromium, skipped when missing), scripted_llm (reset before each test), fresh_database_url, service_env, service_runner,
 eventually (the polling helper of .waiting).
 """
 
@@ -17,7 +17,7 @@ import shutil
 import signal
 import tempfile
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from pressroom_devstack.objectstore import S3Credentials, S3Info, SeaweedS3
 from pressroom_devstack.postgres import Postgres, reap_orphans
 from pressroom_devstack.provisioning import reset_nats
 
+from .browser import chromium
 from .monitor import NatsMonitor
 from .runner import ServiceRunner
 from .scripted_llm import ScriptedLLM
@@ -210,3 +211,10 @@ def service_runner(
 def eventually() -> Callable[..., Awaitable[Any]]:
     """`await eventually(check, timeout=…, interval=…)`: polls `check` until it returns something truthy."""
     return _eventually
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Headless Chromium (a playwright Browser); the test is skipped, with the reason, without one."""
+    async with chromium() as instance:
+        yield instance

@@ -33,6 +33,7 @@ from pressroom_contracts.events import (
 from pressroom_runtime.errors import JobStopped
 from pressroom_runtime.pricing import estimate_cost
 from pressroom_runtime.stage import StageContext
+from pressroom_runtime.usage import Meter
 
 from .events import TEST_PRODUCER
 
@@ -120,6 +121,16 @@ class FakeStageContext:
             ),
         )
         self._publish(usage)
+
+    def meter(self, call: str, *, provider: str, model: str) -> Meter:
+        assert self.stage is not None, "usage needs a stage"
+
+        async def report(data: UsageRecorded) -> None:
+            self.actions.append(f"usage {call}")
+            self._publish(self._make(UsageRecordedEvent, data))
+
+        # Reports only when the call ends (or when the handler asks): tests see each call's final totals.
+        return Meter(report, stage=self.stage, call=call, provider=provider, model=model, interval=3600)
 
     async def ensure_active(self) -> None:
         self.actions.append("ensure_active")

@@ -1,8 +1,8 @@
 """Builds the gateway: a FastAPI app whose lifespan owns the NATS connection.
 
 Endpoints: /v1/ws (ws.py), /content (legacy.py), the REST API (rest.py), SSE (sse.py), the web page
-(page.py), GET /healthz (NATS connected), GET /readyz (and the stream and key bucket exist) and
-GET /metrics (Prometheus text format).
+(page.py), the documentation (/docs, /redoc, /asyncapi: apidocs.py), GET /healthz (NATS connected),
+GET /readyz (and the stream and key bucket exist) and GET /metrics (Prometheus text format).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pressroom_contracts.protocol import describe_errors
 from pressroom_runtime.logs import get_logger
 from pressroom_runtime.observability import metrics_app, tracer_provider
 
-from . import legacy, ws
+from . import apidocs, legacy, ws
 from .bus import BUS_ERRORS, SERVICE
 from .deps import Services
 from .errors import UNAVAILABLE_MESSAGE, GatewayError, Unavailable
@@ -83,7 +83,8 @@ def create_app(settings: GatewaySettings | None = None, storage: StorageSettings
         finally:
             await services.stop()
 
-    app = FastAPI(title="Pressroom gateway", version="0.1.0", lifespan=lifespan)
+    # /docs and /redoc are apidocs.py's, with their assets served by the gateway rather than a CDN.
+    app = FastAPI(title=apidocs.TITLE, version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.services = services
     app.add_middleware(
         Guards,
@@ -134,9 +135,15 @@ def create_app(settings: GatewaySettings | None = None, storage: StorageSettings
     app.include_router(profiles_router)
     app.include_router(sse_router)
     app.include_router(page_router)
-    # A span per request (and per WebSocket connection); probes and scrapes are left out.
+    app.include_router(apidocs.router)
+    # A span per HTTP request; probes and scrapes are left out, and so are the WebSocket endpoints: the
+    # instrumentation does work for every message a connection sends (a span each by default), which was
+    # half of the fan-out's CPU. A job started over a WebSocket is still one trace (job_trace).
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=tracer_provider(SERVICE), excluded_urls="/healthz,/readyz,/metrics"
+        app,
+        tracer_provider=tracer_provider(SERVICE),
+        excluded_urls="/healthz,/readyz,/metrics,/v1/ws,/content",
+        exclude_spans=["receive", "send"],
     )
     return app
 
@@ -150,6 +157,7 @@ def server_config(app: FastAPI, settings: GatewaySettings) -> uvicorn.Config:
         lifespan="on",
         log_config=None,  # logging is configured by pressroom_runtime.logs
         access_log=False,
+        ws=settings.ws,
         ws_max_size=settings.ws_hard_limit,
         # Liveness is the WebSocket protocol's ping, sent by the server: a client that only listens is
         # never closed while it answers, and a dead one is detected within interval + timeout.

@@ -14,7 +14,7 @@ from nats.js.errors import NotFoundError
 
 from pressroom_contracts import subjects
 from pressroom_contracts.events import Producer
-from pressroom_contracts.topology import JOBS_BUCKET, KEY_BUCKET
+from pressroom_contracts.topology import IDEMPOTENCY_BUCKET, JOBS_BUCKET, KEY_BUCKET
 from pressroom_runtime.broker import Publisher, make_broker
 from pressroom_runtime.logs import get_logger
 
@@ -80,6 +80,7 @@ class Bus:
             ("stream", subjects.STREAM),
             ("key_bucket", KEY_BUCKET.stream),
             ("jobs_bucket", JOBS_BUCKET.stream),
+            ("idempotency_bucket", IDEMPOTENCY_BUCKET.stream),
         )
         for name, stream in wanted:
             try:

@@ -38,7 +38,12 @@ class Services:
         self.limiter = Limiter(settings)
         self.moderator = Moderator(settings)
         self.queries = QueryClient(self.bus)
-        self.hub = Hub(lambda: self.bus.nc, self.events, linger=settings.feed_linger)
+        self.hub = Hub(
+            lambda: self.bus.nc,
+            self.events,
+            linger=settings.feed_linger,
+            start_within=settings.feed_start_within,
+        )
         self.jobs = Jobs(
             self.bus,
             self.events,

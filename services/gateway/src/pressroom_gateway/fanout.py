@@ -16,6 +16,11 @@ it gets one `resync` frame with the job's remaining events instead (DESIGN.md §
 
 A feed lives while it has watchers, and `linger` seconds after the last one leaves (a page reload or a
 reconnect finds it still there).
+
+Starting a feed is retried, paced, for up to `start_within` seconds when the bus answers "not now" (a
+timeout, no responders, JetStream unavailable): what a NATS cluster answers while the stream's leader is
+being elected, or while the client moves to another server. A watcher rides through that instead of
+being told to try again.
 """
 
 from __future__ import annotations
@@ -27,24 +32,41 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServerError, ServiceUnavailableError
 from pydantic import ValidationError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from pressroom_contracts import subjects
 from pressroom_contracts.protocol import DeltaFrame, DeltaMessage, ResyncFrame
 from pressroom_runtime.logs import get_logger
 
+from .metrics import FEED_START_RETRIES
 from .stream import EventStore
 
 log = get_logger(__name__)
 
 FIRST_EVENT_TYPE = "job.requested"
 CLEANUP_TIMEOUT = 2.0
+# What the bus answers while a stream's leader is being elected or the client reconnects: it passes.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    asyncio.TimeoutError,  # nats.errors.TimeoutError among them
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionReconnectingError,
+    ServiceUnavailableError,
+    ServerError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +171,17 @@ class JobFeed:
     # ---- start and stop ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Reads the job's history and subscribes. A failed start leaves nothing subscribed and the feed
+        as new, so it can be started again."""
+        try:
+            await self._subscribe()
+        except BaseException:
+            await asyncio.shield(self._release())
+            self.items, self.mark, self.texts, self._completed_at = [], 0, {}, {}
+            self._early_deltas = []
+            raise
+
+    async def _subscribe(self) -> None:
         nc, js = self.hub.nc, self.hub.js
         # Live deltas first, so none produced while we catch up is missed (repeats are recognised).
         self._live = await nc.subscribe(subjects.live_of_job(self.job_id), cb=self._on_delta)
@@ -208,6 +241,9 @@ class JobFeed:
         if self._stopped:
             return
         self._stopped = True
+        await self._release()
+
+    async def _release(self) -> None:
         stored, live = self._stored, self._live
         self._stored = self._live = None
         for sub in (live, stored):
@@ -331,10 +367,13 @@ class JobFeed:
 class Hub:
     """The feeds of one gateway process, by job."""
 
-    def __init__(self, nc: Callable[[], Client], events: EventStore, linger: float) -> None:
+    def __init__(
+        self, nc: Callable[[], Client], events: EventStore, linger: float, start_within: float = 30.0
+    ) -> None:
         self._nc = nc
         self.events = events
         self.linger = linger
+        self.start_within = start_within
         self.feeds: dict[str, JobFeed] = {}
         self._stopping: set[asyncio.Task[None]] = set()
 
@@ -357,7 +396,7 @@ class Hub:
             feed = JobFeed(self, job_id)
             self.feeds[job_id] = feed
             try:
-                await feed.start()
+                await self._start(feed)
             except BaseException as exc:
                 self.feeds.pop(job_id, None)
                 feed.started.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
@@ -370,6 +409,26 @@ class Hub:
         watch = Watch(job_id, sink, deltas=deltas, mark=mark)
         feed.attach(watch, after_seq)
         return watch
+
+    async def _start(self, feed: JobFeed) -> None:
+        """Starts `feed`, again and again (paced) while the bus answers "not now", for `start_within`."""
+
+        def retrying(state: RetryCallState) -> None:
+            FEED_START_RETRIES.inc()
+            error = state.outcome.exception() if state.outcome else None
+            log.info(
+                "feed start retried", job_id=feed.job_id, attempt=state.attempt_number, error=repr(error)
+            )
+
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TRANSIENT_ERRORS),
+            stop=stop_after_delay(self.start_within),
+            wait=wait_exponential_jitter(multiplier=0.2, max=2.0),
+            before_sleep=retrying,
+            reraise=True,
+        ):
+            with attempt:
+                await feed.start()
 
     def unwatch(self, watch: Watch) -> None:
         if watch.feed is not None:

@@ -2,9 +2,9 @@
 
 Why a KV bucket and not only the stream's de-duplication: the stream drops a repeated job.requested only
 within its duplicate window (15 minutes), and a job id derived from the key would outlive 24 h. So the
-mapping lives in the NATS KV bucket `pressroom-idempotency` (created on first use, every entry expiring
-24 h after it was written), keyed by a hash of (client, key), holding the job id and a fingerprint of the
-request:
+mapping lives in the NATS KV bucket `pressroom-idempotency` (declared in pressroom_contracts.topology and
+created by provisioning, every entry expiring 24 h after it was written), keyed by a hash of (client,
+key), holding the job id and a fingerprint of the request:
 
 1. `create` is atomic: of two concurrent first requests exactly one records its new job id; the other
    reads the winner's and answers with it.
@@ -17,21 +17,22 @@ request:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from pressroom_contracts.jobs import JobRequest
+from pressroom_contracts.topology import IDEMPOTENCY_BUCKET
+from pressroom_runtime.logs import get_logger
 
 from .bus import Bus
+from .errors import Unavailable
 
-BUCKET = "pressroom-idempotency"
-TTL_SECONDS = 24 * 3600
+log = get_logger(__name__)
+
 MAX_KEY_LENGTH = 255
 
 
@@ -55,28 +56,17 @@ class IdempotencyStore:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
         self._kv: KeyValue | None = None
-        self._lock = asyncio.Lock()
 
     async def _bucket(self) -> KeyValue:
-        if self._kv is not None:
-            return self._kv
-        async with self._lock:
-            if self._kv is None:
-                js = self.bus.js
-                try:
-                    self._kv = await js.key_value(BUCKET)
-                except BucketNotFoundError:
-                    # Concurrent creators (other replicas) with the same config are fine.
-                    self._kv = await js.create_key_value(
-                        KeyValueConfig(
-                            bucket=BUCKET,
-                            description="POST /v1/jobs Idempotency-Key → job id",
-                            history=1,
-                            ttl=TTL_SECONDS,
-                            storage=StorageType.FILE,
-                        )
-                    )
-            return self._kv
+        if self._kv is None:
+            try:
+                self._kv = await self.bus.js.key_value(IDEMPOTENCY_BUCKET.name)
+            except BucketNotFoundError:
+                log.error(
+                    "the idempotency bucket is missing: run provisioning", bucket=IDEMPOTENCY_BUCKET.name
+                )
+                raise Unavailable("the idempotency store is not provisioned; try again later") from None
+        return self._kv
 
     async def lookup(self, client_id: str, key: str) -> Record | None:
         kv = await self._bucket()

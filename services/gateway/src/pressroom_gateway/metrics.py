@@ -20,3 +20,7 @@ ERRORS = Counter(
     "pressroom_gateway_errors_total", "Errors answered to clients (frames and HTTP), by code.", ["code"]
 )
 JOBS_STARTED = Counter("pressroom_gateway_jobs_started_total", "Jobs started (job.requested published).")
+FEED_START_RETRIES = Counter(
+    "pressroom_gateway_feed_start_retries_total",
+    "Job feed starts retried because the bus answered 'not now' (e.g. a stream leader election).",
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from limits import parse
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -58,11 +59,22 @@ class GatewaySettings(ServiceSettings):
         "ping_timeout is closed. A client that only listens stays connected as long as it answers.",
     )
     ping_timeout: float = Field(20.0, gt=0, description="How long a WebSocket ping may go unanswered.")
+    ws: Literal["auto", "websockets", "websockets-sansio", "wsproto"] = Field(
+        "auto",
+        description="uvicorn's WebSocket implementation ('auto': websockets-sansio when websockets is "
+        "installed); benchmarks/fanout.py --ws compares them.",
+    )
     content_request_timeout: float = Field(
         60.0, gt=0, description="How long /content waits for its client's one request."
     )
     feed_linger: float = Field(
         2.0, ge=0, description="How long a job's feed outlives its last watcher (reloads, reconnects)."
+    )
+    feed_start_within: float = Field(
+        30.0,
+        ge=0,
+        description="How long starting a job's feed is retried while NATS answers 'not now' (a stream "
+        "leader election on a cluster) before its watcher is told 'unavailable'.",
     )
 
     # ---- who may talk to this gateway ---------------------------------------------------------------------

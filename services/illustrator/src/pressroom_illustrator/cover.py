@@ -104,5 +104,5 @@ def render_cover(title: str, seed_text: str, width: int = WIDTH, height: int = H
     for n, line in enumerate(lines):
         text_layer.text((int(width * 0.1), top + n * line_height), line, font=font, fill=(250, 250, 250))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    image.save(buffer, format="PNG")  # optimize=True would add half the render's CPU for ~7% of bytes
     return buffer.getvalue()

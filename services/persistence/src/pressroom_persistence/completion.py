@@ -15,6 +15,7 @@ class Artifacts:
     blog_title: str | None = None
     platforms: frozenset[str] = field(default_factory=frozenset)
     image_key: str | None = None
+    has_research: bool = False  # not needed to complete; says where a stalled job stopped
 
 
 def missing(request: JobRequest, artifacts: Artifacts) -> list[str]:

@@ -8,10 +8,17 @@ copy), which covers a crash between the commit and the publish.
 
 Status changes: requested → running → completed | failed | cancelled. A finished job keeps its status:
 later artifacts (regenerations, edits, late arrivals) are stored as versions and announce nothing.
+Every change is mirrored into the job-state bucket (`sync`) after its commit and before its
+announcement, so a stage never sees a stopped job as active once the news is out.
+
+An event for a job that is not recorded waits (a paced redelivery) while the job was requested — its
+job-state entry or job.requested exists, and job.requested is on its way —, and is refused as
+`job_unknown` otherwise. A job with no progress for `stale_after` seconds fails as `stalled`.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,12 +41,13 @@ from pressroom_contracts.events import (
     ResearchCompletedEvent,
     SocialCompletedEvent,
     SocialEditedEvent,
+    Stage,
     StageFailedEvent,
     StageProgressEvent,
     UsageRecordedEvent,
 )
 from pressroom_contracts.jobs import JobRequest
-from pressroom_runtime.errors import TransientError
+from pressroom_runtime.errors import JobUnknown, TransientError
 from pressroom_runtime.logs import get_logger
 
 from .completion import completion, missing
@@ -48,8 +56,12 @@ from .store import ACTIVE, JobTx, Store, UnknownJob
 log = get_logger(__name__)
 
 Emit = Callable[[type[Envelope], BaseModel], Awaitable[Any]]
+# (job id, status, owner) → the job-state bucket, moved forward only.
+Sync = Callable[[str, str, str | None], Awaitable[Any]]
 
 BUDGET_EXCEEDED = "budget_exceeded"
+STALLED = "stalled"
+_SYNCED_JOBS = 10_000  # statuses this replica remembers having mirrored
 
 # Stored as versions; while the job runs, each may be the one that completes it.
 _ARTIFACTS = (
@@ -63,9 +75,21 @@ _ARTIFACTS = (
 
 
 class Recorder:
-    def __init__(self, store: Store, *, default_budget_usd: float | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        default_budget_usd: float | None = None,
+        was_requested: Callable[[str], Awaitable[bool]] | None = None,
+        sync: Sync | None = None,
+    ) -> None:
+        """`was_requested(job_id)`: has the job a job-state entry or a job.requested on the stream (None:
+        assume so). `sync`: mirrors a status change into the job-state bucket (None: no bucket)."""
         self.store = store
         self.default_budget_usd = default_budget_usd
+        self.was_requested = was_requested
+        self.sync = sync
+        self._synced: OrderedDict[str, str] = OrderedDict()
 
     async def record(self, event: Envelope, emit: Emit) -> None:
         if isinstance(event, JobRequestedEvent):
@@ -75,7 +99,9 @@ class Recorder:
         elif isinstance(event, StageProgressEvent):
             async with self._job(event) as job:
                 await job.log(event)
-                await job.move("running", ("requested",))
+                if not await job.move("running", ("requested",)) and job.status in ACTIVE:
+                    await job.touch()  # progress, for the stalled-job sweep
+            await self._sync(job)
         elif isinstance(event, UsageRecordedEvent):
             await self._usage(event, emit)
         elif isinstance(event, StageFailedEvent):
@@ -87,6 +113,7 @@ class Recorder:
             async with self._job(event) as job:
                 await job.log(event)
                 await job.move("cancelled", ACTIVE, cancel_reason=event.data.reason, by=event)
+            await self._sync(job)
         else:
             # job.completed / job.failed: our own announcements, logged so we know they were published;
             # regenerate.requested: for the stages, logged for the record.
@@ -98,8 +125,22 @@ class Recorder:
             async with self.store.job(event.job_id) as job:
                 yield job
         except UnknownJob:
-            # Its job.requested may still be on its way (or waiting for a retry): try again later.
-            raise TransientError(f"job {event.job_id} is not recorded yet", code="unknown_job") from None
+            if self.was_requested is None or await self.was_requested(event.job_id):
+                # Its job.requested is on its way (or waiting for a retry): try again later.
+                raise TransientError(
+                    f"job {event.job_id} is not recorded yet", code="not_recorded_yet"
+                ) from None
+            raise JobUnknown(f"job {event.job_id} was never requested") from None
+
+    async def _sync(self, job: JobTx) -> None:
+        """Mirrors the job's status into the bucket, once per change as far as this replica knows."""
+        if self.sync is None or job.status == "requested" or self._synced.get(job.id) == job.status:
+            return
+        await self.sync(job.id, job.status, job.owner)
+        self._synced[job.id] = job.status
+        self._synced.move_to_end(job.id)
+        while len(self._synced) > _SYNCED_JOBS:
+            self._synced.popitem(last=False)
 
     async def _artifact(self, event: Envelope, emit: Emit) -> None:
         """Stores the artifact as a new version. Only a running job can complete: on a finished job
@@ -131,6 +172,7 @@ class Recorder:
                 announce = completion(request, await job.artifacts())
             elif inserted and job.status != "completed":
                 log.info("artifact of a finished job stored; its status stays", status=job.status)
+        await self._sync(job)
         if announce is not None:  # after the commit
             await emit(JobCompletedEvent, announce)
             log.info("job completed", title=announce.blog_title)
@@ -153,6 +195,7 @@ class Recorder:
             elif job.status == "failed" and not await job.announced("job.failed"):
                 # A redelivery after a crash: announce the failure that was recorded.
                 announce = await job.failure()
+        await self._sync(job)
         if announce is not None:
             await emit(JobFailedEvent, announce)
             log.warning("job failed", stage=announce.stage, code=announce.code, reason=announce.message)
@@ -169,6 +212,7 @@ class Recorder:
                     announce = JobCancelled(reason=await job.cancel_reason() or event.data.reason)
             else:
                 log.info("cancel of a finished job ignored", status=job.status)
+        await self._sync(job)
         if announce is not None:
             await emit(JobCancelledEvent, announce)
             log.info("job cancelled", reason=announce.reason, by=event.data.requested_by)
@@ -186,9 +230,43 @@ class Recorder:
                 announce = await job.failure()
             else:
                 log.info("late stage.failed ignored", status=job.status, stage=d.stage)
+        await self._sync(job)
         if announce is not None:
             await emit(JobFailedEvent, announce)
             log.info("job failed", stage=announce.stage, code=announce.code)
+
+    async def fail_stalled(self, job_id: str, stale_after: float, emit: Emit) -> bool:
+        """Fails a job that made no progress for `stale_after` seconds (the sweep found it), at the stage
+        it waits for; or announces again such a failure whose job.failed never came back. True when it
+        announced."""
+        announce: JobFailed | None = None
+        async with self.store.job(job_id) as job:
+            if job.status in ACTIVE:
+                if not await job.idle_for(stale_after):
+                    return False  # progressed since the sweep looked
+                artifacts = await job.artifacts()
+                waiting = missing(JobRequest.model_validate(job.request), artifacts)
+                stage = _stage_of(waiting[0]) if artifacts.has_research and waiting else Stage.research
+                failure = JobFailed(
+                    stage=stage,
+                    code=STALLED,
+                    message=f"no progress for {stale_after:.0f} s while waiting for "
+                    + (", ".join(waiting) if artifacts.has_research else "research"),
+                )
+                if await job.move("failed", ACTIVE, failure=failure):
+                    announce = failure
+            elif job.status == "failed" and not await job.announced("job.failed"):
+                announce = await job.failure()
+        await self._sync(job)
+        if announce is not None:
+            await emit(JobFailedEvent, announce)
+            log.warning("job failed", stage=announce.stage, code=announce.code, reason=announce.message)
+        return announce is not None
+
+
+def _stage_of(waiting_for: str) -> Stage:
+    """The stage that makes an artifact missing() names: blog, social:<platform>, image."""
+    return Stage(waiting_for.split(":", 1)[0])
 
 
 _ADD: dict[type[Envelope], Callable[[JobTx, Any], Awaitable[bool]]] = {

@@ -22,7 +22,12 @@ class PersistenceSettings(ServiceSettings):
     pool_max_size: int = 10
     # Off when an operator runs `alembic upgrade head` as a separate deploy step.
     migrate_on_start: bool = True
-    # Queries are answered concurrently; events are handled one at a time per replica (docs/reliability.md).
+    # Events are handled PRESSROOM_PERSISTENCE_CONCURRENCY at once per replica, one job's in stream order.
+    # Queries are answered concurrently too.
     query_workers: int = 8
     # The budget of a job whose request sets none, fixed when the job is recorded; None: unlimited.
     default_budget_usd: float | None = Field(None, gt=0)
+    # A job with no recorded progress for this long fails as `stalled` (the stage it waits for).
+    stale_after_seconds: float = Field(900.0, gt=0)
+    # How often the sweep looks for such jobs (only while this service has no backlog of events).
+    sweep_interval_seconds: float = Field(60.0, gt=0)

@@ -9,8 +9,8 @@ artifacts of one job at once are serialised, and the second sees the first's row
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -29,6 +29,7 @@ from pressroom_contracts.events import (
     SocialEditedEvent,
     UsageRecordedEvent,
 )
+from pressroom_runtime.errors import PermanentError, Unavailable
 
 from .completion import Artifacts
 
@@ -42,8 +43,35 @@ class UnknownJob(LookupError):
     """The job's job.requested has not been recorded (yet)."""
 
 
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """PostgreSQL's errors as the delivery policy understands them: a server that cannot be reached (or
+    that is shutting down, out of resources or rolled us back) is an outage, waited out; a value it
+    cannot store is permanent."""
+    try:
+        yield
+    except (
+        asyncpg.PostgresConnectionError,
+        asyncpg.exceptions.OperatorInterventionError,
+        asyncpg.exceptions.InsufficientResourcesError,
+        asyncpg.exceptions.TransactionRollbackError,
+    ) as exc:
+        raise Unavailable(f"PostgreSQL unavailable: {type(exc).__name__}: {exc}") from exc
+    except asyncpg.InterfaceError as exc:
+        if "closed" in str(exc) or "closing" in str(exc):  # a connection lost mid-use
+            raise Unavailable(f"PostgreSQL unavailable: {exc}") from exc
+        raise
+    except asyncpg.DataError as exc:
+        raise PermanentError(f"PostgreSQL cannot store it: {exc}", code="unstorable") from exc
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def _session_unchanged(conn: asyncpg.Connection) -> None:
+    """Instead of asyncpg's reset query on every release (a round trip per event): nothing here changes a
+    session's state — no SET, no LISTEN, no session-level advisory lock, no open cursor."""
 
 
 async def _log(conn: asyncpg.Connection, event: Envelope) -> bool:
@@ -65,7 +93,11 @@ class Store:
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
-            self.dsn, min_size=self.min_size, max_size=self.max_size, init=_init_connection
+            self.dsn,
+            min_size=self.min_size,
+            max_size=self.max_size,
+            init=_init_connection,
+            reset=_session_unchanged,
         )
 
     async def close(self) -> None:
@@ -111,6 +143,20 @@ class Store:
             if row is None:
                 raise UnknownJob(job_id)
             yield JobTx(conn, row)
+
+    async def stalled_jobs(self, idle_seconds: float, limit: int = 100) -> list[str]:
+        """Active jobs with no progress for `idle_seconds`, and jobs failed as stalled whose job.failed has
+        not come back through the stream (a crash right after the sweep failed them)."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT id FROM jobs j
+                   WHERE (status IN ('requested', 'running') AND updated_at < now() - make_interval(secs => $1))
+                      OR (status = 'failed' AND failure_code = 'stalled' AND updated_at < now() - interval '30 s'
+                          AND NOT EXISTS (SELECT 1 FROM events e WHERE e.job_id = j.id AND e.type = 'job.failed'))
+                   ORDER BY updated_at LIMIT $2""",
+                idle_seconds, limit,
+            )  # fmt: skip
+        return [row["id"] for row in rows]
 
     # ---- reads -------------------------------------------------------------------------------------------
 
@@ -218,6 +264,8 @@ class JobTx:
 
         `by`: the event whose handling makes this move, remembered as the one that ended the job.
         """
+        if self.status not in from_:  # the row is locked: what we read is what there is
+            return False
         moved = await self.conn.fetchval(
             """UPDATE jobs SET status = $2, updated_at = now(),
                    completed_at = CASE WHEN $2 = 'completed' THEN now() ELSE completed_at END,
@@ -262,18 +310,35 @@ class JobTx:
         row = await self.conn.fetchrow(
             """SELECT (SELECT title FROM blog_posts WHERE job_id = $1 ORDER BY version DESC LIMIT 1) AS title,
                       (SELECT object_key FROM images WHERE job_id = $1 ORDER BY version DESC LIMIT 1) AS image,
-                      ARRAY(SELECT DISTINCT platform FROM social_posts WHERE job_id = $1) AS platforms""",
+                      ARRAY(SELECT DISTINCT platform FROM social_posts WHERE job_id = $1) AS platforms,
+                      EXISTS (SELECT 1 FROM research WHERE job_id = $1) AS research""",
             self.id,
         )
         return Artifacts(
-            blog_title=row["title"], platforms=frozenset(row["platforms"]), image_key=row["image"]
+            blog_title=row["title"],
+            platforms=frozenset(row["platforms"]),
+            image_key=row["image"],
+            has_research=row["research"],
         )
 
+    async def touch(self) -> None:
+        """Notes progress (the stalled-job sweep looks at updated_at)."""
+        await self.conn.execute("UPDATE jobs SET updated_at = now() WHERE id = $1", self.id)
+
+    async def idle_for(self, seconds: float) -> bool:
+        return bool(await self.conn.fetchval(
+            "SELECT updated_at < now() - make_interval(secs => $2) FROM jobs WHERE id = $1", self.id, seconds
+        ))  # fmt: skip
+
     async def _insert(self, sql: str, *args: Any) -> bool:
-        inserted = bool(await self.conn.fetchval(f"{sql} ON CONFLICT DO NOTHING RETURNING true", *args))
-        if inserted:
-            await self.conn.execute("UPDATE jobs SET updated_at = now() WHERE id = $1", self.id)
-        return inserted
+        """The row, unless its key is there already; the job notes the progress. One round trip. ($1 is
+        the job id in every caller's statement.)"""
+        return bool(await self.conn.fetchval(
+            f"""WITH inserted AS ({sql} ON CONFLICT DO NOTHING RETURNING 1)
+                UPDATE jobs SET updated_at = now() WHERE id = $1 AND EXISTS (SELECT 1 FROM inserted)
+                RETURNING true""",
+            *args,
+        ))  # fmt: skip
 
     async def add_research(self, event: ResearchCompletedEvent) -> bool:
         d = event.data
@@ -341,21 +406,33 @@ class JobTx:
         )  # fmt: skip
 
     async def add_usage(self, event: UsageRecordedEvent) -> bool:
-        """The cost is added to the job (and to `cost_usd`) only by the delivery that inserted the row."""
+        """Stores a call's usage report when it is newer than the one stored (a running call reports as
+        it goes); the job's `cost_usd` grows by the difference. False for a report already superseded."""
         d = event.data
         cost = _decimal(d.cost_usd)
-        inserted = await self._insert(
-            """INSERT INTO usage (job_id, stage, call, provider, model, input_tokens, output_tokens, images,
-                                  cost_usd)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-            self.id, d.stage.value, d.call, d.provider, d.model, d.input_tokens, d.output_tokens, d.images,
-            cost,
+        stored = await self.conn.fetchrow(
+            "SELECT report, cost_usd FROM usage WHERE job_id = $1 AND stage = $2 AND call = $3",
+            self.id, d.stage.value, d.call,
         )  # fmt: skip
-        if inserted:
-            self.cost_usd = await self.conn.fetchval(
-                "UPDATE jobs SET cost_usd = cost_usd + $2 WHERE id = $1 RETURNING cost_usd", self.id, cost
-            )
-        return inserted
+        if stored is not None and stored["report"] >= d.report:
+            return False
+        await self.conn.execute(
+            """INSERT INTO usage (job_id, stage, call, report, provider, model, input_tokens, output_tokens,
+                                  images, cost_usd)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+               ON CONFLICT (job_id, stage, call) DO UPDATE SET
+                   report = EXCLUDED.report, provider = EXCLUDED.provider, model = EXCLUDED.model,
+                   input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
+                   images = EXCLUDED.images, cost_usd = EXCLUDED.cost_usd""",
+            self.id, d.stage.value, d.call, d.report, d.provider, d.model, d.input_tokens, d.output_tokens,
+            d.images, cost,
+        )  # fmt: skip
+        # The job's row lock (Store.job) serialises every report of the job: the difference is exact.
+        self.cost_usd = await self.conn.fetchval(
+            "UPDATE jobs SET cost_usd = cost_usd + $2, updated_at = now() WHERE id = $1 RETURNING cost_usd",
+            self.id, cost - (stored["cost_usd"] if stored is not None else 0),
+        )  # fmt: skip
+        return True
 
 
 # One row per job as listings show it: the latest blog title stands for the job.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from pressroom_runtime.llm import Prompt, TextModel, Usage
+from pressroom_runtime.usage import Meter
 
 from .writing import word_count
 
@@ -19,6 +20,7 @@ async def draft(
     target_words: int,
     max_tokens: int,
     on_piece: Callable[[int, str], Awaitable[None]],
+    meter: Meter | None = None,
 ) -> tuple[str, Usage]:
     """Returns the text and the summed usage; `on_piece(offset, text)` sees every piece as it comes.
 
@@ -31,7 +33,9 @@ async def draft(
         if text:
             text += "\n\n"
             await on_piece(len(text) - 2, "\n\n")
-        stream = model.stream(prompt.continued(text), max_tokens=max_tokens - usage.output_tokens)
+        stream = model.stream(
+            prompt.continued(text), max_tokens=max_tokens - usage.output_tokens, meter=meter
+        )
         async for piece in stream:
             await on_piece(len(text), piece)
             text += piece

@@ -112,18 +112,25 @@ class Writer:
             await ctx.progress(f"Writing section {number} of {len(outline.sections)}: {section.heading}")
             await live.add(f"## {section.heading}\n\n")
             written = "\n\n".join(parts) + "\n\n" if parts else ""
-            text, usage = await draft(
-                self.model,
-                in_voice(
-                    section_prompt(research, outline, section, words, written, strict_language=strict), voice
-                ),
-                target_words=words,
-                max_tokens=max(64, budget),
-                on_piece=live.at(live.offset),
-            )
+            # Metered as it streams: a crash mid-section leaves what was written so far on the bill.
+            async with ctx.meter(
+                f"{call}:section{number}", provider="openai-compatible", model=self.model.model
+            ) as meter:
+                text, usage = await draft(
+                    self.model,
+                    in_voice(
+                        section_prompt(research, outline, section, words, written, strict_language=strict),
+                        voice,
+                    ),
+                    target_words=words,
+                    max_tokens=max(64, budget),
+                    on_piece=live.at(live.offset),
+                    meter=meter,
+                )
+            total.input_tokens += usage.input_tokens
+            total.output_tokens += usage.output_tokens
             live.offset = live.end
             await live.add("\n\n")
-            await self._usage(ctx, f"{call}:section{number}", usage, total)
             parts.append(f"## {section.heading}\n\n{whole_sentences(_LEADING_HEADING.sub('', text).strip())}")
         # The token cap bounds the cost; this bounds what a reader gets: at most twice the target length.
         return limit_words("\n\n".join(parts), MAX_LENGTH_FACTOR * request.target_words)
@@ -142,18 +149,6 @@ class Writer:
             output_tokens=answer.usage.output_tokens,
         )
         return parse(answer.text, research.request, len(research.sources))
-
-    @staticmethod
-    async def _usage(ctx: StageContext, call: str, usage: Usage, total: Usage) -> None:
-        total.input_tokens += usage.input_tokens
-        total.output_tokens += usage.output_tokens
-        await ctx.usage(
-            call,
-            provider="openai-compatible",
-            model=usage.model,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-        )
 
 
 def _findings(checks: PublishChecks) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from pressroom_runtime.cpu import off_loop
+
 from ..cover import HEIGHT, SQUARE, WIDTH, render_cover
 from .base import Drawing, Picture
 
@@ -16,8 +18,8 @@ class CoverCardProvider:
     async def draw(self, *, title: str, prompt: str, seed: str) -> Drawing:
         seed_text = f"{seed}:{prompt}"
         main, square = await asyncio.gather(
-            asyncio.to_thread(render_cover, title, seed_text, WIDTH, HEIGHT),
-            asyncio.to_thread(render_cover, title, seed_text, SQUARE, SQUARE),
+            off_loop(render_cover, title, seed_text, WIDTH, HEIGHT),
+            off_loop(render_cover, title, seed_text, SQUARE, SQUARE),
         )
         return Drawing(
             image=Picture("main", main, WIDTH, HEIGHT),

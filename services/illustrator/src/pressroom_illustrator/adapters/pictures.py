@@ -30,7 +30,8 @@ def encode(image: Image.Image, name: str) -> Picture:
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    # Not optimize=True: on a provider-sized picture it costs seconds of CPU for a few percent of bytes.
+    image.save(buffer, format="PNG")
     return Picture(name, buffer.getvalue(), image.width, image.height)
 
 

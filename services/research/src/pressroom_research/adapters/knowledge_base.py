@@ -8,8 +8,8 @@ skipped with a warning; it never fails the stage.
 
 from __future__ import annotations
 
-import asyncio
 import re
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import bm25s
 from pypdf import PdfReader
 
 from pressroom_contracts.events import Source
+from pressroom_runtime.cpu import off_loop
 from pressroom_runtime.logs import get_logger
 
 from ..sources import SNIPPET_CHARS, snippet, unread_user_sources
@@ -128,6 +129,7 @@ class KnowledgeBase:
         self._passages: list[Passage] = []
         self._retriever: bm25s.BM25 | None = None
         self._signature: tuple[tuple[str, float, int], ...] = ()
+        self._indexing = threading.Lock()
 
     def describe(self, query: str) -> str:
         return f"Searching the knowledge base for “{query}”"
@@ -169,19 +171,21 @@ class KnowledgeBase:
         self._retriever = retriever
 
     def _search(self, query: str, limit: int) -> list[Source]:
-        self._index()
-        if self._retriever is None:
+        with self._indexing:  # searches run in threads, one per job: one (re)builds, the others wait
+            self._index()
+            passages, retriever = self._passages, self._retriever
+        if retriever is None:
             return []
         tokens = bm25s.tokenize([query], show_progress=False)
         if not tokens.vocab:  # only stopwords: nothing to look for
             return []
-        k = min(limit, len(self._passages))
-        ids, scores = self._retriever.retrieve(tokens, k=k, show_progress=False)
+        k = min(limit, len(passages))
+        ids, scores = retriever.retrieve(tokens, k=k, show_progress=False)
         sources: list[Source] = []
         # Every passage over the absolute floor is a candidate (several of one document, too):
         # relevance.py judges them against the topic and keeps one per document.
         for index, score in zip(ids[0], scores[0], strict=True):
-            passage = self._passages[int(index)]
+            passage = passages[int(index)]
             if float(score) < self.min_score:
                 break
             sources.append(
@@ -197,4 +201,4 @@ class KnowledgeBase:
         return sources
 
     async def search(self, query: str, limit: int) -> list[Source]:
-        return await asyncio.to_thread(self._search, query, limit)
+        return await off_loop(self._search, query, limit)
