@@ -61,13 +61,12 @@ catalog: install ## regenerate the event catalogue and the NATS topology file
 	$(BIN)/python -m pressroom_contracts.catalog
 	$(BIN)/python deploy/k8s/generate.py
 
-lock: install ## re-resolve the hashed lock files (dev, each service, the CLI alone): no index URLs, no paths
+lock: install ## re-resolve the hashed lock files (dev, the service image, the CLI alone): no index URLs, no paths
 	$(UV) lock --quiet
 	$(UV) export --quiet --frozen --all-packages --all-groups --no-emit-workspace --no-header -o requirements/dev.lock
 	$(UV) export --quiet --frozen --only-group build --no-emit-workspace --no-header -o requirements/build.lock
-	for dir in services/*/ libs/cli/; do name=$$(basename $$dir); \
-	  $(UV) export --quiet --frozen --package pressroom-$$name --no-dev --no-emit-workspace --no-header -o $$dir/requirements.lock; \
-	done
+	$(UV) export --quiet --frozen --only-group services --no-emit-workspace --no-header -o requirements/services.lock
+	$(UV) export --quiet --frozen --package pressroom-cli --no-dev --no-emit-workspace --no-header -o libs/cli/requirements.lock
 	rm -f uv.lock
 
 clean: ## remove the virtual environment (keeps .pressroom data)

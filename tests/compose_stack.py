@@ -2,12 +2,14 @@
 
 Images:
 - a Python base built from a debootstrap root filesystem (Debian 12's Python 3.11 stands in for
-  python:3.11-slim), then every service image from deploy/docker/service.Dockerfile with BASE_IMAGE
-  pointing at it; pip inside the build trusts this machine's CA bundle, mounted read-only, never copied;
+  python:3.11-slim), then the one Pressroom image from deploy/docker/Dockerfile with BASE_IMAGE pointing
+  at it; pip inside the build trusts this machine's CA bundle, mounted read-only, never copied;
 - stand-ins for the three infrastructure images, on the same base: nats-server and weed, the binaries the
   workspace lock installs in .venv, and Debian's PostgreSQL behind the postgres image's environment contract.
-The root filesystem and every image stay in podman's store between runs (a cold run builds them once;
-later runs reuse the layers and rebuild only what changed), under CACHE_DIR.
+Everything is kept under one stable directory, CACHE_DIR (PRESSROOM_CONTAINER_CACHE): the root filesystem
+as a tar file, podman's own store (its configuration points there) with every image and layer. A cold
+run (no CACHE_DIR) builds them all once; later runs reuse the layers and rebuild only what changed. CI
+may keep CACHE_DIR between runs; deleting it makes the next run cold again.
 
 podman 4.3 (Debian 12) neither runs healthchecks without systemd nor waits for `service_healthy`, so `up`
 follows the compose file's start order itself: infrastructure, until each one's own healthcheck passes
@@ -16,7 +18,9 @@ follows the compose file's start order itself: infrastructure, until each one's 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import resource
 import secrets
 import shutil
 import subprocess
@@ -29,11 +33,15 @@ from typing import Any
 
 import yaml
 
+from pressroom_contracts import access
+
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "tests" / "compose"
 CACHE_DIR = Path(os.environ.get("PRESSROOM_CONTAINER_CACHE", "/var/tmp/pressroom-containers"))
+ROOTFS_TAR = CACHE_DIR / "rootfs-bookworm-minbase.tar"  # debootstrap's output, kept across runs
 ROOTFS_IMAGE = "localhost/pressroom-rootfs:bookworm"
 BASE_IMAGE = "localhost/pressroom-python:3.11"
+IMAGE = "pressroom/pressroom:dev"  # the compose file's image for every service
 STANDINS = {
     "nats": "localhost/pressroom-standin-nats:test",
     "postgres": "localhost/pressroom-standin-postgres:test",
@@ -41,13 +49,23 @@ STANDINS = {
 }
 SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))
 INFRA = ("nats", "postgres", "s3")
-CONTAINERS_CONF = """\
+# Run-time state on tmpfs, one directory per CACHE_DIR, so that two caches never share a store's locks.
+RUN_DIR = Path("/run") / f"pressroom-containers-{hashlib.sha256(str(CACHE_DIR).encode()).hexdigest()[:8]}"
+CONTAINERS_CONF = f"""\
 # runc (crun refuses this machine's cgroup layout), cgroupfs, and no ulimits podman may not set here.
 [containers]
 default_ulimits = []
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
+tmp_dir = "{RUN_DIR}/libpod"
+"""
+STORAGE_CONF = f"""\
+# podman's images and containers for the compose test, under its cache directory.
+[storage]
+driver = "overlay"
+graphroot = "{CACHE_DIR}/storage"
+runroot = "{RUN_DIR}/storage"
 """
 
 
@@ -65,10 +83,16 @@ def missing_engine() -> str | None:
 
 def _env() -> dict[str, str]:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    conf = CACHE_DIR / "containers.conf"
-    if not conf.exists() or conf.read_text() != CONTAINERS_CONF:
-        conf.write_text(CONTAINERS_CONF)
-    return {**os.environ, "CONTAINERS_CONF": str(conf)}
+    env = dict(os.environ)
+    for variable, name, text in (
+        ("CONTAINERS_CONF", "containers.conf", CONTAINERS_CONF),
+        ("CONTAINERS_STORAGE_CONF", "storage.conf", STORAGE_CONF),
+    ):
+        conf = CACHE_DIR / name
+        if not conf.exists() or conf.read_text() != text:
+            conf.write_text(text)
+        env[variable] = str(conf)
+    return env
 
 
 def run(argv: Sequence[str], *, timeout: float = 600, check: bool = True, **kw: Any) -> str:
@@ -116,44 +140,50 @@ def build(tag: str, containerfile: Path, context: Path, args: dict[str, str], *,
         podman("rmi", previous, check=False)  # fails harmlessly while a container still uses it
 
 
-def ensure_images() -> dict[str, float]:
-    """Every image the stack needs; returns seconds spent per step (what a cold run costs)."""
-    spent: dict[str, float] = {}
+def ensure_images() -> dict[str, dict[str, float]]:
+    """Every image the stack needs. Returns, per step, its seconds and the CPU seconds of the processes
+    it ran (what the step costs whatever else the machine is doing): what a cold run costs."""
+    spent: dict[str, dict[str, float]] = {}
 
     def step(name: str, fn: Any, *args: Any, **kwargs: Any) -> None:
-        start = time.monotonic()
+        start, cpu = time.monotonic(), _children_cpu()
         fn(*args, **kwargs)
-        spent[name] = round(time.monotonic() - start, 1)
+        spent[name] = {"s": round(time.monotonic() - start, 1), "cpu_s": round(_children_cpu() - cpu, 1)}
 
     if not image_exists(ROOTFS_IMAGE):
-        step("debootstrap", _import_rootfs)
+        step("rootfs", _import_rootfs)
     if not image_exists(BASE_IMAGE):
         step("base", build, BASE_IMAGE, HERE / "base.Containerfile", HERE, {"ROOTFS": ROOTFS_IMAGE})
-    for name in SERVICES:  # always: the layer cache makes an unchanged service a no-op
-        args = {"BASE_IMAGE": BASE_IMAGE, "SERVICE": name, **({"PORT": "8000"} if name == "gateway" else {})}
-        step(
-            name,
-            build,
-            f"pressroom/{name}:dev",
-            ROOT / "deploy/docker/service.Dockerfile",
-            ROOT,
-            args,
-            pip=True,
-        )
+    # Always: the layer cache makes an unchanged image a no-op.
+    step(
+        "pressroom",
+        build,
+        IMAGE,
+        ROOT / "deploy/docker/Dockerfile",
+        ROOT,
+        {"BASE_IMAGE": BASE_IMAGE},
+        pip=True,
+    )
     step("stand-ins", _build_standins)
     return spent
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _import_rootfs() -> None:
-    rootfs = CACHE_DIR / "rootfs"
-    if not (rootfs / "usr/bin/apt-get").exists():
+    """Debian 12 (minbase) as an image; debootstrap runs only when CACHE_DIR has no tar of it yet."""
+    if not ROOTFS_TAR.exists():
+        rootfs = CACHE_DIR / "rootfs.partial"
         shutil.rmtree(rootfs, ignore_errors=True)
         run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs)], timeout=1200)
-    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-    subprocess.run(
-        ["podman", "import", "-", ROOTFS_IMAGE], stdin=tar.stdout, env=_env(), check=True, capture_output=True
-    )
-    tar.wait()
+        partial = ROOTFS_TAR.with_suffix(".partial")
+        run(["tar", "-C", str(rootfs), "-cf", str(partial), "."], timeout=600)
+        partial.rename(ROOTFS_TAR)  # complete, or absent: an interrupted run is never reused
+        shutil.rmtree(rootfs, ignore_errors=True)
+    podman("import", str(ROOTFS_TAR), ROOTFS_IMAGE, timeout=600)
 
 
 def _build_standins() -> None:
@@ -172,6 +202,11 @@ def _build_standins() -> None:
             context,
             {"BASE": BASE_IMAGE, "BINARY": binary, "TARGET": target},
         )
+
+
+def _nats_passwords(path: Path) -> dict[str, str]:
+    run([sys.executable, str(ROOT / "deploy/nats/passwords.py"), str(path)], env=dict(os.environ))
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
 
 
 @dataclass
@@ -194,6 +229,8 @@ class ComposeStack:
             "S3_PUBLISH_PORT": str(self.ports["s3"]),
             "S3_PUBLIC_ENDPOINT": f"127.0.0.1:{self.ports['s3']}",
             "NATS_PUBLISH_PORT": str(self.ports["nats"]),
+            # One per NATS user, made as .env.example says (deploy/nats/passwords.py).
+            **_nats_passwords(self.workdir / "nats-passwords.env"),
         }
         for name in (
             "OPENAI_API_KEY",
@@ -206,7 +243,7 @@ class ComposeStack:
             "services": {
                 **{name: {"image": image} for name, image in STANDINS.items()},
                 "llm": {
-                    "image": "pressroom/gateway:dev",
+                    "image": IMAGE,
                     "command": ["python", "/opt/llm/llm_server.py"],
                     "volumes": [
                         f"{ROOT}/libs/testkit/src/pressroom_testkit/scripted_llm.py:/opt/llm/scripted_llm.py:ro",
@@ -222,10 +259,17 @@ class ComposeStack:
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['gateway']}"
 
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.ports['nats']}"
+
+    def nats_password(self, user: str) -> str:
+        return self.env[access.password_variable(user)]
+
     def compose(self, *args: str, timeout: float = 600, check: bool = True) -> str:
         argv = [str(Path(sys.executable).parent / "podman-compose"), "-p", self.project]
         argv += ["-f", str(ROOT / "docker-compose.yml"), "-f", str(self.override), *args]
-        return run(argv, env=self.env, timeout=timeout, check=check, cwd=ROOT)
+        return run(argv, env=self.env, timeout=timeout, check=check, cwd=ROOT, stdin=subprocess.DEVNULL)
 
     def container(self, service: str) -> str:
         return f"{self.project}_{service}_1"

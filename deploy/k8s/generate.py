@@ -2,7 +2,9 @@
 
 - base/scaledobjects.yaml: one KEDA ScaledObject per durable consumer in pressroom_contracts.topology,
   scaling the Deployment of the same name on that durable's lag in the CONTENT stream;
-- base/prometheusrule.yaml: deploy/monitoring/alerts.yaml as a Prometheus Operator PrometheusRule.
+- base/prometheusrule.yaml: deploy/monitoring/alerts.yaml as a Prometheus Operator PrometheusRule;
+- nats/auth-values.yaml: the NATS Helm chart's users and permissions, from pressroom_contracts.access (the
+  same as deploy/nats/auth.conf), each password read from the Secret `pressroom-nats`.
 
 Run by `make catalog`; tests/test_k8s.py fails when a committed file differs from what this writes.
 """
@@ -15,11 +17,16 @@ from typing import Any
 
 import yaml
 
+from pressroom_contracts import access
 from pressroom_contracts.topology import CONSUMERS, CONTENT_STREAM, ConsumerSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "deploy" / "k8s" / "base"
+NATS_AUTH_VALUES = ROOT / "deploy" / "k8s" / "nats" / "auth-values.yaml"
 ALERTS = ROOT / "deploy" / "monitoring" / "alerts.yaml"
+# The Secret holding every NATS password (PRESSROOM_NATS_PASSWORD_<USER>), in the namespaces `nats` and
+# `pressroom` alike; each Deployment reads its own service's key (deploy/k8s/README.md).
+NATS_SECRET = "pressroom-nats"
 
 # The NATS monitoring endpoint KEDA reads consumer state from: the headless Service of the official Helm
 # chart (release `nats`, namespace `nats`), through which KEDA also finds each consumer's leader.
@@ -76,6 +83,35 @@ def prometheus_rule() -> dict[str, Any]:
     }
 
 
+def nats_auth_values() -> dict[str, Any]:
+    """Helm values adding the users to the chart's nats.conf. The chart writes `config.merge` as JSON and
+    unquotes "<< … >>", so each password is the environment reference `$PRESSROOM_NATS_PASSWORD_<USER>`,
+    filled from the Secret through `container.env`."""
+    users: list[dict[str, Any]] = []
+    for user in access.USERS:
+        entry: dict[str, Any] = {"user": user, "password": f"<< ${access.password_variable(user)} >>"}
+        permissions = access.permissions(user)
+        if permissions is not None:
+            entry["permissions"] = permissions.document()
+        users.append(entry)
+    env = {
+        access.password_variable(user): {
+            "valueFrom": {"secretKeyRef": {"name": NATS_SECRET, "key": access.password_variable(user)}}
+        }
+        for user in access.USERS
+    }
+    return {"config": {"merge": {"authorization": {"users": users}}}, "container": {"env": env}}
+
+
+NATS_AUTH_HEADER = """\
+# Install together with values.yaml (later files win, and this one only adds):
+#   helm install nats nats/nats --version 2.14.2 -n nats -f deploy/k8s/nats/values.yaml \\
+#     -f deploy/k8s/nats/auth-values.yaml
+# Every user of deploy/nats/auth.conf with the same permissions; passwords from the Secret
+# `pressroom-nats` in the namespace `nats` (deploy/k8s/README.md).
+"""
+
+
 def documents(objects: list[dict[str, Any]]) -> str:
     return "---\n".join(yaml.safe_dump(obj, sort_keys=False, width=110) for obj in objects)
 
@@ -86,6 +122,9 @@ def generated() -> dict[Path, str]:
         + documents([scaled_object(c) for c in CONSUMERS]),
         BASE / "prometheusrule.yaml": HEADER.format(source="deploy/monitoring/alerts.yaml")
         + documents([prometheus_rule()]),
+        NATS_AUTH_VALUES: HEADER.format(source="pressroom_contracts.access")
+        + NATS_AUTH_HEADER
+        + documents([nats_auth_values()]),
     }
 
 

@@ -8,11 +8,18 @@ import sys
 
 import nats
 
+from pressroom_contracts.access import ADMIN
+from pressroom_devstack.nats import NatsServer
 from pressroom_runtime import apikeys
 
 
-async def keys(nats_url: str, *args: str) -> tuple[int, str, str]:
-    env = {**os.environ, "NATS_URL": nats_url}
+async def keys(
+    nats_url: str, *args: str, user: str | None = None, password: str = ""
+) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_USER", "NATS_PASSWORD")}
+    env["NATS_URL"] = nats_url
+    if user is not None:
+        env.update(NATS_USER=user, NATS_PASSWORD=password)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -51,3 +58,23 @@ async def test_an_empty_name_and_an_unreachable_bus_are_clear_errors(provisioned
     assert code == 2 and "needs a name" in err
     code, _, err = await keys("nats://127.0.0.1:1", "list")
     assert code == 2 and err.startswith("error:")
+
+
+async def test_it_connects_as_nats_user_which_must_be_the_admin(
+    provisioned: str, nats_server: NatsServer
+) -> None:
+    """As in compose and Kubernetes: a plain NATS_URL, the user and password beside it."""
+    users = nats_server.users
+    assert users is not None
+    code, out, err = await keys(
+        nats_server.url, "create", "as admin", user=ADMIN, password=users.password(ADMIN)
+    )
+    assert code == 0, err
+    assert apikeys.looks_like_key(out.strip())
+
+    # The gateway's own user may read the key bucket, never write it: the server drops the write.
+    code, out, err = await keys(
+        nats_server.url, "create", "as gateway", user="gateway", password=users.password("gateway")
+    )
+    assert code == 2 and out == "", err
+    assert "managing keys takes the 'admin' user" in err

@@ -27,6 +27,7 @@ from nats.js.api import (
 )
 from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError, NotFoundError
+from pydantic import SecretStr
 
 from pressroom_contracts.topology import (
     CONTENT_STREAM,
@@ -187,14 +188,26 @@ async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec) -> str:
 
 
 async def provision(
-    nats_url: str, *, replicas: int = 1, bounds: StreamBounds | None = None
+    nats_url: str,
+    *,
+    replicas: int = 1,
+    bounds: StreamBounds | None = None,
+    user: str | None = None,
+    password: SecretStr | None = None,
 ) -> dict[str, str]:
     """What it did, by durable consumer name and by `kv:<bucket>`. `replicas`: copies of every stream and
-    bucket (3 on a cluster; the durables follow their stream); `bounds`: their size limits."""
+    bucket (3 on a cluster; the durables follow their stream); `bounds`: their size limits. `user`: the
+    NATS user allowed to create them (`admin` where the server requires users), else credentials in the
+    URL or none."""
     streams, buckets = sized(replicas, bounds)
     # A one-shot step: fail within seconds when NATS is unreachable instead of reconnecting for minutes.
     nc = await nats.connect(
-        nats_servers(nats_url), connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=1
+        nats_servers(nats_url),
+        user=user,
+        password=password.get_secret_value() if password else None,
+        connect_timeout=5,
+        max_reconnect_attempts=3,
+        reconnect_time_wait=1,
     )
     try:
         js = nc.jetstream()
@@ -225,7 +238,13 @@ def main() -> None:
     settings = ServiceSettings()
     configure_logging(settings.log_level, settings.log_format, service="provisioning")
     result = asyncio.run(
-        provision(settings.nats_url, replicas=settings.stream_replicas, bounds=StreamBounds())
+        provision(
+            settings.nats_url,
+            replicas=settings.stream_replicas,
+            bounds=StreamBounds(),
+            user=settings.nats_user,
+            password=settings.nats_password,
+        )
     )
     for durable, action in result.items():
         print(f"{durable}: {action}", file=sys.stderr)

@@ -4,8 +4,9 @@
     python -m pressroom_gateway.keys list
     python -m pressroom_gateway.keys revoke client-…
 
-It reads NATS_URL like the gateway itself (compose: `docker compose exec gateway python -m
-pressroom_gateway.keys create "my app"`; Kubernetes: `kubectl exec deploy/gateway -- …`).
+It reads NATS_URL like the gateway itself, and connects as NATS_USER / NATS_PASSWORD, which must be the
+`admin` user: no service may write the key bucket (compose: `docker compose --profile tools run --rm keys
+create "my app"`; Kubernetes: docs/operations.md).
 """
 
 from __future__ import annotations
@@ -18,18 +19,23 @@ from collections.abc import Sequence
 import nats
 import nats.errors
 
+from pressroom_contracts.access import ADMIN
 from pressroom_runtime import apikeys
+from pressroom_runtime.broker import nats_servers
 from pressroom_runtime.logs import configure_logging
 from pressroom_runtime.settings import ServiceSettings
 
 
-async def _run(args: argparse.Namespace, nats_url: str) -> int:
+async def _run(args: argparse.Namespace, settings: ServiceSettings) -> int:
     async def quiet(_: Exception) -> None:  # the failure is raised and reported once, below
         return None
 
     # A one-shot command: no reconnects, so an unreachable bus is an error at once.
+    password = settings.nats_password
     nc = await nats.connect(
-        nats_url,
+        nats_servers(settings.nats_url),
+        user=settings.nats_user,
+        password=password.get_secret_value() if password else None,
         connect_timeout=5,
         allow_reconnect=False,
         max_reconnect_attempts=1,
@@ -65,9 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Logs go to stderr, so that stdout carries only the token (or the list) for scripts.
     configure_logging(settings.log_level, settings.log_format, service="keys", replica=settings.replica)
     try:
-        return asyncio.run(_run(args, settings.nats_url))
+        return asyncio.run(_run(args, settings))
     except (apikeys.KeyStoreMissing, ValueError, OSError, nats.errors.Error) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        hint = ""
+        if settings.nats_user not in (None, ADMIN) and isinstance(exc, nats.errors.Error):
+            # The server drops a service user's writes to the key bucket: the client only sees a timeout.
+            hint = f" (NATS_USER is {settings.nats_user!r}: managing keys takes the {ADMIN!r} user)"
+        print(f"error: {exc}{hint}", file=sys.stderr)
         return 2
 
 
