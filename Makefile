@@ -28,8 +28,12 @@ install: $(STAMP) ## create .venv with the locked dependencies and every package
 up: install ## run the whole system on embedded defaults (Ctrl-C stops everything)
 	$(BIN)/pressroom up $(ARGS)
 
+# The suite waits on real servers more than it computes: four workers on two cores halve its time. Each
+# worker starts its own servers; a file's tests stay on one worker (they share module fixtures).
+TEST_WORKERS ?= 4
+
 test: install browser promtool ## run the test suite (everything but the slow suites)
-	$(BIN)/python -m pytest -m "not slow" --durations=15
+	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-slow: install browser containers ## run the slow suites (clusters, containers, faults under load)
 	$(BIN)/python -m pytest -m slow --durations=15; rc=$$?; [ $$rc -eq 5 ] && echo "no slow tests collected" || exit $$rc
