@@ -110,6 +110,10 @@ class NatsServer(ServerProcess):
                 "--cluster_name", CLUSTER_NAME,
                 "--cluster", f"nats://{LOOPBACK}:{self.cluster.port}",
                 "--routes", ",".join(self.cluster.routes),
+                # Clients are given every node. Announced ones would join their pool without the
+                # credentials of the URLs they were given, and a reconnect after a node dies could pick
+                # one and be refused (seen as a watch told "unavailable" during a leader election).
+                "--no_advertise=true",
             ]  # fmt: skip
         if self.users is not None:
             write_secret(self.config_path, self.users.authorization())
