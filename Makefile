@@ -51,12 +51,13 @@ lint: install ## ruff and mypy over sources, tests and benchmarks (also .pre-com
 	$(BIN)/mypy
 
 # Each benchmark has options for longer runs, e.g. `.venv/bin/python benchmarks/throughput.py --seconds 60`.
-bench: install ## measure concurrency, throughput, scale-out and pipeline latency (writes benchmarks/results/)
+bench: install ## measure concurrency, throughput, scale-out, pipeline latency, fan-out and footprint (writes benchmarks/results/)
 	$(BIN)/python benchmarks/concurrency.py
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/scaleout.py
 	$(BIN)/python benchmarks/pipeline_latency.py $(ARGS)
 	$(BIN)/python benchmarks/fanout.py
+	$(BIN)/python benchmarks/footprint.py
 
 bench-quality: install ## measure what gets published, topic by topic (writes benchmarks/results/quality.json)
 	$(BIN)/python benchmarks/quality.py $(ARGS)

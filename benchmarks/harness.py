@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -135,7 +135,8 @@ def embedded_stack(
             stack = Stack(StackConfig.from_env(environ))
             try:
                 info = stack.start(replicas=dict(replicas or {}))
-                yield stack, info
+                # The driver starts jobs as the gateway does and reads the whole stream: as the admin.
+                yield stack, replace(info, nats_url=info.nats_admin_url or info.nats_url)
             finally:
                 stack.stop()
 
