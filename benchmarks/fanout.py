@@ -154,6 +154,7 @@ async def _worker_main(url: str, headers: dict[str, str], jobs: list[str], index
     conn.send(("ready", ready[0]))
     await loop.run_in_executor(None, conn.recv)  # "go"
     go.set()
+    conn.send(("going", 0))  # the driver waits for this: no frame of the measurement passes for a replay
     cpu, wall = time.process_time(), time.monotonic()
     await asyncio.wait(tasks, timeout=max(1.0, deadline - time.time()))
     result.cpu_busy = round((time.process_time() - cpu) / max(1e-9, time.monotonic() - wall), 2)
@@ -319,6 +320,8 @@ async def phase(name: str, url: str, headers: dict[str, str], nats_url: str, arg
     profiler = profile(target_pid, args["profile"]) if args.get("profile") and name == "gateway" else None
     for p in pipes:
         p.send("go")
+    for p in pipes:
+        await loop.run_in_executor(None, p.recv)  # ("going", 0)
     start = await drive(nats_url, jobs, args["seconds"], args["rate"])
     results = [(await loop.run_in_executor(None, p.recv))[1] for p in pipes]
     server_busy = (cpu_seconds(target_pid) - cpu_before) / max(1e-9, time.monotonic() - wall_before)

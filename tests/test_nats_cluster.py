@@ -28,8 +28,6 @@ from pressroom_runtime.broker import nats_servers
 from pressroom_runtime.history import recorded
 from pressroom_testkit.runner import ServiceRunner
 
-pytestmark = pytest.mark.slow
-
 JOBS = 8
 REQUEST = {"topic": "Community solar gardens", "platforms": ["linkedin", "x"], "image": True}
 

@@ -23,6 +23,7 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, make_asgi_app
 
 
@@ -35,14 +36,19 @@ def otlp_endpoint() -> str | None:
 @cache
 def tracer_provider(service: str) -> TracerProvider:
     # Shut down (and so flushed) at interpreter exit by the SDK itself.
-    provider = TracerProvider(resource=Resource.create({"service.name": f"pressroom-{service}"}))
-    exported = False
-    if os.environ.get("PRESSROOM_TRACE_CONSOLE"):
+    console, otlp = bool(os.environ.get("PRESSROOM_TRACE_CONSOLE")), bool(otlp_endpoint())
+    exported = console or otlp
+    # With nothing to export to, spans are not recorded (ALWAYS_OFF): every hop still carries the job's
+    # trace id in `traceparent`, without the cost of building spans nobody sees (measured: a large share
+    # of every service's CPU per message under load).
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": f"pressroom-{service}"}),
+        sampler=None if exported else ALWAYS_OFF,
+    )
+    if console:
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
-        exported = True
-    if otlp_endpoint():
+    if otlp:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        exported = True
     if exported:  # client spans cost nothing worth measuring, but only matter when someone sees them
         HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     return provider
