@@ -64,6 +64,9 @@ from .usage import Meter, call_name
 log = get_logger(__name__)
 T = TypeVar("T")
 _PROPAGATOR = TraceContextTextMapPropagator()
+# Live text is sent at most this often per job: a model streams a piece every few milliseconds, and one
+# NATS message (and one frame for every watcher) per piece costs more than the text is worth.
+LIVE_INTERVAL = 0.05
 
 
 class StageContext:
@@ -92,6 +95,11 @@ class StageContext:
         self.usage_interval = usage_interval
         self._jobs = jobs
         self._step = 0
+        self._live: tuple[int, list[str]] | None = None  # live text held back: its offset, its pieces
+        self._live_end = 0
+        self._live_timer: asyncio.Task[None] | None = None
+        self._live_sending: asyncio.Task[Any] | None = None
+        self._live_lock = asyncio.Lock()  # one send at a time, so watchers get the pieces in order
 
     async def _connection(self) -> Client:
         return await self.publisher.broker.connect()
@@ -106,6 +114,7 @@ class StageContext:
         )
 
     async def emit(self, event_cls: type[Envelope], data: BaseModel) -> int:
+        await self.flush_live()  # the text a watcher has is complete before the event that ends it
         return await self.publisher.publish(self.make(event_cls, data))
 
     async def progress(self, message: str) -> None:
@@ -159,8 +168,46 @@ class StageContext:
         return max(texts, key=lambda e: (e.data.version, e.occurred_at), default=None)
 
     async def delta(self, offset: int, text: str) -> None:
+        """Live text at `offset`. Pieces that follow each other are sent together, at most LIVE_INTERVAL
+        after the first of them; a piece elsewhere (a rewrite) sends what is held first."""
         assert self.stage is not None
-        await self.publisher.delta(self.job_id, self.stage, offset, text)
+        if self._live is not None and offset == self._live_end:
+            self._live[1].append(text)
+        else:
+            await self.flush_live()
+            self._live = (offset, [text])
+            self._live_timer = asyncio.create_task(self._flush_live_later())
+        self._live_end = offset + len(text)
+
+    async def _flush_live_later(self) -> None:
+        await asyncio.sleep(LIVE_INTERVAL)
+        # Awake: from here on nobody cancels it, so what it sends is not lost; the loop keeps only a
+        # weak reference to a task, so this context keeps it until it is done.
+        self._live_timer, self._live_sending = None, asyncio.current_task()
+        try:
+            await self.flush_live()
+        except Exception as exc:  # live text is best effort; the stored event carries the whole text
+            log.warning("live text not sent", error=str(exc))
+        finally:
+            self._live_sending = None
+
+    async def flush_live(self) -> None:
+        """Sends the live text held back, if any."""
+        timer, self._live_timer = self._live_timer, None
+        if timer is not None:  # still asleep: this call sends what it would have
+            timer.cancel()
+        async with self._live_lock:
+            if self._live is None:
+                return
+            (offset, pieces), self._live = self._live, None
+            assert self.stage is not None
+            await self.publisher.delta(self.job_id, self.stage, offset, "".join(pieces))
+
+    def drop_live(self) -> None:
+        """The handler failed: what is held back is not sent (its try is over)."""
+        if self._live_timer is not None:
+            self._live_timer.cancel()
+        self._live_timer, self._live = None, None
 
     def meter(self, call: str, *, provider: str, model: str) -> Meter:
         """A provider call's running usage, reported as it happens (usage.py): `async with ctx.meter(…) as
@@ -366,7 +413,12 @@ class Consumer:
                 tries += 1
                 if tries > 1:  # another try after an outage: its own progress steps and call names
                     ctx = context(tries)
-                await self.handler(event, ctx)
+                try:
+                    await self.handler(event, ctx)
+                except BaseException:
+                    ctx.drop_live()
+                    raise
+                await ctx.flush_live()
 
             await self._outlast(handle)
         except JobStopped as stopped:
