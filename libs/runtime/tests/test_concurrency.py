@@ -17,7 +17,7 @@ from pressroom_devstack.provisioning import reset_nats
 from pressroom_runtime.broker import Publisher, make_broker
 from pressroom_runtime.consumer import Consumer, Delivery, bind_consumer
 from pressroom_runtime.errors import Unavailable
-from pressroom_testkit import TestBus
+from pressroom_testkit import TestBus, eventually
 
 PRODUCER = Producer(service="test", replica="t-1")
 
@@ -77,13 +77,6 @@ async def stop(*replicas) -> None:
         await broker.stop()
 
 
-async def wait_for(check, timeout=30.0):
-    async with asyncio.timeout(timeout):
-        while not (result := await check()):  # noqa: ASYNC110 - polling remote state
-            await asyncio.sleep(0.05)
-        return result
-
-
 async def consumer_info(nc):
     return await nc.jetstream().consumer_info(subjects.STREAM, "research")
 
@@ -100,7 +93,7 @@ async def test_a_replica_works_on_its_slots_at_once_and_never_holds_more(nc, nat
         async def full() -> bool:
             return len(gate.inside) == slots
 
-        await wait_for(full)  # four handlers are inside at the same time: they overlap
+        await eventually(full, timeout=30)  # four handlers are inside at the same time: they overlap
         info = await consumer_info(nc)
         assert (info.num_ack_pending, info.num_pending) == (slots, 10 - slots)  # fetched only what it holds
 
@@ -133,7 +126,7 @@ async def test_replicas_share_the_work_without_doing_any_twice(nc, nats_url):
         async def both_full() -> bool:
             return len(gate.inside) == 6
 
-        await wait_for(both_full)  # each replica holds three
+        await eventually(both_full, timeout=30)  # each replica holds three
         assert (await consumer_info(nc)).num_ack_pending == 6
         assert all(consumer.in_use == 3 for consumer, _ in replicas)
         gate.released.set()
@@ -163,7 +156,7 @@ async def test_an_outage_is_waited_out_holding_the_message_and_fetching_nothing_
         async def waiting() -> bool:
             return len(seen) >= 2  # the first try and at least one paced retry
 
-        await wait_for(waiting)
+        await eventually(waiting, timeout=30)
         later = await bus.publish(job_requested("later"))
         await bus.acked(later, "research")
         info = await consumer_info(nc)
@@ -186,7 +179,7 @@ async def test_stop_lets_in_flight_messages_finish_and_hands_back_the_rest(nc, n
     async def both_inside() -> bool:
         return len(gate.inside) == 2
 
-    await wait_for(both_inside)
+    await eventually(both_inside, timeout=30)
     await stop(first)  # the handlers outlive the grace period: cancelled and handed back at once
     assert gate.calls == Counter({"drained-0": 1, "drained-1": 1})
 
@@ -213,7 +206,7 @@ async def test_lag_and_slots_are_exported_by_durable(nc, nats_url):
         async def reported() -> bool:
             return sample("pressroom_consumer_pending") == 3 and sample("pressroom_consumer_ack_pending") == 2
 
-        await wait_for(reported)
+        await eventually(reported, timeout=30)
         assert sample("pressroom_consumer_slots_in_use") == 2 and sample("pressroom_consumer_slots") == 2
         gate.released.set()
         await bus.acked(5, "research")

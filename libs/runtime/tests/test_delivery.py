@@ -32,7 +32,7 @@ from pressroom_runtime.consumer import Delivery, bind_consumer
 from pressroom_runtime.errors import PermanentError, TransientError
 from pressroom_runtime.history import recorded
 from pressroom_runtime.jobstates import JobStates
-from pressroom_testkit import JobEvents, TestBus
+from pressroom_testkit import JobEvents, TestBus, eventually
 
 PRODUCER = Producer(service="test", replica="t-1")
 FAST = Delivery(concurrency=4, retry_base=0.1, retry_max=0.5, drain=5.0, lag_interval=0.2)
@@ -88,13 +88,6 @@ async def stage(nc, nats_url):
         await broker.stop()
 
 
-async def wait_for(check, timeout=30.0):
-    async with asyncio.timeout(timeout):
-        while not (result := await check()):  # noqa: ASYNC110 - polling remote state
-            await asyncio.sleep(0.05)
-        return result
-
-
 async def stage_failed(nc, job_id):
     return [e for e in await recorded(nc, job_id, "stage.failed") if isinstance(e, StageFailedEvent)]
 
@@ -118,7 +111,7 @@ async def test_success_is_acked_once_and_duplicates_are_dropped(stage, nc):
 async def test_a_transient_error_is_retried_with_a_pause(stage, nc):
     publisher, calls = stage
     await publisher.publish(job_requested("flaky-1"))
-    await wait_for(lambda: recorded(nc, "flaky-1", "stage.progress"))
+    await eventually(lambda: recorded(nc, "flaky-1", "stage.progress"), timeout=30)
     attempts = [a for j, a in calls if j == "flaky-1"]
     assert attempts == [1, 2, 3]
 
@@ -172,10 +165,10 @@ async def test_a_dead_letter_can_be_replayed_by_an_operator(stage, nc, nats_url)
 async def test_an_unexpected_error_is_retried_until_max_deliver_then_fails_visibly(stage, nc):
     publisher, calls = stage
     await publisher.publish(job_requested("bug-1"))
-    (failed,) = await wait_for(lambda: stage_failed(nc, "bug-1"), timeout=60)
+    (failed,) = await eventually(lambda: stage_failed(nc, "bug-1"), timeout=60)
     assert [a for j, a in calls if j == "bug-1"] == list(range(1, topology.RESEARCH.max_deliver + 1))
     assert failed.data.code == "internal_error" and failed.data.retryable
-    (letter,) = await wait_for(lambda: letters_of(nc, "bug-1"))
+    (letter,) = await eventually(lambda: letters_of(nc, "bug-1"), timeout=30)
     assert (letter.reason, letter.deliveries) == ("internal_error", topology.RESEARCH.max_deliver)
 
 

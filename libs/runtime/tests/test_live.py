@@ -3,7 +3,6 @@ LIVE_INTERVAL after the first, whole and in order, and before the event that fol
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import nats
@@ -15,6 +14,7 @@ from pressroom_contracts.ids import new_job_id
 from pressroom_devstack.provisioning import reset_nats
 from pressroom_runtime.broker import Publisher, make_broker
 from pressroom_runtime.consumer import StageContext
+from pressroom_testkit import eventually
 
 PRODUCER = Producer(service="writer", replica="w-1")
 
@@ -42,10 +42,8 @@ async def live(nats_url):
         await broker.stop()
 
 
-async def arrival(arrived, count, timeout=10.0):
-    async with asyncio.timeout(timeout):
-        while len(arrived) < count:  # noqa: ASYNC110 - filled by the subscription's callback
-            await asyncio.sleep(0.01)
+def arrival(arrived, count):
+    return eventually(lambda: len(arrived) >= count, timeout=10, interval=0.01)
 
 
 async def test_pieces_in_a_row_are_one_message_whole_and_before_the_next_event(live):
