@@ -31,7 +31,6 @@ from pressroom_contracts.events import (
     UsageRecordedEvent,
 )
 from pressroom_runtime.errors import JobStopped
-from pressroom_runtime.pricing import estimate_cost
 from pressroom_runtime.stage import StageContext
 from pressroom_runtime.usage import Meter
 
@@ -105,22 +104,9 @@ class FakeStageContext:
         images: int = 0,
         calls: int = 0,
     ) -> None:
-        assert self.stage is not None, "usage needs a stage"
-        self.actions.append(f"usage {call}")
-        usage = self._make(
-            UsageRecordedEvent,
-            UsageRecorded(
-                stage=self.stage,
-                call=call,
-                provider=provider,
-                model=model,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                images=images,
-                cost_usd=estimate_cost(model, input_tokens, output_tokens, images, calls),
-            ),
-        )
-        self._publish(usage)
+        meter = self.meter(call, provider=provider, model=model)
+        meter.add(input_tokens, output_tokens, images, calls)
+        await meter.report()
 
     def meter(self, call: str, *, provider: str, model: str) -> Meter:
         assert self.stage is not None, "usage needs a stage"
