@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import nats
 import pytest
-from pydantic import SecretStr
 
 from pressroom_contracts.events import Producer, Stage, UsageRecordedEvent
 from pressroom_devstack.provisioning import reset_nats
 from pressroom_runtime.broker import Publisher, make_broker
 from pressroom_runtime.consumer import StageContext
 from pressroom_runtime.history import recorded
-from pressroom_runtime.llm import Prompt, TextModel
-from pressroom_runtime.settings import LLMProfile, LLMSettings
+from pressroom_runtime.llm import Prompt
 
 PRODUCER = Producer(service="writer", replica="t-1")
 PROMPT = Prompt(system="You write.", user="Write a blog post.", document="A blog post:\n")
@@ -26,10 +24,7 @@ async def context(nats_url, scripted_llm):
     broker = make_broker(nats_url, "writer:test")
     await broker.start()
     nc = await nats.connect(nats_url)
-    model = TextModel(
-        LLMSettings(base_url=scripted_llm.base_url, api_key=SecretStr("t"), model="scripted-model",
-                    profile=LLMProfile.chat)
-    )  # fmt: skip
+    model = scripted_llm.text_model()
 
     def make(job_id: str, attempt: int = 1, run: int = 1, interval: float = 5.0) -> StageContext:
         return StageContext(

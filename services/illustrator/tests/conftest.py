@@ -21,7 +21,7 @@ from pressroom_illustrator.app import create_app
 from pressroom_illustrator.settings import IllustratorSettings
 from pressroom_runtime.llm import TextModel
 from pressroom_runtime.objectstore import ObjectStore
-from pressroom_runtime.settings import LLMSettings, S3Settings
+from pressroom_runtime.settings import S3Settings
 from pressroom_testkit import JobEvents, ScriptedLLM, TestBus
 
 
@@ -65,9 +65,7 @@ def store(s3: S3Info, bucket: str) -> ObjectStore:
 @pytest.fixture
 def text_model(scripted_llm: ScriptedLLM) -> TextModel:
     scripted_llm.when("illustration", "A lighthouse made of circuit boards glowing at dusk.")
-    return TextModel(
-        LLMSettings(base_url=scripted_llm.base_url, api_key="test", model=scripted_llm.model, profile="chat")
-    )
+    return scripted_llm.text_model()
 
 
 @pytest.fixture

@@ -7,13 +7,10 @@ from typing import Any
 
 import nats
 import pytest
-from pydantic import SecretStr
 
 from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.topology import SOCIAL
 from pressroom_devstack.provisioning import reset_nats
-from pressroom_runtime.llm import TextModel
-from pressroom_runtime.settings import LLMProfile, LLMSettings
 from pressroom_social.app import create_app
 from pressroom_social.settings import SocialSettings
 from pressroom_testkit import JobEvents, TestBus
@@ -32,15 +29,9 @@ async def bus(nats_url: str) -> AsyncIterator[TestBus]:
 async def social(nats_url: str, scripted_llm: Any) -> AsyncIterator[Any]:
     """The social app started in the test's event loop, on a stream emptied for this test."""
     reset_nats(nats_url)
-    model = TextModel(
-        LLMSettings(
-            base_url=scripted_llm.base_url,
-            api_key=SecretStr("t"),
-            model=scripted_llm.model,
-            profile=LLMProfile.chat,
-        )
+    app = create_app(
+        SocialSettings(nats_url=nats_url, replica="social-test"), model=scripted_llm.text_model()
     )
-    app = create_app(SocialSettings(nats_url=nats_url, replica="social-test"), model=model)
     await app.start()
     try:
         yield app

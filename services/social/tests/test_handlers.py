@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from pressroom_contracts.events import (
     BlogCompletedEvent,
@@ -23,8 +22,6 @@ from pressroom_contracts.jobs import Platform
 from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
 from pressroom_contracts.voice import VoiceProfile
 from pressroom_runtime.errors import PermanentError
-from pressroom_runtime.llm import TextModel
-from pressroom_runtime.settings import LLMProfile, LLMSettings
 from pressroom_runtime.stage import Handler
 from pressroom_social.copywriter import Copywriter
 from pressroom_social.handlers import handlers
@@ -42,15 +39,7 @@ THREAD = (
 
 @pytest.fixture
 def table(scripted_llm: ScriptedLLM) -> dict[type, Handler]:
-    model = TextModel(
-        LLMSettings(
-            base_url=scripted_llm.base_url,
-            api_key=SecretStr("t"),
-            model=scripted_llm.model,
-            profile=LLMProfile.chat,
-        )
-    )
-    return handlers(Copywriter(model, max_tokens=400))
+    return handlers(Copywriter(scripted_llm.text_model(), max_tokens=400))
 
 
 async def handle(

@@ -1,18 +1,14 @@
 """Drafting against the scripted OpenAI-compatible server, through the real openai SDK."""
 
-from pydantic import SecretStr
-
 from pressroom_runtime.llm import Prompt, TextModel
-from pressroom_runtime.settings import LLMProfile, LLMSettings
+from pressroom_runtime.settings import LLMProfile
 from pressroom_writer.drafting import MAX_ROUNDS, draft
 
 PROMPT = Prompt(system="sys", user="Write a post.", document="# Title\n\n")
 
 
 def model(llm, profile: LLMProfile) -> TextModel:
-    return TextModel(
-        LLMSettings(base_url=llm.base_url, api_key=SecretStr("test"), model=llm.model, profile=profile)
-    )
+    return llm.text_model(profile)
 
 
 async def test_pieces_stream_with_offsets_that_add_up(scripted_llm):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import SecretStr
 
 from pressroom_contracts.events import (
     BlogCompletedEvent,
@@ -19,8 +18,6 @@ from pressroom_contracts.events import (
 from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.voice import VoiceProfile
 from pressroom_runtime.errors import JobStopped, PermanentError
-from pressroom_runtime.llm import TextModel
-from pressroom_runtime.settings import LLMProfile, LLMSettings
 from pressroom_runtime.stage import Handler
 from pressroom_testkit import FakeStageContext, JobEvents, ScriptedLLM
 from pressroom_writer.handlers import handlers
@@ -32,15 +29,7 @@ SECTION = "Panels on the roof pay for themselves [1]. Storage helps at night [2]
 
 @pytest.fixture
 def table(scripted_llm: ScriptedLLM) -> dict[type, Handler]:
-    model = TextModel(
-        LLMSettings(
-            base_url=scripted_llm.base_url,
-            api_key=SecretStr("t"),
-            model=scripted_llm.model,
-            profile=LLMProfile.chat,
-        )
-    )
-    return handlers(Writer(model, max_tokens=2048))
+    return handlers(Writer(scripted_llm.text_model(), max_tokens=2048))
 
 
 SOURCES = [

@@ -32,10 +32,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from pressroom_runtime.llm import TextModel
+from pressroom_runtime.settings import LLMProfile, LLMSettings
 
 Reply = str | Callable[["RecordedRequest"], str]
 Matcher = str | Callable[["RecordedRequest"], bool]
@@ -201,6 +205,12 @@ class ScriptedLLM:
     def base_url(self) -> str:
         """What OPENAI_BASE_URL should be."""
         return f"{self.url}/v1"
+
+    def text_model(self, profile: LLMProfile = LLMProfile.chat) -> TextModel:
+        """The model client a stage would use, talking to this server."""
+        return TextModel(
+            LLMSettings(base_url=self.base_url, api_key=SecretStr("test"), model=self.model, profile=profile)
+        )
 
     def start(self) -> ScriptedLLM:
         if self._thread is not None:
