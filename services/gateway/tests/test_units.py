@@ -65,6 +65,22 @@ async def test_outbox_overflows_at_twice_its_size_at_once():
     assert outbox.overflowed.is_set()
 
 
+async def test_outbox_take_waits_for_a_burst_and_hands_it_over_whole():
+    outbox: Outbox[int] = Outbox(4, grace=60)
+    reader = asyncio.create_task(outbox.take())
+    await asyncio.sleep(0)
+    assert not reader.done()  # nothing queued: it waits
+    assert outbox.offer(1) and outbox.offer(2)
+    assert await reader == [1, 2]
+    assert outbox.qsize() == 0
+    # A reader cancelled while waiting leaves the outbox usable.
+    waiting = asyncio.create_task(outbox.get())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    assert outbox.offer(3)
+    assert await outbox.get() == 3
+
+
 def test_legacy_request_becomes_a_default_job_request():
     request = parse_request('{"topic": "  Solar   power ", "research": true}', 1024)
     assert (request.topic, request.research, [str(p) for p in request.platforms]) == (

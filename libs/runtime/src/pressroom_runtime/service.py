@@ -12,6 +12,7 @@ from faststream.nats import NatsBroker
 from pressroom_contracts.events import Envelope, Producer, Stage
 from pressroom_contracts.topology import ConsumerSpec
 
+from . import gcpolicy
 from .broker import Publisher, make_broker
 from .consumer import Delivery, bind_consumer
 from .logs import configure_logging
@@ -40,6 +41,7 @@ def build_asgi(
 def serve(app: Any, settings: ServiceSettings, service: str) -> None:
     """Blocks until SIGINT/SIGTERM; in-flight messages finish within PRESSROOM_DRAIN_SECONDS."""
     configure_logging(settings.log_level, settings.log_format, service=service, replica=settings.replica)
+    gcpolicy.tune()
     uvicorn.run(
         app,
         host=settings.health_host,

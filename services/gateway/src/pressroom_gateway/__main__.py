@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from pressroom_runtime import gcpolicy
 from pressroom_runtime.logs import configure_logging
 
 from .app import create_app, server_config
@@ -13,7 +14,9 @@ from .settings import GatewaySettings
 def main() -> None:
     settings = GatewaySettings()
     configure_logging(settings.log_level, settings.log_format, service="gateway", replica=settings.replica)
-    uvicorn.Server(server_config(create_app(settings), settings)).run()
+    server = uvicorn.Server(server_config(create_app(settings), settings))
+    gcpolicy.tune()
+    server.run()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ Producers (a job's feed fanning out to thousands of connections, request handler
 queues or refuses at once. A connection that does not keep up is dropped alone: its outbox overflows
 when it holds `maxsize` items for longer than a short grace period (a replay or a burst of deltas can
 fill it faster than its sender task is scheduled, even for a fast client), or twice `maxsize` at all.
+
+One reader per outbox (its connection's sender), woken through a plain future: with 10,000 connections a
+frame costs one wake-up per connection, so the cheapest one counts (benchmarks/fanout.py).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ class Outbox(Generic[T]):
         self._hard = 2 * maxsize
         self._grace = grace
         self._full_since: float | None = None
-        self._ready = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self.overflowed = asyncio.Event()
 
     def offer(self, item: T) -> bool:
@@ -41,17 +44,34 @@ class Outbox(Generic[T]):
                 self.overflowed.set()
                 return False
         self._items.append(item)
-        self._ready.set()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         return True
 
-    async def get(self) -> T:
+    async def _filled(self) -> None:
         while not self._items:
-            self._ready.clear()
-            await self._ready.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    async def get(self) -> T:
+        """The oldest item (waits for one)."""
+        await self._filled()
         item = self._items.popleft()
         if len(self._items) < self._soft:
             self._full_since = None
         return item
+
+    async def take(self) -> list[T]:
+        """Every item queued, oldest first (waits for one): a sender writes a burst in one go."""
+        await self._filled()
+        items = list(self._items)
+        self._items.clear()
+        self._full_since = None
+        return items
 
     def qsize(self) -> int:
         return len(self._items)

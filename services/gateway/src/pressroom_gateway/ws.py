@@ -240,12 +240,12 @@ class Connection:
     async def _send_loop(self) -> None:
         try:
             while True:
-                item = await self.outbox.get()
-                if isinstance(item, CloseRequest):
-                    async with asyncio.timeout(CLOSE_TIMEOUT):
-                        await self.websocket.close(item.code, item.reason)
-                    return
-                await self.websocket.send_text(item)
+                for item in await self.outbox.take():
+                    if isinstance(item, CloseRequest):
+                        async with asyncio.timeout(CLOSE_TIMEOUT):
+                            await self.websocket.close(item.code, item.reason)
+                        return
+                    await self.websocket.send_text(item)
         except (WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
             return  # the client went away; the receive loop sees the disconnect too
 
