@@ -306,3 +306,41 @@ async def test_budget_failure_is_announced_again_after_a_crash_and_only_then(sto
         "budget_exceeded",
         0.0223,
     )
+
+
+async def test_progress_logs_once_touches_an_active_job_and_leaves_a_finished_one_as_it_is(
+    store, events
+) -> None:
+    synced: list[tuple[str, str, str | None]] = []
+
+    async def sync(job_id: str, status: str, owner: str | None) -> None:
+        synced.append((job_id, status, owner))
+
+    recorder = Recorder(store, sync=sync)
+    out = Announcements()
+    await recorder.record(events.requested(owner="alice"), out)
+
+    async def job_row() -> Any:
+        async with store.pool.acquire() as conn:
+            return await conn.fetchrow(
+                "SELECT status, updated_at, (SELECT count(*) FROM events WHERE job_id = $1) AS logged"
+                " FROM jobs WHERE id = $1",
+                events.job_id,
+            )
+
+    first = events.progress(step=1)
+    await recorder.record(first, out)
+    await recorder.record(first, out)  # redelivered: logged once
+    running = await job_row()
+    assert (running["status"], running["logged"]) == ("running", 2)
+    assert synced == [(events.job_id, "running", "alice")]  # mirrored once per change
+
+    await recorder.record(events.progress(step=2), out)
+    touched = await job_row()
+    assert touched["updated_at"] > running["updated_at"]  # progress, for the stalled-job sweep
+
+    await recorder.record(events.cancel_requested("enough"), out)
+    cancelled = await job_row()
+    await recorder.record(events.progress(step=3), out)  # late: stored, the job stays cancelled
+    late = await job_row()
+    assert (late["status"], late["logged"], late["updated_at"]) == ("cancelled", 5, cancelled["updated_at"])

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import BaseModel
 
@@ -97,11 +97,11 @@ class Recorder:
         elif isinstance(event, _ARTIFACTS):
             await self._artifact(event, emit)
         elif isinstance(event, StageProgressEvent):
-            async with self._job(event) as job:
-                await job.log(event)
-                if not await job.move("running", ("requested",)) and job.status in ACTIVE:
-                    await job.touch()  # progress, for the stalled-job sweep
-            await self._sync(job)
+            state = await self.store.progress(event)
+            if state is None:
+                await self._unrecorded(event)
+            else:
+                await self._sync(event.job_id, *state)
         elif isinstance(event, UsageRecordedEvent):
             await self._usage(event, emit)
         elif isinstance(event, StageFailedEvent):
@@ -113,7 +113,7 @@ class Recorder:
             async with self._job(event) as job:
                 await job.log(event)
                 await job.move("cancelled", ACTIVE, cancel_reason=event.data.reason, by=event)
-            await self._sync(job)
+            await self._sync(job.id, job.status, job.owner)
         else:
             # job.completed / job.failed: our own announcements, logged so we know they were published;
             # regenerate.requested: for the stages, logged for the record.
@@ -125,20 +125,22 @@ class Recorder:
             async with self.store.job(event.job_id) as job:
                 yield job
         except UnknownJob:
-            if self.was_requested is None or await self.was_requested(event.job_id):
-                # Its job.requested is on its way (or waiting for a retry): try again later.
-                raise TransientError(
-                    f"job {event.job_id} is not recorded yet", code="not_recorded_yet"
-                ) from None
-            raise JobUnknown(f"job {event.job_id} was never requested") from None
+            await self._unrecorded(event)
 
-    async def _sync(self, job: JobTx) -> None:
+    async def _unrecorded(self, event: Envelope) -> NoReturn:
+        """Raises what an event of a job that is not recorded deserves."""
+        if self.was_requested is None or await self.was_requested(event.job_id):
+            # Its job.requested is on its way (or waiting for a retry): try again later.
+            raise TransientError(f"job {event.job_id} is not recorded yet", code="not_recorded_yet")
+        raise JobUnknown(f"job {event.job_id} was never requested")
+
+    async def _sync(self, job_id: str, status: str, owner: str | None) -> None:
         """Mirrors the job's status into the bucket, once per change as far as this replica knows."""
-        if self.sync is None or job.status == "requested" or self._synced.get(job.id) == job.status:
+        if self.sync is None or status == "requested" or self._synced.get(job_id) == status:
             return
-        await self.sync(job.id, job.status, job.owner)
-        self._synced[job.id] = job.status
-        self._synced.move_to_end(job.id)
+        await self.sync(job_id, status, owner)
+        self._synced[job_id] = status
+        self._synced.move_to_end(job_id)
         while len(self._synced) > _SYNCED_JOBS:
             self._synced.popitem(last=False)
 
@@ -172,7 +174,7 @@ class Recorder:
                 announce = completion(request, await job.artifacts())
             elif inserted and job.status != "completed":
                 log.info("artifact of a finished job stored; its status stays", status=job.status)
-        await self._sync(job)
+        await self._sync(job.id, job.status, job.owner)
         if announce is not None:  # after the commit
             await emit(JobCompletedEvent, announce)
             log.info("job completed", title=announce.blog_title)
@@ -195,7 +197,7 @@ class Recorder:
             elif job.status == "failed" and not await job.announced("job.failed"):
                 # A redelivery after a crash: announce the failure that was recorded.
                 announce = await job.failure()
-        await self._sync(job)
+        await self._sync(job.id, job.status, job.owner)
         if announce is not None:
             await emit(JobFailedEvent, announce)
             log.warning("job failed", stage=announce.stage, code=announce.code, reason=announce.message)
@@ -212,7 +214,7 @@ class Recorder:
                     announce = JobCancelled(reason=await job.cancel_reason() or event.data.reason)
             else:
                 log.info("cancel of a finished job ignored", status=job.status)
-        await self._sync(job)
+        await self._sync(job.id, job.status, job.owner)
         if announce is not None:
             await emit(JobCancelledEvent, announce)
             log.info("job cancelled", reason=announce.reason, by=event.data.requested_by)
@@ -230,7 +232,7 @@ class Recorder:
                 announce = await job.failure()
             else:
                 log.info("late stage.failed ignored", status=job.status, stage=d.stage)
-        await self._sync(job)
+        await self._sync(job.id, job.status, job.owner)
         if announce is not None:
             await emit(JobFailedEvent, announce)
             log.info("job failed", stage=announce.stage, code=announce.code)
@@ -257,7 +259,7 @@ class Recorder:
                     announce = failure
             elif job.status == "failed" and not await job.announced("job.failed"):
                 announce = await job.failure()
-        await self._sync(job)
+        await self._sync(job.id, job.status, job.owner)
         if announce is not None:
             await emit(JobFailedEvent, announce)
             log.warning("job failed", stage=announce.stage, code=announce.code, reason=announce.message)
