@@ -50,7 +50,10 @@ def _prompt(body: dict[str, Any]) -> str:
 
 
 def make_app(delay: float) -> Starlette:
+    served = [0]  # completions answered, read by the benchmarks at /v1/calls
+
     async def generate(request: Request) -> Response:
+        served[0] += 1
         body = await request.json()
         chat = request.url.path.endswith("/chat/completions")
         text = answer_for(_prompt(body))
@@ -94,11 +97,15 @@ def make_app(delay: float) -> Starlette:
     async def models(_: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
 
+    async def calls(_: Request) -> Response:
+        return JSONResponse({"calls": served[0]})
+
     return Starlette(
         routes=[
             Route("/v1/chat/completions", generate, methods=["POST"]),
             Route("/v1/completions", generate, methods=["POST"]),
             Route("/v1/models", models),
+            Route("/v1/calls", calls),
         ]
     )
 

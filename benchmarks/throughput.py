@@ -5,7 +5,8 @@ service; latency percentiles; jobs lost (must be 0); and the raw floor of the sa
 
 Phases, on one stack: single jobs one at a time (their p50 is "a single job's latency"); the floor — what
 one job's work costs without Pressroom around it: 5 JetStream hops (publish with ack, then delivery),
-5 PostgreSQL commits and the job's provider calls over HTTP, one after the other; then, per variant, a
+5 PostgreSQL commits and as many provider calls over HTTP as a single job made (counted by the fake
+provider), one after the other; then, per variant, a
 sustained load that keeps `--window` jobs unfinished for `--seconds`. Prints the single job's p50 ÷ the
 floor's p50 (issue 7: within 5x) and jobs/s (issue 7: ≥ 100 for 60 s without image, 0 lost).
 Writes benchmarks/results/throughput.json.
@@ -36,9 +37,10 @@ def request(image: bool) -> JobRequest:
     return JobRequest(topic=TOPIC, length="short", platforms=["linkedin", "x"], image=image)
 
 
-def provider_calls(image: bool) -> int:
-    """The job's model calls: the blog, one post per platform, the image description."""
-    return 1 + 2 + (1 if image else 0)
+async def provider_calls(base_url: str) -> int:
+    """Completions the fake provider has answered so far."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        return int((await http.get("/calls")).json()["calls"])
 
 
 async def floor(nats_url: str, database_url: str, base_url: str, calls: int, repeat: int) -> list[float]:
@@ -103,8 +105,11 @@ async def sustained(
 async def measure(info: Any, seconds: float, window: int, single: int, timeout: float) -> dict[str, Any]:
     async with JobDriver(info.nats_url) as driver:
         await driver.one(request(False), timeout)  # warm-up
+        before = await provider_calls(info.llm_base_url)
         alone = [await driver.one(request(False), timeout) for _ in range(single)]
-        raw = await floor(info.nats_url, info.database_url, info.llm_base_url, provider_calls(False), single)
+        # The floor makes as many provider calls as a job did (outline, sections, posts, …), counted.
+        calls = round((await provider_calls(info.llm_base_url) - before) / single)
+        raw = await floor(info.nats_url, info.database_url, info.llm_base_url, calls, single)
         loads = [await sustained(driver, image, seconds, window, timeout) for image in (False, True)]
     single_p50 = statistics.median(r.seconds for r in alone)
     floor_p50 = statistics.median(raw)
@@ -112,7 +117,7 @@ async def measure(info: Any, seconds: float, window: int, single: int, timeout: 
         "single_job_seconds": percentiles([r.seconds for r in alone]),
         "single_outcomes": outcomes(alone),
         "floor_seconds": percentiles(raw),
-        "floor": f"{HOPS} JetStream hops + {COMMITS} PostgreSQL commits + {provider_calls(False)} provider calls",
+        "floor": f"{HOPS} JetStream hops + {COMMITS} PostgreSQL commits + {calls} provider calls (a job's)",
         "single_p50_over_floor_p50": round(single_p50 / floor_p50, 2),
         "loads": loads,
     }
