@@ -212,3 +212,24 @@ async def test_lag_and_slots_are_exported_by_durable(nc, nats_url):
         await bus.acked(5, "research")
     finally:
         await stop(one)
+
+
+async def test_stop_ends_the_lag_watch_even_when_nats_swallows_its_cancellation(nc, nats_url, monkeypatch):
+    """nats-py's publish path catches CancelledError (Client._flush_pending): a lag request cancelled
+    there carries on as if nothing happened. stop() must still end (it once hung the suite for 300 s)."""
+    asking = asyncio.Event()
+
+    async def swallowing_consumer_info(self, stream, consumer, timeout=None):
+        asking.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            pass  # what nats-py does
+        raise nats.errors.TimeoutError
+
+    one = await replica(nats_url, Gate(), Delivery(concurrency=1, lag_interval=0.05))
+    monkeypatch.setattr(nats.js.JetStreamContext, "consumer_info", swallowing_consumer_info)
+    await asyncio.wait_for(asking.wait(), timeout=10)
+    stopping = asyncio.create_task(stop(one))
+    done, _ = await asyncio.wait({stopping}, timeout=10)
+    assert stopping in done, "stop() is still waiting for the lag watch"

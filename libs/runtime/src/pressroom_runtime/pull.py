@@ -35,6 +35,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from .logs import get_logger
+from .loops import cancel_requested
 from .observability import ACK_PENDING, PENDING, SLOTS, SLOTS_IN_USE
 
 log = get_logger(__name__)
@@ -230,7 +231,7 @@ class SlotPuller:
 
     async def _keep_alive(self) -> None:
         """Every held message says "still working" well within its ack wait."""
-        while True:
+        while not cancel_requested():
             await asyncio.sleep(self.ack_wait / 3)
             for msg in list(self._held.values()):
                 with contextlib.suppress(Exception):  # disconnected: the server keeps it pending anyway
@@ -239,7 +240,7 @@ class SlotPuller:
     async def _watch_lag(self) -> None:
         """The consumer's backlog and unacknowledged count, for autoscaling on lag."""
         js = self.nc.jetstream()
-        while True:
+        while not cancel_requested():
             try:
                 info = await js.consumer_info(self.stream, self.durable)
                 PENDING.labels(self.durable).set(info.num_pending or 0)

@@ -21,6 +21,7 @@ from types import TracebackType
 from pressroom_contracts.events import Stage, UsageRecorded
 
 from .logs import get_logger
+from .loops import cancel_requested
 from .pricing import estimate_cost
 
 log = get_logger(__name__)
@@ -84,7 +85,7 @@ class Meter:
             self._reported = totals
 
     async def _tick(self) -> None:
-        while True:
+        while not cancel_requested():
             await asyncio.sleep(self.interval)
             try:
                 await self.report()

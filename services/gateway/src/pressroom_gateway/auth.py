@@ -26,6 +26,7 @@ from starlette.requests import HTTPConnection
 from pressroom_contracts.topology import KEY_BUCKET
 from pressroom_runtime import apikeys
 from pressroom_runtime.logs import get_logger
+from pressroom_runtime.loops import cancel_requested
 
 from .bus import BUS_ERRORS, Bus
 from .errors import Unavailable
@@ -130,7 +131,7 @@ class Authenticator:
     async def watch_revocations(self) -> None:
         """For the gateway's life: follows the key bucket (one ordered consumer) and applies every
         deletion at once, on every replica; re-binds after an error."""
-        while True:
+        while not cancel_requested():
             try:
                 kv = await self.bus.js.key_value(KEY_BUCKET.name)
                 watcher = await kv.watchall(meta_only=True)

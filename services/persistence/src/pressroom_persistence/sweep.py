@@ -15,6 +15,7 @@ from nats.aio.client import Client
 
 from pressroom_contracts import subjects, topology
 from pressroom_runtime.logs import get_logger
+from pressroom_runtime.loops import cancel_requested
 
 from .recorder import Emit, Recorder
 from .store import Store, translated_errors
@@ -49,7 +50,7 @@ class Sweeper:
 
     async def _run(self, nc: Client) -> None:
         js = nc.jetstream()
-        while True:
+        while not cancel_requested():
             await asyncio.sleep(self.interval)
             try:
                 info = await js.consumer_info(subjects.STREAM, topology.PERSISTENCE.durable)
