@@ -128,10 +128,13 @@ async def test_regenerating_only_the_x_post_bumps_its_version_and_leaves_the_res
             data=RegenerateRequested(stage="social", platform="x"),
         )
         ack = await js.publish(subjects.content(watch.job_id, request.type), encode_event(request))
-        post = json.loads((await posts.next_msg(timeout=30)).data)["data"]
+        posted = await posts.next_msg(timeout=30)
+        post = json.loads(posted.data)["data"]
         # Every stage that takes regenerate.requested handled it: anything else it (wrongly) did shows.
         for durable in ("writer", "social", "illustrator", "persistence"):
             await TestBus(nc).acked(ack.seq, durable)
+        # And the new post is recorded: it comes after the request, persistence may not have it yet.
+        await TestBus(nc).acked(posted.metadata.sequence.stream, "persistence")
     finally:
         await nc.close()
 
