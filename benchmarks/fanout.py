@@ -15,6 +15,8 @@ ratios and writes benchmarks/results/fanout.json.
     .venv/bin/python benchmarks/fanout.py                  # 1,000 clients, 10 jobs (about a minute)
     .venv/bin/python benchmarks/fanout.py --clients 10000 --jobs 100 --workers 4 --seconds 30 --rate 2 \
         --output benchmarks/results/fanout-10k.json
+    .venv/bin/python benchmarks/fanout.py --clients 10000 --jobs 100 --workers 4 --seconds 20 --rate 2 --spread \
+        --output benchmarks/results/fanout-10k-spread.json   # each job at its own phase, not all at once
 """
 
 from __future__ import annotations
@@ -233,28 +235,30 @@ def rss_mb(pid: int) -> dict[str, float]:
     return {"rss_mb": values.get("VmRSS", 0.0), "peak_rss_mb": values.get("VmHWM", 0.0)}
 
 
-async def drive(nats_url: str, jobs: list[str], seconds: float, rate: float) -> float:
+async def drive(nats_url: str, jobs: list[str], seconds: float, rate: float, spread: bool) -> float:
     """Publishes each job's frames at `rate` per second for `seconds` (events and deltas alternating),
-    then job.completed; returns when the first publish happened."""
+    then job.completed; returns when the first publish happened. In unison (the default) every job
+    publishes at the same instant, a burst of jobs x watchers frames; `spread` gives job i a phase of
+    i / (jobs x rate) seconds, as independent jobs would have."""
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     start = time.time()
     ticks = int(seconds * rate)
     offsets = dict.fromkeys(jobs, 0)
-    for tick in range(ticks):
-        due = start + tick / rate
-        await asyncio.sleep(max(0.0, due - time.time()))
-        for job_id in jobs:
-            stamp = f"t={time.time():.6f}"
-            if tick % 2 == 0:
-                event = StageProgressEvent(job_id=job_id, producer=PRODUCER,
-                                           data=StageProgress(stage=Stage.blog, step=tick + 1, message=stamp))  # fmt: skip
-                await js.publish(subjects.content(job_id, event.type), encode_event(event),
-                                 headers={"Nats-Msg-Id": event.dedup_key()})  # fmt: skip
-            else:
-                delta = DeltaMessage(offset=offsets[job_id], text=stamp)
-                offsets[job_id] += len(stamp)
-                await nc.publish(subjects.live(job_id, "blog"), delta.model_dump_json().encode())
+    phase = {job_id: (i / (len(jobs) * rate) if spread else 0.0) for i, job_id in enumerate(jobs)}
+    schedule = sorted((tick / rate + phase[job_id], tick, job_id) for tick in range(ticks) for job_id in jobs)
+    for at, tick, job_id in schedule:
+        await asyncio.sleep(max(0.0, start + at - time.time()))
+        stamp = f"t={time.time():.6f}"
+        if tick % 2 == 0:
+            event = StageProgressEvent(job_id=job_id, producer=PRODUCER,
+                                       data=StageProgress(stage=Stage.blog, step=tick + 1, message=stamp))  # fmt: skip
+            await js.publish(subjects.content(job_id, event.type), encode_event(event),
+                             headers={"Nats-Msg-Id": event.dedup_key()})  # fmt: skip
+        else:
+            delta = DeltaMessage(offset=offsets[job_id], text=stamp)
+            offsets[job_id] += len(stamp)
+            await nc.publish(subjects.live(job_id, "blog"), delta.model_dump_json().encode())
     for job_id in jobs:
         done = JobCompletedEvent(
             job_id=job_id, producer=PRODUCER, data=JobCompleted(blog_title="t", platforms=[])
@@ -322,7 +326,7 @@ async def phase(name: str, url: str, headers: dict[str, str], nats_url: str, arg
         p.send("go")
     for p in pipes:
         await loop.run_in_executor(None, p.recv)  # ("going", 0)
-    start = await drive(nats_url, jobs, args["seconds"], args["rate"])
+    start = await drive(nats_url, jobs, args["seconds"], args["rate"], args["spread"])
     results = [(await loop.run_in_executor(None, p.recv))[1] for p in pipes]
     server_busy = (cpu_seconds(target_pid) - cpu_before) / max(1e-9, time.monotonic() - wall_before)
     memory = rss_mb(target_pid) if name == "gateway" else {}
@@ -465,13 +469,14 @@ def main(
     jobs: Annotated[int, typer.Option(help="Jobs they watch (client i watches job i mod jobs).")] = 10,
     seconds: Annotated[float, typer.Option(help="How long the driver publishes.")] = 20.0,
     rate: Annotated[float, typer.Option(help="Frames per second per job (events and deltas).")] = 4.0,
+    spread: Annotated[bool, typer.Option(help="Jobs publish at spread phases, not all at once.")] = False,
     workers: Annotated[int, typer.Option(help="Client processes.")] = 2,
     output: Annotated[Path, typer.Option(help="Where the results go.")] = RESULTS,
     ws: Annotated[str, typer.Option(help="uvicorn's WebSocket implementation for the gateway.")] = "auto",
     profile: Annotated[str, typer.Option(help="Write a py-spy profile of the gateway here.")] = "",
 ) -> None:
-    args = {"clients": clients, "jobs": jobs, "seconds": seconds, "rate": rate, "workers": workers, "ws": ws,
-            "profile": profile}  # fmt: skip
+    args = {"clients": clients, "jobs": jobs, "seconds": seconds, "rate": rate, "spread": spread,
+            "workers": workers, "ws": ws, "profile": profile}  # fmt: skip
     report = asyncio.run(run(args))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")
