@@ -13,7 +13,7 @@ end; for the gateway also its peak RSS and the NATS consumers it created. Prints
 ratios and writes benchmarks/results/fanout.json.
 
     .venv/bin/python benchmarks/fanout.py                  # 1,000 clients, 10 jobs (about a minute)
-    .venv/bin/python benchmarks/fanout.py --clients 10000 --jobs 100 --workers 4 --seconds 30 --rate 2 \
+    .venv/bin/python benchmarks/fanout.py --clients 10000 --jobs 100 --workers 4 --seconds 20 --rate 2 \
         --output benchmarks/results/fanout-10k.json
     .venv/bin/python benchmarks/fanout.py --clients 10000 --jobs 100 --workers 4 --seconds 20 --rate 2 --spread \
         --output benchmarks/results/fanout-10k-spread.json   # each job at its own phase, not all at once

@@ -437,29 +437,30 @@ class JobTx:
         """Stores a call's usage report when it is newer than the one stored (a running call reports as
         it goes); the job's `cost_usd` grows by the difference. False for a report already superseded."""
         d = event.data
-        cost = _decimal(d.cost_usd)
-        stored = await self.conn.fetchrow(
-            "SELECT report, cost_usd FROM usage WHERE job_id = $1 AND stage = $2 AND call = $3",
-            self.id, d.stage.value, d.call,
-        )  # fmt: skip
-        if stored is not None and stored["report"] >= d.report:
-            return False
-        await self.conn.execute(
-            """INSERT INTO usage (job_id, stage, call, report, provider, model, input_tokens, output_tokens,
-                                  images, cost_usd)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-               ON CONFLICT (job_id, stage, call) DO UPDATE SET
-                   report = EXCLUDED.report, provider = EXCLUDED.provider, model = EXCLUDED.model,
-                   input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
-                   images = EXCLUDED.images, cost_usd = EXCLUDED.cost_usd""",
+        # One statement, under the job's row lock (Store.job): every earlier report of the job has
+        # committed and is seen here, so the difference is exact.
+        total = await self.conn.fetchval(
+            """WITH prior AS (
+                   SELECT report, cost_usd FROM usage WHERE job_id = $1 AND stage = $2 AND call = $3),
+               stored AS (
+                   INSERT INTO usage (job_id, stage, call, report, provider, model, input_tokens,
+                                      output_tokens, images, cost_usd)
+                   SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::numeric
+                   WHERE NOT EXISTS (SELECT 1 FROM prior WHERE prior.report >= $4)
+                   ON CONFLICT (job_id, stage, call) DO UPDATE SET
+                       report = EXCLUDED.report, provider = EXCLUDED.provider, model = EXCLUDED.model,
+                       input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
+                       images = EXCLUDED.images, cost_usd = EXCLUDED.cost_usd
+                   RETURNING true)
+               UPDATE jobs SET cost_usd = cost_usd + $10::numeric - coalesce((SELECT cost_usd FROM prior), 0),
+                               updated_at = now()
+               WHERE id = $1 AND EXISTS (SELECT 1 FROM stored) RETURNING cost_usd""",
             self.id, d.stage.value, d.call, d.report, d.provider, d.model, d.input_tokens, d.output_tokens,
-            d.images, cost,
+            d.images, _decimal(d.cost_usd),
         )  # fmt: skip
-        # The job's row lock (Store.job) serialises every report of the job: the difference is exact.
-        self.cost_usd = await self.conn.fetchval(
-            "UPDATE jobs SET cost_usd = cost_usd + $2, updated_at = now() WHERE id = $1 RETURNING cost_usd",
-            self.id, cost - (stored["cost_usd"] if stored is not None else 0),
-        )  # fmt: skip
+        if total is None:
+            return False  # superseded: a newer report of the call is stored
+        self.cost_usd = total
         return True
 
 
