@@ -3,6 +3,7 @@ server: posts per platform within their limits, shortening, threads, regeneratio
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -293,3 +294,17 @@ async def test_a_post_the_model_left_empty_shares_the_blogs_title(table, scripte
     post = by_platform(ctx)["x"]
     assert post.text.startswith("Rooftop solar, explained") and LINK_PLACEHOLDER in post.text
     assert "The X post came back empty: it shares the blog post's title" in ctx.progress_messages
+
+
+async def test_the_platforms_posts_are_written_at_once(table, scripted_llm, new_job):
+    scripted_llm.hang(times=1)  # the first post's model call gets no answer
+    job = new_job(platforms=["linkedin", "x"])
+    writing = asyncio.create_task(handle(table, job.blog()))
+    try:
+        # The other platform's call is made while the first still waits: they do not queue.
+        await asyncio.to_thread(scripted_llm.wait_for_requests, 2)
+        assert not writing.done()
+    finally:
+        writing.cancel()
+        scripted_llm.release()
+        await asyncio.gather(writing, return_exceptions=True)

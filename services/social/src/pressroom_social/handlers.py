@@ -10,6 +10,7 @@ The logic is in copywriter.py; a handler only reads the input and the job's hist
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from pressroom_contracts.events import (
@@ -39,11 +40,8 @@ def handlers(copywriter: Copywriter) -> dict[type[Envelope], Handler]:
         blog = await with_owner(ctx, Blog.of(event.data.request, event.data), event.data)
         # Posted before a crash: announced again (deduplicated), not paid for twice.
         done = {e.data.platform for e in await ctx.republish_handled(SocialCompletedEvent)}
-        for platform in blog.request.platforms:
-            if platform not in done:
-                await ctx.emit(
-                    SocialCompletedEvent, await copywriter.write(ctx, blog, platform, FIRST_VERSION)
-                )
+        todo = {platform: FIRST_VERSION for platform in blog.request.platforms if platform not in done}
+        await write_all(copywriter, ctx, blog, todo)
 
     async def on_regenerate_requested(event: RegenerateRequestedEvent, ctx: StageContext) -> None:
         if event.data.stage is not Stage.social:
@@ -52,16 +50,36 @@ def handlers(copywriter: Copywriter) -> dict[type[Envelope], Handler]:
         blog = await latest_blog(ctx)
         asked = [event.data.platform] if event.data.platform else list(blog.request.platforms)
         versions = await latest_versions(ctx)
-        for platform in asked:
-            if platform not in done:
-                version = versions.get(platform, 0) + 1
-                post = await copywriter.write(ctx, blog, platform, version, event.data.instructions)
-                await ctx.emit(SocialCompletedEvent, post)
+        todo = {platform: versions.get(platform, 0) + 1 for platform in asked if platform not in done}
+        await write_all(copywriter, ctx, blog, todo, event.data.instructions)
 
     return {
         BlogCompletedEvent: on_blog_completed,
         RegenerateRequestedEvent: on_regenerate_requested,
     }
+
+
+async def write_all(
+    copywriter: Copywriter,
+    ctx: StageContext,
+    blog: Blog,
+    versions: dict[Platform, int],
+    instructions: str | None = None,
+) -> None:
+    """Every platform's post at once (each has its own model calls), each announced as soon as it is
+    written. A failure cancels the others and is raised as itself, for the delivery policy to judge; what
+    was announced before it is republished, not rewritten, when the message comes back."""
+
+    async def one(platform: Platform, version: int) -> None:
+        post = await copywriter.write(ctx, blog, platform, version, instructions)
+        await ctx.emit(SocialCompletedEvent, post)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for platform, version in versions.items():
+                group.create_task(one(platform, version))
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
 
 
 async def latest_blog(ctx: StageContext) -> Blog:
