@@ -86,6 +86,7 @@ class WorkerResult:
     first_frame: float = 0.0
     last_frame: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    event_latencies: list[float] = field(default_factory=list)  # stored events only (through JetStream)
     errors: list[str] = field(default_factory=list)
     cpu_busy: float = 0.0  # CPU seconds ÷ wall seconds while measuring: near 1.0, the generator is the limit
 
@@ -132,6 +133,8 @@ async def _client(url: str, headers: dict[str, str], job_id: str, ready: list[in
                 stamp = _stamp(frame)
                 if stamp is not None:
                     result.latencies.append(now - stamp)
+                    if frame.get("type") == "event":
+                        result.event_latencies.append(now - stamp)
                 if frame.get("type") == "event" and frame["event"].get("type") == "job.completed":
                     result.finished += 1
                     return
@@ -338,6 +341,7 @@ async def phase(name: str, url: str, headers: dict[str, str], nats_url: str, arg
     frames = sum(r["frames"] for r in results)
     last = max((r["last_frame"] for r in results), default=start)
     latencies = [x for r in results for x in r["latencies"]]
+    event_latencies = [x for r in results for x in r["event_latencies"]]
     errors = [e for r in results for e in r["errors"]]
     summary = {
         "clients": args["clients"],
@@ -350,6 +354,10 @@ async def phase(name: str, url: str, headers: dict[str, str], nats_url: str, arg
         "frames_per_second": round(frames / max(1e-9, last - start), 1),
         "latency_p50_ms": round(1000 * (percentile(latencies, 0.5) or 0), 1),
         "latency_p99_ms": round(1000 * (percentile(latencies, 0.99) or 0), 1),
+        # Stored events alone (the gateway reads them through a JetStream consumer, the raw server off
+        # core NATS); the rest are live deltas, core NATS for both.
+        "event_latency_p50_ms": round(1000 * (percentile(event_latencies, 0.5) or 0), 1),
+        "event_latency_p99_ms": round(1000 * (percentile(event_latencies, 0.99) or 0), 1),
         "errors": len(errors),
         "first_errors": sorted(set(errors))[:5],
         # CPU seconds per wall second while measuring: the server, and each client process (a client
