@@ -53,7 +53,15 @@ from .errors import GatewayError, Unauthenticated
 from .fanout import Item, Watch
 from .metrics import ERRORS, WS_CONNECTIONS, WS_OPEN
 from .outbox import Outbox
-from .ws import CLOSE_TIMEOUT, CLOSE_TRY_AGAIN_LATER, TOO_SLOW_REASON, admit, close_code, frame_size
+from .ws import (
+    CLOSE_TIMEOUT,
+    CLOSE_TRY_AGAIN_LATER,
+    SLOW_CLOSE_TIMEOUT,
+    TOO_SLOW_REASON,
+    admit,
+    close_code,
+    frame_size,
+)
 
 log = get_logger(__name__)
 
@@ -228,7 +236,7 @@ class LegacySession:
                 if not next_frame.done():
                     next_frame.cancel()
                     if overflow.done():
-                        await self._close(CLOSE_TRY_AGAIN_LATER, TOO_SLOW_REASON)
+                        await self._close(CLOSE_TRY_AGAIN_LATER, TOO_SLOW_REASON, SLOW_CLOSE_TIMEOUT)
                     return
                 for message in self._translate(transcript, next_frame.result()):
                     await self.websocket.send_json(message.model_dump(mode="json"))
@@ -271,11 +279,11 @@ class LegacySession:
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass
 
-    async def _close(self, code: int, reason: str) -> None:
+    async def _close(self, code: int, reason: str, timeout: float = CLOSE_TIMEOUT) -> None:
         if self.websocket.application_state != WebSocketState.CONNECTED:
             return
         try:
-            async with asyncio.timeout(CLOSE_TIMEOUT):
+            async with asyncio.timeout(timeout):
                 await self.websocket.close(code, reason)
         except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
             pass

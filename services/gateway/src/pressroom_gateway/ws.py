@@ -63,6 +63,9 @@ TOO_SLOW_REASON = "client too slow"
 REVOKED = "revoked"
 # A stalled client cannot even receive the close frame; stop waiting for it after this long.
 CLOSE_TIMEOUT = 5.0
+# A client dropped for not keeping up gets its close frame (1013) only once it reads the backlog queued
+# before it; the connection holds nothing else meanwhile (its outbox is gone), so it is given longer.
+SLOW_CLOSE_TIMEOUT = 30.0
 
 _connection_ids = itertools.count(1)
 
@@ -254,7 +257,7 @@ class Connection:
         if self.websocket.application_state != WebSocketState.CONNECTED:
             return
         try:
-            async with asyncio.timeout(CLOSE_TIMEOUT):
+            async with asyncio.timeout(SLOW_CLOSE_TIMEOUT):
                 await self.websocket.close(CLOSE_TRY_AGAIN_LATER, TOO_SLOW_REASON)
         except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
             pass  # returning from the endpoint makes the server drop the transport
