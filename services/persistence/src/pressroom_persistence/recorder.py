@@ -51,7 +51,7 @@ from pressroom_runtime.errors import JobUnknown, TransientError
 from pressroom_runtime.logs import get_logger
 
 from .completion import completion, missing
-from .store import ACTIVE, JobTx, Store, UnknownJob
+from .store import ACTIVE, JobTx, StatusRow, Store, UnknownJob
 
 log = get_logger(__name__)
 
@@ -101,7 +101,7 @@ class Recorder:
             if state is None:
                 await self._unrecorded(event)
             else:
-                await self._sync(event.job_id, *state)
+                await self._sync(state)
         elif isinstance(event, UsageRecordedEvent):
             await self._usage(event, emit)
         elif isinstance(event, StageFailedEvent):
@@ -113,7 +113,7 @@ class Recorder:
             async with self._job(event) as job:
                 await job.log(event)
                 await job.move("cancelled", ACTIVE, cancel_reason=event.data.reason, by=event)
-            await self._sync(job.id, job.status, job.owner)
+            await self._sync(job)
         else:
             # job.completed / job.failed: our own announcements, logged so we know they were published;
             # regenerate.requested: for the stages, logged for the record.
@@ -134,13 +134,13 @@ class Recorder:
             raise TransientError(f"job {event.job_id} is not recorded yet", code="not_recorded_yet")
         raise JobUnknown(f"job {event.job_id} was never requested")
 
-    async def _sync(self, job_id: str, status: str, owner: str | None) -> None:
+    async def _sync(self, job: JobTx | StatusRow) -> None:
         """Mirrors the job's status into the bucket, once per change as far as this replica knows."""
-        if self.sync is None or status == "requested" or self._synced.get(job_id) == status:
+        if self.sync is None or job.status == "requested" or self._synced.get(job.id) == job.status:
             return
-        await self.sync(job_id, status, owner)
-        self._synced[job_id] = status
-        self._synced.move_to_end(job_id)
+        await self.sync(job.id, job.status, job.owner)
+        self._synced[job.id] = job.status
+        self._synced.move_to_end(job.id)
         while len(self._synced) > _SYNCED_JOBS:
             self._synced.popitem(last=False)
 
@@ -174,7 +174,7 @@ class Recorder:
                 announce = completion(request, await job.artifacts())
             elif inserted and job.status != "completed":
                 log.info("artifact of a finished job stored; its status stays", status=job.status)
-        await self._sync(job.id, job.status, job.owner)
+        await self._sync(job)
         if announce is not None:  # after the commit
             await emit(JobCompletedEvent, announce)
             log.info("job completed", title=announce.blog_title)
@@ -197,7 +197,7 @@ class Recorder:
             elif job.status == "failed" and not await job.announced("job.failed"):
                 # A redelivery after a crash: announce the failure that was recorded.
                 announce = await job.failure()
-        await self._sync(job.id, job.status, job.owner)
+        await self._sync(job)
         if announce is not None:
             await emit(JobFailedEvent, announce)
             log.warning("job failed", stage=announce.stage, code=announce.code, reason=announce.message)
@@ -214,7 +214,7 @@ class Recorder:
                     announce = JobCancelled(reason=await job.cancel_reason() or event.data.reason)
             else:
                 log.info("cancel of a finished job ignored", status=job.status)
-        await self._sync(job.id, job.status, job.owner)
+        await self._sync(job)
         if announce is not None:
             await emit(JobCancelledEvent, announce)
             log.info("job cancelled", reason=announce.reason, by=event.data.requested_by)
@@ -232,7 +232,7 @@ class Recorder:
                 announce = await job.failure()
             else:
                 log.info("late stage.failed ignored", status=job.status, stage=d.stage)
-        await self._sync(job.id, job.status, job.owner)
+        await self._sync(job)
         if announce is not None:
             await emit(JobFailedEvent, announce)
             log.info("job failed", stage=announce.stage, code=announce.code)
@@ -259,7 +259,7 @@ class Recorder:
                     announce = failure
             elif job.status == "failed" and not await job.announced("job.failed"):
                 announce = await job.failure()
-        await self._sync(job.id, job.status, job.owner)
+        await self._sync(job)
         if announce is not None:
             await emit(JobFailedEvent, announce)
             log.warning("job failed", stage=announce.stage, code=announce.code, reason=announce.message)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -37,6 +37,14 @@ ACTIVE = ("requested", "running")
 
 # Where a version of an artifact came from (the `origin` column).
 GENERATED, REGENERATED, EDITED = "generated", "regenerated", "edited"
+
+
+class StatusRow(NamedTuple):
+    """A job's status as a statement left it (what the job-state bucket mirrors)."""
+
+    id: str
+    status: str
+    owner: str | None
 
 
 class UnknownJob(LookupError):
@@ -140,11 +148,11 @@ class Store:
             )  # fmt: skip
             return bool(inserted)
 
-    async def progress(self, event: Envelope) -> tuple[str, str | None] | None:
+    async def progress(self, event: Envelope) -> StatusRow | None:
         """Logs a progress event and notes the progress in one statement (most of a job's events are
         progress: a transaction of five round trips each was a third of the service's time): a requested
         job becomes running, an active one is touched for the stalled-job sweep, a finished one keeps
-        its status. The job's (status, owner) afterwards; None when the job is not recorded.
+        its status. The job's status afterwards; None when the job is not recorded.
 
         No explicit row lock is needed: the UPDATE takes it, and waits for a transaction that holds it
         (an artifact completing the job), then re-checks the status on the row that one committed."""
@@ -162,7 +170,7 @@ class Store:
                 *_event_row(event),
                 list(ACTIVE),
             )
-        return None if row is None else (row["status"], row["owner"])
+        return None if row is None else StatusRow(event.job_id, row["status"], row["owner"])
 
     @asynccontextmanager
     async def job(self, job_id: str) -> AsyncIterator[JobTx]:
