@@ -3,6 +3,7 @@ counts as started only once it answers its health check."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -62,6 +63,15 @@ class ServerProcess:
         if self._process is not None:
             self._process.stop()
             self._process = None
+
+    def freeze(self) -> None:
+        """SIGSTOP, for fault tests: alive with its connections open, answering nothing until thaw()."""
+        if self._process is not None:
+            self._process.signal_group(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self._process is not None:
+            self._process.signal_group(signal.SIGCONT)
 
     def kill(self) -> None:
         """SIGKILL, for fault tests; start() brings it back on the same ports and data."""

@@ -21,8 +21,9 @@ from .observability import COST, PUBLISHED, broker_middlewares
 
 log = get_logger(__name__)
 
-# Publishing the same Nats-Msg-Id again is safe: the stream drops the duplicate.
-_publish_retry = retry(
+# For a NATS call that is safe to repeat when its reply is late or missing: a publish (the stream drops a
+# repeated Nats-Msg-Id), a key-value read, a create that reports an existing key.
+bus_retry = retry(
     retry=retry_if_exception_type(
         (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError)
     ),
@@ -84,7 +85,7 @@ class Publisher:
             parties.check_publish(self.service, event.type)
         return await self._publish(event)
 
-    @_publish_retry
+    @bus_retry
     async def _publish(self, event: Envelope) -> int:
         ack = await self.broker.publish(
             encode_event(event),

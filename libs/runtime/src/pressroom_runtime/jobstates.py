@@ -19,6 +19,7 @@ from pressroom_contracts.queries import JobStatus
 from pressroom_contracts.topology import JOBS_BUCKET
 
 from . import history
+from .broker import bus_retry
 from .logs import get_logger
 
 log = get_logger(__name__)
@@ -45,6 +46,7 @@ class JobStates:
         state, _ = await self._entry(job_id)
         return state
 
+    @bus_retry
     async def _entry(self, job_id: str) -> tuple[JobState | None, int]:
         """The entry and its revision; revision 0: no entry."""
         kv = await self.bucket()
@@ -63,6 +65,7 @@ class JobStates:
         _, revision = await self._entry(job_id)
         return bool(revision) or await history.exists(self._nc, job_id, "job.requested")
 
+    @bus_retry
     async def create(self, job_id: str, owner: str) -> bool:
         """A new job's entry (status requested); False when the job already has one."""
         kv = await self.bucket()

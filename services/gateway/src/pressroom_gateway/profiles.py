@@ -14,6 +14,7 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSe
 
 from pressroom_contracts.topology import PROFILES_BUCKET
 from pressroom_contracts.voice import ClientProfile
+from pressroom_runtime.broker import bus_retry
 from pressroom_runtime.logs import get_logger
 
 log = get_logger(__name__)
@@ -21,6 +22,7 @@ log = get_logger(__name__)
 ATTEMPTS = 5  # compare-and-set rounds when two edits land at once
 
 
+@bus_retry
 async def load(js: JetStreamContext, client_id: str) -> ClientProfile | None:
     try:
         kv = await js.key_value(PROFILES_BUCKET.name)
