@@ -67,6 +67,13 @@ async def stage(nc, nats_url):
             raise PermanentError("never works", code="bad_key")
         if event.job_id.startswith("bug"):
             raise KeyError("a bug")
+        if event.job_id.startswith("costly"):  # paid for a call, then failed for good
+            await ctx.usage("research:1", "openai-compatible", "fake-model", input_tokens=10)
+            raise PermanentError("the answer was unusable", code="bad_answer")
+        if event.job_id.startswith("chatty"):
+            for step in range(1, 6):
+                await ctx.progress(f"step {step}")
+            return
         await ctx.progress("done")
 
     consumer = bind_consumer(
@@ -106,6 +113,37 @@ async def test_success_is_acked_once_and_duplicates_are_dropped(stage, nc):
     assert info.num_ack_pending == 0 and info.num_redelivered == 0
     assert calls == [("ok-1", 1)]
     assert await recorded(nc, "ok-1", "stage.progress")
+
+
+async def test_progress_is_stored_in_order_before_the_input_is_acked(stage, nc):
+    publisher, _ = stage
+    seq = await publisher.publish(job_requested("chatty-1"))
+    await TestBus(nc).acked(seq, "research")
+    progress = await recorded(nc, "chatty-1", "stage.progress")
+    assert [e.data.message for e in progress] == [f"step {n}" for n in range(1, 6)]
+
+
+async def test_a_failed_try_keeps_what_it_paid_for_on_the_record_before_its_failure(stage, nc):
+    publisher, _ = stage
+    await publisher.publish(job_requested("costly-1"))
+    await eventually(lambda: stage_failed(nc, "costly-1"))
+    (usage,) = await recorded(nc, "costly-1", "usage.recorded")
+    assert usage.data.input_tokens == 10 and usage.data.call == "research:1"
+    assert await types_in_order(nc, "costly-1") == ["job.requested", "usage.recorded", "stage.failed"]
+
+
+async def types_in_order(nc, job_id: str) -> list[str]:
+    """The types of the job's stored events in stream order."""
+    sub = await nc.jetstream().subscribe(subjects.content_of_job(job_id), ordered_consumer=True)
+    try:
+        types = []
+        while True:
+            msg = await sub.next_msg(timeout=5)
+            types.append(subjects.parse_content(msg.subject)[1])
+            if msg.metadata.num_pending == 0:
+                return types
+    finally:
+        await sub.unsubscribe()
 
 
 async def test_a_transient_error_is_retried_with_a_pause(stage, nc):
