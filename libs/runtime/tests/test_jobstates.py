@@ -1,4 +1,5 @@
-"""The job-state bucket on a real nats-server: a reply that comes too late is asked for again."""
+"""The job-state bucket on a real nats-server: a reply that comes too late is asked for again; a replica
+that follows the bucket answers from memory and sees every entry as it is written."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 
 import nats
 
+from pressroom_contracts.queries import JobStatus
 from pressroom_devstack.provisioning import reset_nats
 from pressroom_runtime.jobstates import JobStates
 
@@ -36,3 +38,41 @@ async def test_a_read_and_a_create_outlive_a_server_that_stalls_past_the_reply_t
         assert late is not None and late.owner == "client-b"
     finally:
         await nc.close()
+
+
+async def test_a_following_replica_sees_each_entry_as_it_is_written_and_answers_from_memory(
+    nats_server, nats_url, eventually
+):
+    reset_nats(nats_url)
+    stage_nc, writer_nc = await nats.connect(nats_url), await nats.connect(nats_url)
+    try:
+        stage, writer = JobStates(stage_nc), JobStates(writer_nc)
+        await stage.follow()
+        job_id = str(uuid.uuid4())
+        await writer.create(job_id, "client-a")
+        assert (state := await stage.get(job_id)) is not None and not state.stopped
+
+        # A cancel reaches it as it is written, although it already holds the job's earlier entry.
+        assert await writer.advance(job_id, JobStatus.cancelled, "client-a")
+
+        async def stopped() -> bool:
+            state = await stage.get(job_id)
+            return state is not None and state.stopped
+
+        await eventually(stopped, timeout=10)
+
+        # From memory: it answers while the server answers nothing.
+        nats_server.freeze()
+        try:
+            state = await asyncio.wait_for(stage.get(job_id), timeout=1.0)
+        finally:
+            nats_server.thaw()
+        assert state is not None and state.status is JobStatus.cancelled
+
+        # A job it has not seen is asked for, as without memory.
+        other = str(uuid.uuid4())
+        assert await stage.get(other) is None
+        await stage.close()
+    finally:
+        await stage_nc.close()
+        await writer_nc.close()

@@ -334,6 +334,8 @@ class Consumer:
     async def start(self) -> None:
         self._nc = await self.broker.connect()
         self._jobs = JobStates(self._nc)
+        if self.check_job:  # a stage looks its jobs up before every provider call: from memory
+            await self._jobs.follow()
         self._puller = SlotPuller(
             self._nc,
             stream=self.consumer.stream,
@@ -351,6 +353,8 @@ class Consumer:
         if self._puller is not None:
             await self._puller.stop(self.delivery.drain)
             self._puller = None
+        if self._jobs is not None:
+            await self._jobs.close()
 
     @property
     def in_use(self) -> int:

@@ -5,13 +5,25 @@ forward, stages read it before paid work.
 Statuses only move forward (requested → running → completed | failed | cancelled), whatever order two
 replicas' writes arrive in: an update is a compare-and-set on the entry's revision that is skipped when
 the entry is already as far or further.
+
+A stage replica looks a job up before each provider call — about fourteen lookups a job, each a round
+trip on the job's critical path. It follows the bucket instead (follow()): every entry written from then
+on reaches it as it is written, and a lookup of a job it has seen is answered from memory; any other
+job is asked for, as before.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections import OrderedDict
+
+import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.api import DeliverPolicy
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KeyValue
+from nats.js.kv import KV_DEL, KV_MARKER_REASON, KV_OP, KV_PURGE, KeyValue
 from pydantic import ValidationError
 
 from pressroom_contracts.jobstate import FINAL_STATUSES, JobState
@@ -24,6 +36,11 @@ from .logs import get_logger
 
 log = get_logger(__name__)
 
+# The entries a following replica keeps: far more jobs than it works on at once, bounded memory.
+REMEMBERED = 50_000
+# Where the bucket's entries are written: one subject per key.
+_KEYS = f"$KV.{JOBS_BUCKET.name}."
+
 
 def rank(status: JobStatus) -> int:
     if status in FINAL_STATUSES:
@@ -31,10 +48,61 @@ def rank(status: JobStatus) -> int:
     return 1 if status is JobStatus.running else 0
 
 
+Entry = tuple[JobState | None, int]  # the state (None: unreadable) and its revision; revision 0: none
+
+
 class JobStates:
     def __init__(self, nc: Client) -> None:
         self._nc = nc
         self._kv: KeyValue | None = None
+        self._seen: OrderedDict[str, Entry] | None = None  # newest entry of each job seen, when following
+        self._updates: Subscription | None = None
+
+    async def follow(self) -> None:
+        """Keeps the newest entries in memory from now on (the REMEMBERED most recent jobs), fed by an
+        ordered consumer on the bucket that delivers each entry as it is written; it resumes by itself
+        after a reconnect or a gap."""
+        if self._updates is not None:
+            return
+        try:
+            self._updates = await self._nc.jetstream().subscribe(
+                f"{_KEYS}>",
+                stream=JOBS_BUCKET.stream,
+                cb=self._written,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.NEW,
+            )
+        except nats.errors.Error as exc:  # a missing bucket, say: every lookup asks, as without memory
+            log.warning("not following the job-state bucket", error=repr(exc))
+            return
+        self._seen = OrderedDict()
+
+    async def close(self) -> None:
+        updates, self._updates, self._seen = self._updates, None, None
+        if updates is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await updates.unsubscribe()
+
+    async def _written(self, msg: Msg) -> None:
+        job_id = msg.subject.removeprefix(_KEYS)
+        headers = msg.headers or {}
+        if self._seen is not None and (
+            headers.get(KV_OP) in (KV_DEL, KV_PURGE) or KV_MARKER_REASON in headers
+        ):
+            self._seen.pop(job_id, None)
+        else:
+            self._remember(job_id, (_decode(job_id, msg.data), msg.metadata.sequence.stream))
+
+    def _remember(self, job_id: str, entry: Entry) -> None:
+        seen = self._seen
+        if seen is None or not entry[1]:
+            return
+        known = seen.get(job_id)
+        if known is None or entry[1] > known[1]:  # a lookup's answer may come after a newer update
+            seen[job_id] = entry
+            seen.move_to_end(job_id)
+            while len(seen) > REMEMBERED:
+                seen.popitem(last=False)
 
     async def bucket(self) -> KeyValue:
         if self._kv is None:
@@ -46,19 +114,22 @@ class JobStates:
         state, _ = await self._entry(job_id)
         return state
 
+    async def _entry(self, job_id: str, *, fresh: bool = False) -> Entry:
+        """The entry and its revision; revision 0: no entry. From memory when following, unless `fresh`."""
+        if not fresh and self._seen is not None and (known := self._seen.get(job_id)) is not None:
+            return known
+        entry = await self._lookup(job_id)
+        self._remember(job_id, entry)
+        return entry
+
     @bus_retry
-    async def _entry(self, job_id: str) -> tuple[JobState | None, int]:
-        """The entry and its revision; revision 0: no entry."""
+    async def _lookup(self, job_id: str) -> Entry:
         kv = await self.bucket()
         try:
             entry = await kv.get(job_id)
         except KeyNotFoundError:
             return None, 0
-        try:
-            return JobState.decode(entry.value or b""), entry.revision or 0
-        except ValidationError:
-            log.warning("unreadable job state entry", job_id=job_id)
-            return None, entry.revision or 0
+        return _decode(job_id, entry.value), entry.revision or 0
 
     async def requested(self, job_id: str) -> bool:
         """Was the job really requested: has it an entry, or (started without one) a job.requested?"""
@@ -79,8 +150,9 @@ class JobStates:
         """Moves the entry forward to `status` (creating it when missing); False when it was there already
         or further. `owner` is used only for a missing entry."""
         kv = await self.bucket()
+        fresh = False
         while True:
-            current, revision = await self._entry(job_id)
+            current, revision = await self._entry(job_id, fresh=fresh)
             if current is not None and rank(current.status) >= rank(status):
                 return False
             state = JobState(owner=current.owner if current else owner, status=status)
@@ -88,5 +160,14 @@ class JobStates:
                 # last=0 creates: it fails when an entry appeared meanwhile.
                 await kv.update(job_id, state.encode(), last=revision)
             except KeyWrongLastSequenceError:
-                continue  # someone else wrote meanwhile: look again
+                fresh = True  # someone else wrote meanwhile: ask the bucket, memory may lag behind
+                continue
             return True
+
+
+def _decode(job_id: str, value: bytes | None) -> JobState | None:
+    try:
+        return JobState.decode(value or b"")
+    except ValidationError:
+        log.warning("unreadable job state entry", job_id=job_id)
+        return None
