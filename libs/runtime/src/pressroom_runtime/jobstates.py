@@ -9,7 +9,8 @@ the entry is already as far or further.
 A stage replica looks a job up before each provider call — about fourteen lookups a job, each a round
 trip on the job's critical path. It follows the bucket instead (follow()): every entry written from then
 on reaches it as it is written, and a lookup of a job it has seen is answered from memory; any other
-job is asked for, as before.
+job is asked for, as before. Persistence follows it too: a status change is then one compare-and-set
+from the revision it knows, asked afresh only after a conflict.
 """
 
 from __future__ import annotations
@@ -140,10 +141,12 @@ class JobStates:
     async def create(self, job_id: str, owner: str) -> bool:
         """A new job's entry (status requested); False when the job already has one."""
         kv = await self.bucket()
+        state = JobState(owner=owner)
         try:
-            await kv.create(job_id, JobState(owner=owner).encode())
+            revision = await kv.create(job_id, state.encode())
         except KeyWrongLastSequenceError:
             return False
+        self._remember(job_id, (state, revision))
         return True
 
     async def advance(self, job_id: str, status: JobStatus, owner: str) -> bool:
@@ -158,10 +161,11 @@ class JobStates:
             state = JobState(owner=current.owner if current else owner, status=status)
             try:
                 # last=0 creates: it fails when an entry appeared meanwhile.
-                await kv.update(job_id, state.encode(), last=revision)
+                revision = await kv.update(job_id, state.encode(), last=revision)
             except KeyWrongLastSequenceError:
                 fresh = True  # someone else wrote meanwhile: ask the bucket, memory may lag behind
                 continue
+            self._remember(job_id, (state, revision))
             return True
 
 

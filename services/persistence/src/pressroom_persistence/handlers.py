@@ -101,6 +101,8 @@ class Persistence:
 
     async def start(self) -> None:
         nc = await self.broker.connect()
+        # Every status change is a compare-and-set on the job's entry: from memory, one round trip.
+        await (await self.jobs()).follow()
         await self.events.start()
         keeper = Keeper(nc, self.publisher.publish, self.producer)
         base, cap = self.delivery.retry_base, self.delivery.retry_max
@@ -131,6 +133,8 @@ class Persistence:
         if self._keeper is not None:
             await self._keeper.stop(self.delivery.drain)
         await self.events.stop()
+        if self._jobs is not None:
+            await self._jobs.close()
 
 
 def register(
