@@ -29,7 +29,6 @@ from faststream.nats import NatsBroker
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from opentelemetry import trace
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel, ValidationError
 
 from pressroom_contracts import parties, subjects
@@ -55,7 +54,7 @@ from .broker import Publisher
 from .errors import Classified, InvalidInput, JobStopped, JobUnknown, Verdict, classify, retry_delay
 from .jobstates import JobStates
 from .logs import get_logger
-from .observability import HANDLER_SECONDS, MESSAGES, WAITING, tracer_provider
+from .observability import HANDLER_SECONDS, MESSAGES, PROPAGATOR, WAITING, tracer_provider
 from .outage import outlast
 from .pull import SlotPuller
 from .settings import ServiceSettings
@@ -63,7 +62,6 @@ from .usage import Meter, call_name
 
 log = get_logger(__name__)
 T = TypeVar("T")
-_PROPAGATOR = TraceContextTextMapPropagator()
 # Live text is sent at most this often per job: a model streams a piece every few milliseconds, and one
 # NATS message (and one frame for every watcher) per piece costs more than the text is worth.
 LIVE_INTERVAL = 0.05
@@ -370,7 +368,7 @@ class Consumer:
         # No await before the lock is queued for: messages of one job start in the order they arrived.
         async with self._order.hold(job_id or msg.subject):
             attempt = msg.metadata.num_delivered or 1
-            parent = _PROPAGATOR.extract(msg.headers or {})
+            parent = PROPAGATOR.extract(msg.headers or {})
             with (
                 structlog.contextvars.bound_contextvars(subject=msg.subject, attempt=attempt, job_id=job_id),
                 HANDLER_SECONDS.labels(self.consumer.durable).time(),

@@ -24,7 +24,12 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, make_asgi_app
+
+# The job's trace from message to message: `traceparent` in the headers of every stored event, put there
+# by the publisher (broker.Publisher) and read by the consumer.
+PROPAGATOR = TraceContextTextMapPropagator()
 
 
 def otlp_endpoint() -> str | None:
@@ -68,6 +73,18 @@ def job_trace(service: str, job_id: str) -> Iterator[None]:
         attributes={"pressroom.job_id": job_id},
     ):
         yield
+
+
+def trace_headers(headers: dict[str, str], service: str) -> dict[str, str]:
+    """`headers` with the current trace in them (`traceparent`); outside any trace, a new one starts
+    with this message."""
+    if trace.get_current_span().get_span_context().is_valid:
+        PROPAGATOR.inject(headers)
+    else:
+        tracer = tracer_provider(service).get_tracer("pressroom")
+        with tracer.start_as_current_span("publish", kind=trace.SpanKind.PRODUCER):
+            PROPAGATOR.inject(headers)
+    return headers
 
 
 def broker_middlewares(service: str) -> list[Any]:
