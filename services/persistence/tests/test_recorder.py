@@ -77,8 +77,7 @@ async def test_replicas_recording_the_last_artifacts_together_complete_once(stor
     await recorder.record(events.image(), out)
     linkedin, x = events.social("linkedin"), events.social("x")
     # Replica A is inside its transaction, linkedin inserted but not committed, when replica B records x.
-    async with store.job(events.job_id) as held:
-        await held.log(linkedin)
+    async with store.job(events.job_id, handling=linkedin) as held:
         await held.add_social(linkedin)
         other = asyncio.create_task(recorder.record(x, out))
         await asyncio.sleep(0.3)
@@ -344,3 +343,17 @@ async def test_progress_logs_once_touches_an_active_job_and_leaves_a_finished_on
     await recorder.record(events.progress(step=3), out)  # late: stored, the job stays cancelled
     late = await job_row()
     assert (late["status"], late["logged"], late["updated_at"]) == ("cancelled", 5, cancelled["updated_at"])
+
+
+async def test_an_event_of_a_job_not_recorded_yet_waits_and_leaves_no_trace(store, new_events) -> None:
+    recorder, out = Recorder(store), Announcements()
+    early = new_events()
+    for event in (early.usage(), early.blog(), early.stage_failed()):
+        with pytest.raises(TransientError):  # its job.requested is on its way: tried again later
+            await recorder.record(event, out)
+    async with store.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM events WHERE job_id = $1", early.job_id) == 0
+    await recorder.record(early.requested(), out)
+    await recorder.record(early.blog(), out)  # now it is recorded, and logged once
+    async with store.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM events WHERE job_id = $1", early.job_id) == 2

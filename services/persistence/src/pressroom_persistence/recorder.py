@@ -111,7 +111,6 @@ class Recorder:
         elif isinstance(event, JobCancelledEvent):
             # Our own announcement coming back (or one published directly): the job is cancelled.
             async with self._job(event) as job:
-                await job.log(event)
                 await job.move("cancelled", ACTIVE, cancel_reason=event.data.reason, by=event)
             await self._sync(job)
         else:
@@ -121,8 +120,9 @@ class Recorder:
 
     @asynccontextmanager
     async def _job(self, event: Envelope) -> AsyncIterator[JobTx]:
+        """The event's job, locked, with the event logged."""
         try:
-            async with self.store.job(event.job_id) as job:
+            async with self.store.job(event.job_id, handling=event) as job:
                 yield job
         except UnknownJob:
             await self._unrecorded(event)
@@ -150,9 +150,8 @@ class Recorder:
         version is stored and the status stays as it is."""
         announce: JobCompleted | None = None
         async with self._job(event) as job:
-            logged = await job.log(event)
             inserted = await _ADD[type(event)](job, event)
-            if logged and not inserted:
+            if job.logged and not inserted:
                 # A different event claimed the same version first; this one stays in the event log only.
                 log.warning("artifact version already recorded by another event", type=event.type)
             request = JobRequest.model_validate(job.request)
@@ -183,7 +182,6 @@ class Recorder:
         """Adds the call's cost; a running job whose cost goes over its budget fails, at the usage's stage."""
         announce: JobFailed | None = None
         async with self._job(event) as job:
-            await job.log(event)
             if await job.add_usage(event):
                 if job.status in ACTIVE and job.over_budget():
                     failure = JobFailed(
@@ -205,7 +203,6 @@ class Recorder:
     async def _cancel(self, event: CancelRequestedEvent, emit: Emit) -> None:
         announce: JobCancelled | None = None
         async with self._job(event) as job:
-            await job.log(event)
             if await job.move("cancelled", ACTIVE, cancel_reason=event.data.reason, by=event):
                 announce = JobCancelled(reason=event.data.reason)
             elif job.status == "cancelled":
@@ -223,7 +220,6 @@ class Recorder:
         announce: JobFailed | None = None
         d = event.data
         async with self._job(event) as job:
-            await job.log(event)
             failure = JobFailed(stage=d.stage, code=d.code, message=d.message)
             if await job.move("failed", ACTIVE, failure=failure, by=event):
                 announce = failure

@@ -173,15 +173,27 @@ class Store:
         return None if row is None else StatusRow(event.job_id, row["status"], row["owner"])
 
     @asynccontextmanager
-    async def job(self, job_id: str) -> AsyncIterator[JobTx]:
-        """A transaction on one job, its row locked until commit; UnknownJob if it is not recorded."""
+    async def job(self, job_id: str, *, handling: Envelope | None = None) -> AsyncIterator[JobTx]:
+        """A transaction on one job, its row locked until commit; UnknownJob if it is not recorded.
+        `handling`: the event of that job the transaction handles, logged in the same round trip
+        (JobTx.logged: False when it was logged already)."""
+        columns = "id, status, request, owner, cost_usd, budget_usd"
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT id, status, request, owner, cost_usd, budget_usd FROM jobs WHERE id = $1 FOR UPDATE",
-                job_id,
-            )
+            if handling is None:
+                row = await conn.fetchrow(
+                    f"SELECT {columns}, false AS logged FROM jobs WHERE id = $1 FOR UPDATE", job_id
+                )
+            else:
+                row = await conn.fetchrow(
+                    f"""WITH logged AS (
+                            INSERT INTO events ({_EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+                            ON CONFLICT DO NOTHING RETURNING true)
+                        SELECT {columns}, EXISTS (SELECT 1 FROM logged) AS logged
+                        FROM jobs WHERE id = $2 FOR UPDATE""",
+                    *_event_row(handling),
+                )
             if row is None:
-                raise UnknownJob(job_id)
+                raise UnknownJob(job_id)  # rolls back the log's row: the event waits for its job
             yield JobTx(conn, row)
 
     async def stalled_jobs(self, idle_seconds: float, limit: int = 100) -> list[str]:
@@ -287,9 +299,7 @@ class JobTx:
         self.owner: str | None = row["owner"]
         self.cost_usd: Decimal = row["cost_usd"]
         self.budget_usd: Decimal | None = row["budget_usd"]
-
-    async def log(self, event: Envelope) -> bool:
-        return await _log(self.conn, event)
+        self.logged: bool = row["logged"]  # the event it handles was logged by it, not before
 
     async def move(
         self,
