@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import psutil
 from nats.aio.msg import Msg
 
 from pressroom_contracts import subjects
@@ -57,6 +58,48 @@ def machine() -> dict[str, Any]:
         "system": platform.platform(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def cpu_seconds(home: str) -> dict[str, float]:
+    """CPU time (user + system) used so far by this process (the load generator) and by every process of
+    the stack in `home`, by piece: each service, NATS, PostgreSQL (all its backends: pg_ctl detaches
+    them from us, so they are found by their data folder), SeaweedFS, the fake provider."""
+    me = psutil.Process()
+    roots = [me]
+    for process in psutil.process_iter(["cmdline"]):
+        if process.pid != me.pid and home in " ".join(process.info["cmdline"] or ()):
+            roots.append(process)
+    found = {p.pid: p for root in roots for p in [root, *_descendants(root)]}
+    totals: dict[str, float] = {}
+    for process in found.values():
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            piece = "load generator" if process.pid == me.pid else _piece(" ".join(process.cmdline()))
+            totals[piece] = totals.get(piece, 0.0) + times.user + times.system
+    return totals
+
+
+def _descendants(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return process.children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _piece(command: str) -> str:
+    for marker, piece in (("pressroom_", ""), ("nats-server", "nats"), ("postgres", "postgres"),
+                          ("weed", "s3"), ("fake_provider", "fake provider")):  # fmt: skip
+        if marker in command:
+            return piece or command.split(marker, 1)[1].split()[0]
+    return "other"
+
+
+def cpu_per_job(before: dict[str, float], after: dict[str, float], jobs: int) -> dict[str, float]:
+    """Milliseconds of CPU per job by piece between two cpu_seconds(), busiest first, and the total."""
+    used = {piece: after[piece] - before.get(piece, 0.0) for piece in after}
+    per_job = {piece: round(1000 * seconds / max(jobs, 1), 1) for piece, seconds in used.items()}
+    ranked = dict(sorted(per_job.items(), key=lambda item: -item[1]))
+    return {**ranked, "total": round(sum(per_job.values()), 1)}
 
 
 def write_result(name: str, record: dict[str, Any], output: Path | None = None) -> Path:

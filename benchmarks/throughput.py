@@ -7,8 +7,9 @@ Phases, on one stack: single jobs one at a time (their p50 is "a single job's la
 one job's work costs without Pressroom around it: 5 JetStream hops (publish with ack, then delivery),
 5 PostgreSQL commits and as many provider calls over HTTP as a single job made (counted by the fake
 provider), one after the other; then, per variant, a
-sustained load that keeps `--window` jobs unfinished for `--seconds`. Prints the single job's p50 ÷ the
-floor's p50 (issue 7: within 5x) and jobs/s (issue 7: ≥ 100 for 60 s without image, 0 lost).
+sustained load that keeps `--window` jobs unfinished for `--seconds`, with the CPU every process of the
+run (load generator included) spent per job meanwhile. Prints the single job's p50 ÷ the floor's p50
+(issue 7: within 5x) and jobs/s (issue 7: ≥ 100 for 60 s without image, 0 lost).
 Writes benchmarks/results/throughput.json.
 """
 
@@ -24,7 +25,16 @@ import asyncpg
 import httpx
 import nats
 import typer
-from harness import JobDriver, Run, embedded_stack, outcomes, percentiles, write_result
+from harness import (
+    JobDriver,
+    Run,
+    cpu_per_job,
+    cpu_seconds,
+    embedded_stack,
+    outcomes,
+    percentiles,
+    write_result,
+)
 from nats.js.api import StreamConfig
 
 from pressroom_contracts.jobs import JobRequest
@@ -76,12 +86,13 @@ async def floor(nats_url: str, database_url: str, base_url: str, calls: int, rep
 
 
 async def sustained(
-    driver: JobDriver, image: bool, seconds: float, window: int, timeout: float
+    driver: JobDriver, home: str, image: bool, seconds: float, window: int, timeout: float
 ) -> dict[str, Any]:
     """Keeps `window` jobs unfinished for `seconds`; jobs/s counts those that ended inside that time."""
     runs: list[Run] = []
     began = time.perf_counter()
     stop_at = began + seconds
+    cpu_before = cpu_seconds(home)
 
     async def lane() -> None:
         while time.perf_counter() < stop_at:
@@ -89,7 +100,11 @@ async def sustained(
             runs.append(run)
             await driver.finish(run, timeout)
 
-    await asyncio.gather(*[lane() for _ in range(window)])
+    async def cpu_at_stop() -> dict[str, float]:
+        await asyncio.sleep(stop_at - time.perf_counter())
+        return cpu_seconds(home)
+
+    cpu_after, *_ = await asyncio.gather(cpu_at_stop(), *[lane() for _ in range(window)])
     done_in_time = [r for r in runs if r.ended is not None and r.ended <= stop_at]
     return {
         "image": image,
@@ -99,6 +114,8 @@ async def sustained(
         "jobs_per_second": round(len(done_in_time) / seconds, 2),
         "latency_seconds": percentiles([r.seconds for r in runs if r.ended]),
         "outcomes": outcomes(runs),
+        # Where the time of the two shared cores went: every process of the run, load generator included.
+        "cpu_ms_per_job": cpu_per_job(cpu_before, cpu_after, len(done_in_time)),
     }
 
 
@@ -110,7 +127,9 @@ async def measure(info: Any, seconds: float, window: int, single: int, timeout: 
         # The floor makes as many provider calls as a job did (outline, sections, posts, …), counted.
         calls = round((await provider_calls(info.llm_base_url) - before) / single)
         raw = await floor(info.nats_url, info.database_url, info.llm_base_url, calls, single)
-        loads = [await sustained(driver, image, seconds, window, timeout) for image in (False, True)]
+        loads = [
+            await sustained(driver, info.home, image, seconds, window, timeout) for image in (False, True)
+        ]
     single_p50 = statistics.median(r.seconds for r in alone)
     floor_p50 = statistics.median(raw)
     return {
@@ -142,6 +161,7 @@ def main(
             f"  image={load['image']}: {load['jobs_per_second']} jobs/s over {load['seconds']} s "
             f"(target ≥ 100 without image), p50 {load['latency_seconds'].get('p50')} s, outcomes {load['outcomes']}"
         )
+        print(f"    CPU ms a job: {load['cpu_ms_per_job']}")
     print(f"written to {path}")
 
 

@@ -6,8 +6,9 @@ task, in stream order per job. Per message, in this order:
 
 1. the subject and the body are validated; a message invalid in itself is terminated with its reason
    and recorded as a dead letter — it never fails the job whose subject it was found on;
-2. a stage looks the job up (one job-state read): a job nobody requested gets no work (terminated as
-   `job_unknown`, dead-lettered), a cancelled or failed one is acknowledged and left alone;
+2. a stage looks the job up (jobstates.py: from memory, following the job-state bucket): a job nobody
+   requested gets no work (terminated as `job_unknown`, dead-lettered), a cancelled or failed one is
+   acknowledged and left alone;
 3. the handler runs, kept alive with in_progress() while it does, in the trace of the message's producer;
 4. the outcome is settled: ack once everything the handler published was acknowledged by the stream;
    a dependency that is down (errors.Verdict.wait) is waited out — the message is kept and its handler
