@@ -10,6 +10,7 @@ import nats
 
 from pressroom_contracts.queries import JobStatus
 from pressroom_devstack.provisioning import reset_nats
+from pressroom_runtime import jobstates
 from pressroom_runtime.jobstates import JobStates
 
 # nats-py's JetStream requests wait 5 s for their reply.
@@ -73,6 +74,33 @@ async def test_a_following_replica_sees_each_entry_as_it_is_written_and_answers_
         other = str(uuid.uuid4())
         assert await stage.get(other) is None
         await stage.close()
+    finally:
+        await stage_nc.close()
+        await writer_nc.close()
+
+
+async def test_memory_without_news_is_trusted_only_for_a_while(nats_url, monkeypatch, eventually):
+    reset_nats(nats_url)
+    monkeypatch.setattr(jobstates, "TRUSTED_FOR", 0.5)
+    stage_nc, writer_nc = await nats.connect(nats_url), await nats.connect(nats_url)
+    try:
+        stage, writer = JobStates(stage_nc), JobStates(writer_nc)
+        await stage.follow()
+        job_id = str(uuid.uuid4())
+        await writer.create(job_id, "client-a")
+        state = await stage.get(job_id)
+        assert state is not None and state.status is JobStatus.requested
+        # The watch stops delivering without a word (a bug, a server that lost the consumer): the cancel
+        # does not reach the memory, which is asked again once it is older than TRUSTED_FOR.
+        assert stage._updates is not None
+        await stage._updates.unsubscribe()
+        assert await writer.advance(job_id, JobStatus.cancelled, "client-a")
+
+        async def cancelled() -> bool:
+            state = await stage.get(job_id)
+            return state is not None and state.status is JobStatus.cancelled
+
+        await eventually(cancelled, timeout=5)
     finally:
         await stage_nc.close()
         await writer_nc.close()

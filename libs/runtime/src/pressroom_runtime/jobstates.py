@@ -8,14 +8,15 @@ the entry is already as far or further.
 
 A stage replica looks a job up before each provider call — about fourteen lookups a job, each a round
 trip on the job's critical path. It follows the bucket instead (follow()): every entry written from then
-on reaches it as it is written, and a lookup of a job it has seen is answered from memory; any other
-job is asked for, as before. Persistence follows it too: a status change is then one compare-and-set
+on reaches it as it is written, and a lookup of a job it has seen in the last TRUSTED_FOR seconds is
+answered from memory; any other job is asked for, as before. Persistence follows it too: a status change is then one compare-and-set
 from the revision it knows, asked afresh only after a conflict.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import OrderedDict
 
 import nats.errors
@@ -39,6 +40,9 @@ log = get_logger(__name__)
 
 # The entries a following replica keeps: far more jobs than it works on at once, bounded memory.
 REMEMBERED = 50_000
+# How long an entry answers from memory without news of it: a watch that stopped delivering without a
+# word would otherwise keep a cancelled job running on a stale entry. A long job is asked again this often.
+TRUSTED_FOR = 30.0
 # Where the bucket's entries are written: one subject per key.
 _KEYS = f"$KV.{JOBS_BUCKET.name}."
 
@@ -56,7 +60,8 @@ class JobStates:
     def __init__(self, nc: Client) -> None:
         self._nc = nc
         self._kv: KeyValue | None = None
-        self._seen: OrderedDict[str, Entry] | None = None  # newest entry of each job seen, when following
+        # The newest entry of each job seen and when, while following.
+        self._seen: OrderedDict[str, tuple[Entry, float]] | None = None
         self._updates: Subscription | None = None
 
     async def follow(self) -> None:
@@ -99,8 +104,8 @@ class JobStates:
         if seen is None or not entry[1]:
             return
         known = seen.get(job_id)
-        if known is None or entry[1] > known[1]:  # a lookup's answer may come after a newer update
-            seen[job_id] = entry
+        if known is None or entry[1] >= known[0][1]:  # a lookup's answer may come after a newer update
+            seen[job_id] = (entry, time.monotonic())
             seen.move_to_end(job_id)
             while len(seen) > REMEMBERED:
                 seen.popitem(last=False)
@@ -117,8 +122,9 @@ class JobStates:
 
     async def _entry(self, job_id: str, *, fresh: bool = False) -> Entry:
         """The entry and its revision; revision 0: no entry. From memory when following, unless `fresh`."""
-        if not fresh and self._seen is not None and (known := self._seen.get(job_id)) is not None:
-            return known
+        known = self._seen.get(job_id) if self._seen is not None and not fresh else None
+        if known is not None and time.monotonic() - known[1] < TRUSTED_FOR:
+            return known[0]
         entry = await self._lookup(job_id)
         self._remember(job_id, entry)
         return entry
