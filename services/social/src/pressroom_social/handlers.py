@@ -37,9 +37,12 @@ def handlers(copywriter: Copywriter) -> dict[type[Envelope], Handler]:
     async def on_blog_completed(event: BlogCompletedEvent, ctx: StageContext) -> None:
         if event.data.regenerated:
             return  # a blog written again on request does not redo the posts
-        blog = await with_owner(ctx, Blog.of(event.data.request, event.data), event.data)
-        # Posted before a crash: announced again (deduplicated), not paid for twice.
-        done = {e.data.platform for e in await ctx.republish_handled(SocialCompletedEvent)}
+        # Posted before a crash: announced again (deduplicated), not paid for twice. Both reads at once.
+        blog, handled = await asyncio.gather(
+            with_owner(ctx, Blog.of(event.data.request, event.data), event.data),
+            ctx.republish_handled(SocialCompletedEvent),
+        )
+        done = {e.data.platform for e in handled}
         todo = {platform: FIRST_VERSION for platform in blog.request.platforms if platform not in done}
         await write_all(copywriter, ctx, blog, todo)
 

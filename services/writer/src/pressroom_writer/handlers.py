@@ -9,6 +9,8 @@ The logic is in writer.py; a handler only reads the input and the job's history,
 
 from __future__ import annotations
 
+import asyncio
+
 from pressroom_contracts.events import (
     BlogCompletedEvent,
     BlogEditedEvent,
@@ -25,9 +27,9 @@ from .writer import Writer
 
 def handlers(writer: Writer) -> dict[type[Envelope], Handler]:
     async def on_research_completed(event: ResearchCompletedEvent, ctx: StageContext) -> None:
-        if await ctx.republish_handled(BlogCompletedEvent):
+        handled, voice = await asyncio.gather(ctx.republish_handled(BlogCompletedEvent), owner_voice(ctx))
+        if handled:
             return  # redelivered after a crash: announced again, not written again
-        voice = await owner_voice(ctx)
         await ctx.emit(
             BlogCompletedEvent, await writer.write(event.data, ctx, 1, regenerated=False, voice=voice)
         )
