@@ -145,7 +145,7 @@ async def measure(info: Any, seconds: float, window: int, single: int, timeout: 
 def main(
     seconds: Annotated[float, typer.Option(help="length of each sustained load")] = 20.0,
     window: Annotated[int, typer.Option(help="jobs kept unfinished during a load")] = 50,
-    single: Annotated[int, typer.Option(help="single jobs (and floor runs) timed one at a time")] = 15,
+    single: Annotated[int, typer.Option(help="single jobs (and floor runs) timed one at a time")] = 50,
     timeout: Annotated[float, typer.Option(help="seconds a job may take before it counts as lost")] = 120.0,
     output: Annotated[Path | None, typer.Option(help="results file")] = None,
 ) -> None:
