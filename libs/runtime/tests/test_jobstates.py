@@ -7,7 +7,9 @@ import asyncio
 import uuid
 
 import nats
+import pytest
 
+from pressroom_contracts import access
 from pressroom_contracts.queries import JobStatus
 from pressroom_devstack.provisioning import reset_nats
 from pressroom_runtime import jobstates
@@ -41,11 +43,17 @@ async def test_a_read_and_a_create_outlive_a_server_that_stalls_past_the_reply_t
         await nc.close()
 
 
+@pytest.mark.parametrize("service", ["research", "writer", "social", "illustrator", "persistence"])
 async def test_a_following_replica_sees_each_entry_as_it_is_written_and_answers_from_memory(
-    nats_server, nats_url, eventually
+    nats_server, nats_url, eventually, service
 ):
     reset_nats(nats_url)
-    stage_nc, writer_nc = await nats.connect(nats_url), await nats.connect(nats_url)
+    # As the service's own NATS user: its permissions let it follow the bucket.
+    assert nats_server.users is not None
+    stage_nc = await nats.connect(
+        nats_server.users.url(nats_server.url, service), inbox_prefix=access.inbox_prefix(service)
+    )
+    writer_nc = await nats.connect(nats_url)
     try:
         stage, writer = JobStates(stage_nc), JobStates(writer_nc)
         await stage.follow()
