@@ -48,6 +48,9 @@ def test_only_links_research_returned_stay():
     assert removed == ["https://google.com/maps", "https://youtube.com/v", "https://capterra.com/x"]
     assert text == "See, maps, and [the source](http://www.web.example/heat/) or https://web.example/heat."
 
+    text, removed = remove_links("Panels pay off (https://invented.example/roi) in years.", [])
+    assert (text, removed) == ("Panels pay off in years.", ["https://invented.example/roi"])
+
 
 def test_a_long_copy_becomes_a_cited_quote_and_a_short_echo_does_not():
     copied = SOLAR.snippet.split(". ")[0]  # 18 words

@@ -33,6 +33,17 @@ def test_a_chatty_answer_is_read_leniently():
     assert outline.sections == (Section("Why it pays", (2,)), Section("Sizing a roof"))  # repeats dropped
 
 
+def test_a_title_or_heading_keeps_its_words_and_loses_any_address():
+    # Gemma 3 270M once titled a post "Roof Solar Energy (https://www.rwpower).md/solar-energy)".
+    answer = (
+        "# Roof solar energy (https://www.rwpower.example)\n"
+        "## Why [it pays](https://invented.example/roi) [1]\n## See www.example.com first []\n"
+    )
+    outline = parse(answer, REQUEST, sources=1)
+    assert outline.title == "Roof solar energy"
+    assert outline.sections == (Section("Why it pays", (1,)), Section("See first"))
+
+
 def test_too_few_sections_give_way_to_a_plain_outline():
     outline = parse("Solar is great.", REQUEST, sources=3)
     assert outline == plain(REQUEST, 3)

@@ -60,7 +60,8 @@ def to_markdown(text: str) -> tuple[str, list[str]]:
 
 _MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _AUTOLINK = re.compile(r"<((?:https?://|www\.)[^>\s]+)>", re.IGNORECASE)
-_BARE_URL = re.compile(r"(?<![\w/(\[])(?:https?://|www\.)[^\s<>\"')\]]*[^\s<>\"'.,;:!?)\]]", re.IGNORECASE)
+# Also inside parentheses: "(https://invented.example)". A link kept above is met here again, and kept again.
+_BARE_URL = re.compile(r"(?<![\w/\[])(?:https?://|www\.)[^\s<>\"')\]]*[^\s<>\"'.,;:!?)\]]", re.IGNORECASE)
 
 
 def _key(url: str) -> str:
@@ -91,8 +92,8 @@ def remove_links(text: str, allowed: list[str]) -> tuple[str, list[str]]:
     text = _AUTOLINK.sub(bare, text)
     text = _BARE_URL.sub(bare, text)
     if removed:
-        text = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text))
         text = re.sub(r"\(\s*\)", "", text)
+        text = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text))
     return text, removed
 
 

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from pressroom_contracts.jobs import JobRequest, Length
+from pressroom_runtime.checks import remove_links
 
 MIN_SECTIONS = 2
 # Sections per requested length: a short post has a few, a long one more.
@@ -109,6 +110,7 @@ def _plain_headings(topic: str, count: int) -> list[str]:
 
 
 def _tidy(text: str) -> str:
+    text, _ = remove_links(text, [])  # a title or a heading carries no address, invented or not
     text = re.sub(r"^\d+[.)]\s*", "", text.strip().strip("*_\"'").strip())  # "1. Heading", **Heading**
     return text[:MAX_TEXT].strip(" :-\u2013\u2014")
 
