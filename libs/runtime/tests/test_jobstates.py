@@ -31,12 +31,12 @@ async def test_a_read_and_a_create_outlive_a_server_that_stalls_past_the_reply_t
         nats_server.freeze()
         asyncio.get_running_loop().call_later(REPLY_TIMEOUT + 0.5, nats_server.thaw)
         try:
-            state, created = await asyncio.gather(states.get(job_id), states.create(late_job, "client-b"))
+            # The first create may land with its reply lost, so what it returns may be either: what counts
+            # is that the entry is there.
+            state, _ = await asyncio.gather(states.get(job_id), states.create(late_job, "client-b"))
         finally:
             nats_server.thaw()
         assert state is not None and state.owner == "client-a"
-        # The first create may have landed with its reply lost: either way the entry is there, once.
-        assert created in (True, False)
         late = await states.get(late_job)
         assert late is not None and late.owner == "client-b"
     finally:

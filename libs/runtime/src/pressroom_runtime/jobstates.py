@@ -9,8 +9,8 @@ the entry is already as far or further.
 A stage replica looks a job up before each provider call — about fourteen lookups a job, each a round
 trip on the job's critical path. It follows the bucket instead (follow()): every entry written from then
 on reaches it as it is written, and a lookup of a job it has seen in the last TRUSTED_FOR seconds is
-answered from memory; any other job is asked for, as before. Persistence follows it too: a status change is then one compare-and-set
-from the revision it knows, asked afresh only after a conflict.
+answered from memory; any other job is asked for, as before. Persistence follows it too: a status change
+is then one compare-and-set from the revision it knows, asked afresh only after a conflict.
 """
 
 from __future__ import annotations

@@ -84,6 +84,9 @@ async def _session_unchanged(conn: asyncpg.Connection) -> None:
 
 # The audit log's row of an event: its columns, and their values as $1…$6.
 _EVENT_COLUMNS = "event_id, job_id, type, causation_id, producer, occurred_at"
+# The event's row, unless it is there already: true when this statement logged it.
+_LOG_EVENT = f"""INSERT INTO events ({_EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT DO NOTHING RETURNING true"""
 
 
 def _event_row(event: Envelope) -> tuple[Any, ...]:
@@ -92,12 +95,7 @@ def _event_row(event: Envelope) -> tuple[Any, ...]:
 
 
 async def _log(conn: asyncpg.Connection, event: Envelope) -> bool:
-    inserted = await conn.fetchval(
-        f"""INSERT INTO events ({_EVENT_COLUMNS})
-            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true""",
-        *_event_row(event),
-    )
-    return bool(inserted)
+    return bool(await conn.fetchval(_LOG_EVENT, *_event_row(event)))
 
 
 class Store:
@@ -185,9 +183,7 @@ class Store:
                 )
             else:
                 row = await conn.fetchrow(
-                    f"""WITH logged AS (
-                            INSERT INTO events ({_EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
-                            ON CONFLICT DO NOTHING RETURNING true)
+                    f"""WITH logged AS ({_LOG_EVENT})
                         SELECT {columns}, EXISTS (SELECT 1 FROM logged) AS logged
                         FROM jobs WHERE id = $2 FOR UPDATE""",
                     *_event_row(handling),
