@@ -1,0 +1,68 @@
+"""The text-model client against the scripted OpenAI-compatible server: what each profile sends, what a
+streamed answer gives back (text, the provider's token count, the finish reason), and a refusal or an
+outage still raised as the SDK's own error, so that the stage runner's classification stands."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from pressroom_runtime.errors import Verdict, classify
+from pressroom_runtime.llm import Prompt
+from pressroom_runtime.settings import LLMProfile
+
+PROMPT = Prompt(
+    system="You write.", user="Write about solar.", document="A post about solar:\n", stop=("\n\n##",)
+)
+
+
+async def test_a_chat_model_gets_messages_and_streams_the_answer_with_its_usage(scripted_llm) -> None:
+    scripted_llm.reply("Panels on the roof <eos>turn sunlight into power.")
+    model = scripted_llm.text_model(LLMProfile.chat)
+    stream = model.stream(PROMPT, max_tokens=64)
+    pieces = [piece async for piece in stream]
+
+    assert "".join(pieces) == "Panels on the roof turn sunlight into power."  # a special token dropped
+    assert len(pieces) > 1  # streamed, not answered at once
+    assert stream.finish_reason == "stop"
+    assert stream.usage.output_tokens == 8 and stream.usage.input_tokens > 0
+    (request,) = scripted_llm.requests
+    assert request.kind == "chat" and request.stream
+    assert request.body["messages"] == [
+        {"role": "system", "content": "You write."},
+        {"role": "user", "content": "Write about solar."},
+    ]
+    assert request.body["max_tokens"] == 64 and request.body["stop"] == ["\n\n##"]
+    assert request.body["stream_options"] == {"include_usage": True}
+    assert "grammar" not in request.body and "repeat_penalty" not in request.body
+
+
+async def test_a_base_model_continues_the_document_under_its_grammar(scripted_llm) -> None:
+    scripted_llm.reply("Solar is cheap now.")
+    model = scripted_llm.text_model(LLMProfile.completion)
+    generation = await model.complete(
+        Prompt(system="", user="", document="Doc:\n", grammar='root ::= "x"'), 32
+    )
+
+    assert generation.text == "Solar is cheap now." and generation.finish_reason == "stop"
+    (request,) = scripted_llm.requests
+    assert request.kind == "completion" and request.body["prompt"] == "Doc:\n"
+    assert request.body["grammar"] == 'root ::= "x"'
+    assert request.body["repeat_penalty"] == model.settings.repeat_penalty
+    assert "stop" not in request.body  # none asked for
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "verdict"),
+    [
+        (401, openai.AuthenticationError, Verdict.fail),
+        (400, openai.BadRequestError, Verdict.fail),
+        (503, openai.InternalServerError, Verdict.wait),
+        (429, openai.RateLimitError, Verdict.wait),
+    ],
+)
+async def test_a_provider_error_is_the_sdks_own_and_classified(scripted_llm, status, error, verdict) -> None:
+    scripted_llm.fail(status)
+    with pytest.raises(error) as raised:
+        await scripted_llm.text_model().complete(PROMPT, 16)
+    assert classify(raised.value).verdict is verdict
