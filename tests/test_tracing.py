@@ -137,3 +137,15 @@ async def test_one_job_is_one_trace_with_spans_from_every_service(
     about_the_job = [s for s in receiver.snapshot() if watch.job_id in str(s.attributes)]
     assert len(about_the_job) > len(SERVICES)
     assert {s.trace_id for s in about_the_job} == {root.trace_id}
+
+    # The writer's calls to the model provider are client spans of the job's trace.
+    def provider_calls() -> list[ReceivedSpan]:
+        return [
+            s
+            for s in receiver.snapshot()
+            if s.trace_id == root.trace_id
+            and s.service == "pressroom-writer"
+            and "/v1/" in str(s.attributes.get("url.full", s.attributes.get("http.url", "")))
+        ]
+
+    assert await eventually(provider_calls, timeout=30)
