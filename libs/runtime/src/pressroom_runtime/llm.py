@@ -152,6 +152,10 @@ class TextModel:
     def model(self) -> str:
         return self.settings.model
 
+    async def aclose(self) -> None:
+        """Closes the connections (at shutdown, after the messages in flight are done)."""
+        await self.client.close()
+
     @property
     def continues_documents(self) -> bool:
         """Base models can be asked to go on where they stopped; chat models answer once."""

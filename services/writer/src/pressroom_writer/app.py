@@ -16,7 +16,9 @@ from .writer import Writer
 
 def create_app(settings: WriterSettings | None = None, model: TextModel | None = None) -> AsgiFastStream:
     settings = settings or WriterSettings()
-    table = handlers(Writer(model or TextModel(LLMSettings()), max_tokens=settings.max_tokens))
+    owned = model is None  # closed at shutdown; a model passed in belongs to the caller
+    model = model or TextModel(LLMSettings())
+    table = handlers(Writer(model, max_tokens=settings.max_tokens))
     app, _ = stage_app(
         service="writer",
         settings=settings,
@@ -24,5 +26,6 @@ def create_app(settings: WriterSettings | None = None, model: TextModel | None =
         accepts=tuple(table),
         stage=Stage.blog,
         handler=dispatch(table),
+        on_shutdown=[model.aclose] if owned else [],
     )
     return app
