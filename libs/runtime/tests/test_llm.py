@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from pressroom_runtime.errors import Verdict, classify
-from pressroom_runtime.llm import Prompt
+from pressroom_runtime.llm import Prompt, TextModel
 from pressroom_runtime.settings import LLMProfile
 
 PROMPT = Prompt(
@@ -66,3 +66,22 @@ async def test_a_provider_error_is_the_sdks_own_and_classified(scripted_llm, sta
     with pytest.raises(error) as raised:
         await scripted_llm.text_model().complete(PROMPT, 16)
     assert classify(raised.value).verdict is verdict
+
+
+async def test_a_provider_that_does_not_answer_in_time_is_an_outage(scripted_llm) -> None:
+    scripted_llm.hang(seconds=5)
+    settings = scripted_llm.text_model().settings.model_copy(update={"timeout": 0.5})
+    with pytest.raises(openai.APITimeoutError) as raised:
+        await TextModel(settings).complete(PROMPT, 16)
+    assert classify(raised.value).verdict is Verdict.wait
+
+
+async def test_a_stream_cut_half_way_is_a_connection_error_and_an_outage(scripted_llm) -> None:
+    scripted_llm.reply(" ".join(f"word{i}" for i in range(40)))
+    scripted_llm.cut(after_chunks=3)
+    pieces: list[str] = []
+    with pytest.raises(openai.APIConnectionError) as raised:
+        async for piece in scripted_llm.text_model().stream(PROMPT, 64):
+            pieces.append(piece)
+    assert pieces  # what came before the cut was streamed
+    assert classify(raised.value).verdict is Verdict.wait
