@@ -11,7 +11,7 @@ import pytest
 from pressroom_persistence import migrate
 
 TABLES = {"jobs", "research", "blog_posts", "social_posts", "images", "usage", "events", "alembic_version"}
-HEAD = "0003"
+HEAD = "0004"
 
 
 def test_url_conversion_keeps_the_unix_socket_and_tcp_forms() -> None:

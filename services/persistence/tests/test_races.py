@@ -105,6 +105,41 @@ async def test_racing_events_on_many_replicas_complete_each_job_exactly_once(
         assert row["ended_by"] is not None
 
 
+async def test_running_usage_reports_racing_on_many_replicas_count_each_calls_newest_once(
+    replicas, new_events, fresh_database_url
+) -> None:
+    # Each call reports as it runs (report n costs n cents) and every report comes three times, in any
+    # order, on any replica: a job's cost is the sum of its calls' newest reports, however they raced.
+    jobs = [new_events(topic=f"Costs {n}") for n in range(JOBS)]
+    calls, reports = ("outline", "section:1", "post:x"), 5
+    usage = [
+        job.usage(call, cost=report / 100, report=report)
+        for job in jobs
+        for call in calls
+        for report in range(1, reports + 1)
+    ]
+    deliveries = [job.requested() for job in jobs] + usage * 3
+    random.Random(11).shuffle(deliveries)
+    out = Announcements()
+    await asyncio.gather(*(record(replicas[n % REPLICAS], e, out) for n, e in enumerate(deliveries)))
+
+    assert out.sent == []  # no budget: nothing to announce
+    conn = await asyncpg.connect(fresh_database_url)
+    try:
+        rows = await conn.fetch(
+            """SELECT j.cost_usd, array_agg(DISTINCT u.report) AS reports, count(u.*) AS calls,
+                      (SELECT count(*) FROM events e WHERE e.job_id = j.id) AS logged
+               FROM jobs j JOIN usage u ON u.job_id = j.id GROUP BY j.id"""
+        )
+    finally:
+        await conn.close()
+    assert len(rows) == JOBS
+    for row in rows:
+        assert float(row["cost_usd"]) == pytest.approx(len(calls) * reports / 100)
+        assert (row["reports"], row["calls"]) == ([reports], len(calls))
+        assert row["logged"] == 1 + len(calls) * reports  # each report logged once
+
+
 async def stale(database_url: str, job: JobEvents) -> None:
     conn = await asyncpg.connect(database_url)
     try:

@@ -180,20 +180,25 @@ class Recorder:
 
     async def _usage(self, event: UsageRecordedEvent, emit: Emit) -> None:
         """Adds the call's cost; a running job whose cost goes over its budget fails, at the usage's stage."""
+        usage = await self.store.usage(event)
+        if usage is None:
+            await self._unrecorded(event)
+        if usage.stored and not (usage.over_budget and usage.job is not None and usage.job.status in ACTIVE):
+            return  # the common case, in one statement: nothing to decide
+        # Over the budget, or a report seen before (a redelivery: perhaps after a crash between storing
+        # it and failing the job, or between the failure and its announcement): decided under the lock.
         announce: JobFailed | None = None
         async with self._job(event) as job:
-            if await job.add_usage(event):
-                if job.status in ACTIVE and job.over_budget():
-                    failure = JobFailed(
-                        stage=event.data.stage,
-                        code=BUDGET_EXCEEDED,
-                        message=f"estimated cost ${job.cost_usd:.4f} exceeded the job's budget "
-                        f"of ${job.budget_usd:.4f}",
-                    )
-                    if await job.move("failed", ACTIVE, failure=failure, by=event):
-                        announce = failure
+            if job.status in ACTIVE and job.over_budget():
+                failure = JobFailed(
+                    stage=event.data.stage,
+                    code=BUDGET_EXCEEDED,
+                    message=f"estimated cost ${job.cost_usd:.4f} exceeded the job's budget "
+                    f"of ${job.budget_usd:.4f}",
+                )
+                if await job.move("failed", ACTIVE, failure=failure, by=event):
+                    announce = failure
             elif job.status == "failed" and not await job.announced("job.failed"):
-                # A redelivery after a crash: announce the failure that was recorded.
                 announce = await job.failure()
         await self._sync(job)
         if announce is not None:

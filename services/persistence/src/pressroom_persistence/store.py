@@ -47,6 +47,20 @@ class StatusRow(NamedTuple):
     owner: str | None
 
 
+class UsageRow(NamedTuple):
+    """What storing a usage report did: `stored` False when a report as new was there already; else
+    the job as the statement left it."""
+
+    stored: bool
+    job: StatusRow | None = None
+    cost_usd: Decimal = Decimal(0)
+    budget_usd: Decimal | None = None
+
+    @property
+    def over_budget(self) -> bool:
+        return self.budget_usd is not None and self.cost_usd > self.budget_usd
+
+
 class UnknownJob(LookupError):
     """The job's job.requested has not been recorded (yet)."""
 
@@ -169,6 +183,48 @@ class Store:
                 list(ACTIVE),
             )
         return None if row is None else StatusRow(event.job_id, row["status"], row["owner"])
+
+    async def usage(self, event: UsageRecordedEvent) -> UsageRow | None:
+        """Logs a usage report and stores it when it is newer than the call's stored one, adding what it
+        adds to the job's cost — one statement, no job lock (six of a job's events are usage reports: a
+        locked transaction of four round trips each). Exact under concurrency: the upsert locks the
+        call's row and sets it from its latest version (`replaced_cost_usd` keeps the cost it replaced),
+        and the job's cost grows by the difference on the row's latest version too. None when the job is
+        not recorded."""
+        d = event.data
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"""WITH job AS (SELECT id FROM jobs WHERE id = $2),
+                    logged AS (
+                        INSERT INTO events ({_EVENT_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6 FROM job
+                        ON CONFLICT DO NOTHING),
+                    stored AS (
+                        INSERT INTO usage (job_id, stage, call, report, provider, model, input_tokens,
+                                           output_tokens, images, cost_usd, replaced_cost_usd)
+                        SELECT $2, $7, $8, $9, $10, $11, $12, $13, $14, $15::numeric, 0 FROM job
+                        ON CONFLICT (job_id, stage, call) DO UPDATE SET
+                            report = EXCLUDED.report, provider = EXCLUDED.provider, model = EXCLUDED.model,
+                            input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
+                            images = EXCLUDED.images, cost_usd = EXCLUDED.cost_usd,
+                            replaced_cost_usd = usage.cost_usd
+                        WHERE usage.report < EXCLUDED.report
+                        RETURNING cost_usd - replaced_cost_usd AS added),
+                    costed AS (
+                        UPDATE jobs SET cost_usd = cost_usd + (SELECT added FROM stored), updated_at = now()
+                        WHERE id = $2 AND EXISTS (SELECT 1 FROM stored)
+                        RETURNING status, owner, cost_usd, budget_usd)
+                    SELECT c.status, c.owner, c.cost_usd, c.budget_usd, EXISTS (SELECT 1 FROM costed) AS stored
+                    FROM job LEFT JOIN costed c ON true""",
+                *_event_row(event), d.stage.value, d.call, d.report, d.provider, d.model, d.input_tokens,
+                d.output_tokens, d.images, _decimal(d.cost_usd),
+            )  # fmt: skip
+        if row is None:
+            return None
+        if not row["stored"]:
+            return UsageRow(stored=False)
+        return UsageRow(
+            True, StatusRow(event.job_id, row["status"], row["owner"]), row["cost_usd"], row["budget_usd"]
+        )
 
     @asynccontextmanager
     async def job(self, job_id: str, *, handling: Envelope | None = None) -> AsyncIterator[JobTx]:
@@ -446,36 +502,6 @@ class JobTx:
             d.width, d.height, d.content_type, d.sha256, d.size_bytes, d.provider,
             [v.model_dump(mode="json") for v in d.variants],
         )  # fmt: skip
-
-    async def add_usage(self, event: UsageRecordedEvent) -> bool:
-        """Stores a call's usage report when it is newer than the one stored (a running call reports as
-        it goes); the job's `cost_usd` grows by the difference. False for a report already superseded."""
-        d = event.data
-        # One statement, under the job's row lock (Store.job): every earlier report of the job has
-        # committed and is seen here, so the difference is exact.
-        total = await self.conn.fetchval(
-            """WITH prior AS (
-                   SELECT report, cost_usd FROM usage WHERE job_id = $1 AND stage = $2 AND call = $3),
-               stored AS (
-                   INSERT INTO usage (job_id, stage, call, report, provider, model, input_tokens,
-                                      output_tokens, images, cost_usd)
-                   SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::numeric
-                   WHERE NOT EXISTS (SELECT 1 FROM prior WHERE prior.report >= $4)
-                   ON CONFLICT (job_id, stage, call) DO UPDATE SET
-                       report = EXCLUDED.report, provider = EXCLUDED.provider, model = EXCLUDED.model,
-                       input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
-                       images = EXCLUDED.images, cost_usd = EXCLUDED.cost_usd
-                   RETURNING true)
-               UPDATE jobs SET cost_usd = cost_usd + $10::numeric - coalesce((SELECT cost_usd FROM prior), 0),
-                               updated_at = now()
-               WHERE id = $1 AND EXISTS (SELECT 1 FROM stored) RETURNING cost_usd""",
-            self.id, d.stage.value, d.call, d.report, d.provider, d.model, d.input_tokens, d.output_tokens,
-            d.images, _decimal(d.cost_usd),
-        )  # fmt: skip
-        if total is None:
-            return False  # superseded: a newer report of the call is stored
-        self.cost_usd = total
-        return True
 
 
 # One row per job as listings show it: the latest blog title stands for the job.
