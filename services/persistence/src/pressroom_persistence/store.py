@@ -108,10 +108,6 @@ def _event_row(event: Envelope) -> tuple[Any, ...]:
     return (event.id, event.job_id, event.type, event.causation_id, producer, event.occurred_at)
 
 
-async def _log(conn: asyncpg.Connection, event: Envelope) -> bool:
-    return bool(await conn.fetchval(_LOG_EVENT, *_event_row(event)))
-
-
 class Store:
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self.dsn = dsn
@@ -144,18 +140,18 @@ class Store:
     async def log_event(self, event: Envelope) -> bool:
         """Records the event in the audit log only; False when it was there already."""
         async with self.pool.acquire() as conn:
-            return await _log(conn, event)
+            return bool(await conn.fetchval(_LOG_EVENT, *_event_row(event)))
 
     async def add_job(self, event: JobRequestedEvent, default_budget_usd: float | None = None) -> bool:
         """The budget is fixed here: the request's own, else `default_budget_usd` (None: unlimited)."""
         request = event.data.request
         budget = request.budget_usd if request.budget_usd is not None else default_budget_usd
-        async with self.pool.acquire() as conn, conn.transaction():
-            await _log(conn, event)
+        async with self.pool.acquire() as conn:  # one statement: logged and recorded together
             inserted = await conn.fetchval(
-                """INSERT INTO jobs (id, status, request, owner, created_at, budget_usd)
-                   VALUES ($1, 'requested', $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true""",
-                event.job_id, request.model_dump(mode="json"), event.data.owner, event.occurred_at,
+                f"""WITH logged AS ({_LOG_EVENT})
+                    INSERT INTO jobs (id, status, request, owner, created_at, budget_usd)
+                    VALUES ($2, 'requested', $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING true""",
+                *_event_row(event), request.model_dump(mode="json"), event.data.owner, event.occurred_at,
                 _decimal(budget) if budget is not None else None,
             )  # fmt: skip
             return bool(inserted)
