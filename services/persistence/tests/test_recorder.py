@@ -307,6 +307,23 @@ async def test_budget_failure_is_announced_again_after_a_crash_and_only_then(sto
     )
 
 
+async def test_a_report_stored_before_a_crash_still_fails_the_job_over_its_budget(store, new_events) -> None:
+    events = new_events(budget_usd=0.01)
+    recorder = Recorder(store)
+    await recorder.record(events.requested(), Announcements())
+    over = events.usage("a", 0.0123)
+    # The process stored the report (its own statement) and died before failing the job.
+    stored = await store.usage(over)
+    assert stored is not None and stored.overran_budget
+    assert (await _history(store, events.job_id))["job"]["status"] == "requested"
+    out = Announcements()
+    await recorder.record(over, out)  # the redelivery
+    [(cls, failure)] = out.sent
+    assert (cls, failure.code) == (JobFailedEvent, "budget_exceeded")
+    job = (await _history(store, events.job_id))["job"]
+    assert (job["status"], float(job["cost_usd"])) == ("failed", 0.0123)  # counted once
+
+
 async def test_progress_logs_once_touches_an_active_job_and_leaves_a_finished_one_as_it_is(
     store, events
 ) -> None:

@@ -183,7 +183,7 @@ class Recorder:
         usage = await self.store.usage(event)
         if usage is None:
             await self._unrecorded(event)
-        if usage.stored and not (usage.over_budget and usage.job is not None and usage.job.status in ACTIVE):
+        if usage.stored and not usage.overran_budget:
             return  # the common case, in one statement: nothing to decide
         # Over the budget, or a report seen before (a redelivery: perhaps after a crash between storing
         # it and failing the job, or between the failure and its announcement): decided under the lock.

@@ -49,16 +49,18 @@ class StatusRow(NamedTuple):
 
 class UsageRow(NamedTuple):
     """What storing a usage report did: `stored` False when a report as new was there already; else
-    the job as the statement left it."""
+    the job's status and cost as the statement left them."""
 
     stored: bool
-    job: StatusRow | None = None
+    status: str | None = None
     cost_usd: Decimal = Decimal(0)
     budget_usd: Decimal | None = None
 
     @property
-    def over_budget(self) -> bool:
-        return self.budget_usd is not None and self.cost_usd > self.budget_usd
+    def overran_budget(self) -> bool:
+        """Stored, and an active job's cost is now over its budget."""
+        over = self.budget_usd is not None and self.cost_usd > self.budget_usd
+        return self.stored and over and self.status in ACTIVE
 
 
 class UnknownJob(LookupError):
@@ -208,8 +210,8 @@ class Store:
                     costed AS (
                         UPDATE jobs SET cost_usd = cost_usd + (SELECT added FROM stored), updated_at = now()
                         WHERE id = $2 AND EXISTS (SELECT 1 FROM stored)
-                        RETURNING status, owner, cost_usd, budget_usd)
-                    SELECT c.status, c.owner, c.cost_usd, c.budget_usd, EXISTS (SELECT 1 FROM costed) AS stored
+                        RETURNING status, cost_usd, budget_usd)
+                    SELECT c.status, c.cost_usd, c.budget_usd, EXISTS (SELECT 1 FROM costed) AS stored
                     FROM job LEFT JOIN costed c ON true""",
                 *_event_row(event), d.stage.value, d.call, d.report, d.provider, d.model, d.input_tokens,
                 d.output_tokens, d.images, _decimal(d.cost_usd),
@@ -218,9 +220,7 @@ class Store:
             return None
         if not row["stored"]:
             return UsageRow(stored=False)
-        return UsageRow(
-            True, StatusRow(event.job_id, row["status"], row["owner"]), row["cost_usd"], row["budget_usd"]
-        )
+        return UsageRow(True, row["status"], row["cost_usd"], row["budget_usd"])
 
     @asynccontextmanager
     async def job(self, job_id: str, *, handling: Envelope | None = None) -> AsyncIterator[JobTx]:
