@@ -11,14 +11,33 @@ from pressroom_runtime.errors import Verdict, classify
 from pressroom_runtime.llm import Prompt, TextModel
 from pressroom_runtime.settings import LLMProfile
 
+
+@pytest.fixture
+async def model_of(scripted_llm):
+    """Model clients on the scripted server, closed after the test."""
+    made: list[TextModel] = []
+
+    def make(profile: LLMProfile = LLMProfile.chat, timeout: float | None = None) -> TextModel:
+        settings = scripted_llm.text_model(profile).settings
+        model = TextModel(settings if timeout is None else settings.model_copy(update={"timeout": timeout}))
+        made.append(model)
+        return model
+
+    yield make
+    for model in made:
+        await model.aclose()
+
+
 PROMPT = Prompt(
     system="You write.", user="Write about solar.", document="A post about solar:\n", stop=("\n\n##",)
 )
 
 
-async def test_a_chat_model_gets_messages_and_streams_the_answer_with_its_usage(scripted_llm) -> None:
+async def test_a_chat_model_gets_messages_and_streams_the_answer_with_its_usage(
+    scripted_llm, model_of
+) -> None:
     scripted_llm.reply("Panels on the roof <eos>turn sunlight into power.")
-    model = scripted_llm.text_model(LLMProfile.chat)
+    model = model_of(LLMProfile.chat)
     stream = model.stream(PROMPT, max_tokens=64)
     pieces = [piece async for piece in stream]
 
@@ -37,9 +56,9 @@ async def test_a_chat_model_gets_messages_and_streams_the_answer_with_its_usage(
     assert "grammar" not in request.body and "repeat_penalty" not in request.body
 
 
-async def test_a_base_model_continues_the_document_under_its_grammar(scripted_llm) -> None:
+async def test_a_base_model_continues_the_document_under_its_grammar(scripted_llm, model_of) -> None:
     scripted_llm.reply("Solar is cheap now.")
-    model = scripted_llm.text_model(LLMProfile.completion)
+    model = model_of(LLMProfile.completion)
     generation = await model.complete(
         Prompt(system="", user="", document="Doc:\n", grammar='root ::= "x"'), 32
     )
@@ -61,27 +80,28 @@ async def test_a_base_model_continues_the_document_under_its_grammar(scripted_ll
         (429, openai.RateLimitError, Verdict.wait),
     ],
 )
-async def test_a_provider_error_is_the_sdks_own_and_classified(scripted_llm, status, error, verdict) -> None:
+async def test_a_provider_error_is_the_sdks_own_and_classified(
+    scripted_llm, model_of, status, error, verdict
+) -> None:
     scripted_llm.fail(status)
     with pytest.raises(error) as raised:
-        await scripted_llm.text_model().complete(PROMPT, 16)
+        await model_of().complete(PROMPT, 16)
     assert classify(raised.value).verdict is verdict
 
 
-async def test_a_provider_that_does_not_answer_in_time_is_an_outage(scripted_llm) -> None:
+async def test_a_provider_that_does_not_answer_in_time_is_an_outage(scripted_llm, model_of) -> None:
     scripted_llm.hang(seconds=5)
-    settings = scripted_llm.text_model().settings.model_copy(update={"timeout": 0.5})
     with pytest.raises(openai.APITimeoutError) as raised:
-        await TextModel(settings).complete(PROMPT, 16)
+        await model_of(timeout=0.5).complete(PROMPT, 16)
     assert classify(raised.value).verdict is Verdict.wait
 
 
-async def test_a_stream_cut_half_way_is_a_connection_error_and_an_outage(scripted_llm) -> None:
+async def test_a_stream_cut_half_way_is_a_connection_error_and_an_outage(scripted_llm, model_of) -> None:
     scripted_llm.reply(" ".join(f"word{i}" for i in range(40)))
     scripted_llm.cut(after_chunks=3)
     pieces: list[str] = []
     with pytest.raises(openai.APIConnectionError) as raised:
-        async for piece in scripted_llm.text_model().stream(PROMPT, 64):
+        async for piece in model_of().stream(PROMPT, 64):
             pieces.append(piece)
     assert pieces  # what came before the cut was streamed
     assert classify(raised.value).verdict is Verdict.wait
