@@ -4,8 +4,6 @@ outages waited out without spending deliveries, a graceful drain, lag gauges."""
 from __future__ import annotations
 
 import asyncio
-import json
-import random
 from collections import Counter
 
 import nats
@@ -235,35 +233,3 @@ async def test_stop_ends_the_lag_watch_even_when_nats_swallows_its_cancellation(
     stopping = asyncio.create_task(stop(one))
     done, _ = await asyncio.wait({stopping}, timeout=10)
     assert stopping in done, "stop() is still waiting for the lag watch"
-
-
-async def test_a_busy_replica_asks_for_messages_in_batches_not_one_by_one(nc, nats_url):
-    # Under load one slot frees at a time; a replica with many slots asks again once an eighth of them
-    # are free (4 of 32), not for every message: fewer pull requests, each with its reply inbox.
-    slots, messages = 32, 160
-    requests: list[bytes] = []
-
-    async def seen(msg) -> None:
-        requests.append(msg.data)
-
-    watch = await nc.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{subjects.STREAM}.research", cb=seen)
-
-    pace = random.Random(3)
-
-    async def handler(event, ctx) -> None:
-        await asyncio.sleep(pace.uniform(0.001, 0.03))  # handlers end at their own moments
-        await ctx.progress("done")
-
-    bus = TestBus(nc)
-    for n in range(messages):
-        await bus.publish(job_requested(f"busy-{n}"))
-    one = await replica(nats_url, handler, Delivery(concurrency=slots))
-    try:
-        await bus.acked(messages, "research")
-    finally:
-        await stop(one)
-        await watch.unsubscribe()
-    batches = [json.loads(data)["batch"] for data in requests]
-    assert batches[0] == slots
-    assert min(batches) >= slots // 8  # never a request for fewer
-    assert len(batches) <= 1 + messages // (slots // 8)

@@ -78,10 +78,6 @@ class SlotPuller:
         self.lag_interval = lag_interval
         self.paused = paused
         self._free = slots  # neither requested nor held
-        # Under load a slot frees at a time: asking for each alone made a request (and a reply inbox)
-        # per message. A replica with many slots asks once an eighth of them are free; one with few,
-        # whose handlers may take a model's minute, asks for each at once.
-        self._batch_floor = max(1, slots // 8)
         self._requests: dict[str, _Request] = {}
         self._held: dict[asyncio.Task[None], Msg] = {}
         self._wake = asyncio.Event()
@@ -142,11 +138,7 @@ class SlotPuller:
         expires_ns = int(self.expires * 1e9)
         while not self._stopping:
             self._expire_requests()
-            ready = (
-                self._free >= self._batch_floor
-                and time.monotonic() >= self._quiet_until
-                and self.nc.is_connected
-            )
+            ready = self._free > 0 and time.monotonic() >= self._quiet_until and self.nc.is_connected
             if ready and not self.paused():
                 self._next_id += 1
                 rid, inbox = str(self._next_id), f"{self._inbox}.{self._next_id}"
