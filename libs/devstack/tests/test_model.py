@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 from openai import AsyncOpenAI
+from pydantic import SecretStr
 
 from pressroom_devstack.model import MODEL_ID, LocalModel
+from pressroom_runtime.llm import Prompt, TextModel
+from pressroom_runtime.settings import LLMProfile, LLMSettings
 from pressroom_testkit.processes import assert_gone
 
 pytestmark = pytest.mark.model
@@ -30,6 +33,27 @@ async def test_local_model_completes_a_document_style_prompt(local_model_url: st
     )
     pieces = [chunk.choices[0].text async for chunk in stream if chunk.choices]
     assert len(pieces) > 1 and "".join(pieces).strip()
+
+
+async def test_the_model_client_makes_call_after_streamed_call_on_the_local_model(
+    local_model_url: str,
+) -> None:
+    # llama.cpp's server closes a connection after a streamed answer, though it offers keep-alive: a
+    # client that reuses it without checking (the SDK's aiohttp transport did) fails every second call.
+    model = TextModel(
+        LLMSettings(
+            base_url=local_model_url,
+            api_key=SecretStr("local"),
+            model=MODEL_ID,
+            profile=LLMProfile.completion,
+        )
+    )
+    try:
+        for n in range(3):
+            prompt = Prompt(system="", user="", document=f"# Solar panels, part {n}\n\nSolar panels")
+            assert (await model.complete(prompt, max_tokens=8)).text.strip()
+    finally:
+        await model.aclose()
 
 
 def test_local_model_stops_clean(local_model: LocalModel) -> None:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
+from openai import AsyncOpenAI, AsyncStream
 
 from pressroom_contracts.voice import VoiceProfile
 
@@ -138,14 +138,14 @@ class TextModel:
     def __init__(self, settings: LLMSettings, client: AsyncOpenAI | None = None) -> None:
         self.settings = settings
         # No SDK retries: a retry is a redelivery, paced by the stage runner and checked against cancels.
-        # aiohttp underneath, as the SDK offers for concurrency: httpx's pool polls every idle connection
-        # on each request, +1 ms of CPU a call with the ~50 a busy replica keeps (1.3 ms a call here).
+        # The SDK's own httpx transport, not its aiohttp one: aiohttp hands out a pooled connection that
+        # llama.cpp's server has just closed after a streamed answer (every second call failed), where
+        # httpx checks an idle connection before using it — at a cost under load (README, issue 7).
         self.client = client or AsyncOpenAI(
             base_url=settings.base_url,
             api_key=settings.api_key.get_secret_value(),
             timeout=settings.timeout,
             max_retries=0,
-            http_client=DefaultAioHttpClient(),
         )
 
     @property

@@ -4,7 +4,7 @@ Trace context travels in NATS headers, so one job's spans link across services: 
 rooted where the gateway starts it (job_trace). Spans are exported over OTLP/HTTP when
 OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, the exporter reading the
 standard OTEL_* variables itself, and to the console when PRESSROOM_TRACE_CONSOLE is set. Outgoing HTTP
-calls (model providers over aiohttp, Tavily over httpx) become spans of the job too.
+calls (model providers through the SDK's httpx2, Tavily through httpx) become spans of the job too.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor, HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
@@ -57,7 +56,7 @@ def tracer_provider(service: str) -> TracerProvider:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     if exported:  # client spans cost nothing worth measuring, but only matter when someone sees them
         HTTPXClientInstrumentor().instrument(tracer_provider=provider)
-        AioHttpClientInstrumentor().instrument(tracer_provider=provider)
+        HTTPX2ClientInstrumentor().instrument(tracer_provider=provider)
     return provider
 
 
