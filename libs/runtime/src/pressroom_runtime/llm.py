@@ -14,9 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from typing import Any
 
-from openai import AsyncOpenAI, AsyncStream
+from openai import AsyncOpenAI
 
 from pressroom_contracts.voice import VoiceProfile
 
@@ -107,7 +106,7 @@ class TextStream:
     async def __aiter__(self) -> AsyncIterator[str]:
         settings = self._model.settings
         chat = settings.profile is LLMProfile.chat
-        pieces = self._model._pieces(self)
+        pieces = self._model._chat(self) if chat else self._model._completion(self)
         sent = self._prompt.system + self._prompt.user if chat else self._prompt.document
         metered = (0, 0)  # what the meter was told so far: input, output tokens
         if self._meter is not None:
@@ -138,9 +137,10 @@ class TextModel:
     def __init__(self, settings: LLMSettings, client: AsyncOpenAI | None = None) -> None:
         self.settings = settings
         # No SDK retries: a retry is a redelivery, paced by the stage runner and checked against cancels.
-        # The SDK's own httpx transport, not its aiohttp one: aiohttp hands out a pooled connection that
-        # llama.cpp's server has just closed after a streamed answer (every second call failed), where
-        # httpx checks an idle connection before using it — at a cost under load (README, issue 7).
+        # The SDK's typed calls on its httpx transport. Two faster ways failed with llama.cpp's server,
+        # which closes a connection after a streamed answer though it offers keep-alive: the aiohttp
+        # transport reused such connections (every second call failed), and the plain request path
+        # (`client.post` with JSON chunks) hit "server disconnected" on some calls (README, issue 7).
         self.client = client or AsyncOpenAI(
             base_url=settings.base_url,
             api_key=settings.api_key.get_secret_value(),
@@ -169,49 +169,47 @@ class TextModel:
         text = "".join([piece async for piece in stream])
         return Generation(text=text, usage=stream.usage, finish_reason=stream.finish_reason)
 
-    def _body(self, stream: TextStream) -> dict[str, Any]:
-        """The request as the provider reads it: messages for chat models, the document for base models."""
-        prompt, settings = stream._prompt, self.settings
-        body: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": stream._max_tokens,
-            "temperature": settings.temperature,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if prompt.stop:
-            body["stop"] = list(prompt.stop)
-        if settings.profile is LLMProfile.chat:
-            body["messages"] = [
+    async def _chat(self, stream: TextStream) -> AsyncIterator[str]:
+        prompt = stream._prompt
+        response = await self.client.chat.completions.create(
+            model=self.model,
+            messages=[
                 {"role": "system", "content": prompt.system},
                 {"role": "user", "content": prompt.user},
-            ]
-        else:
-            body |= {"prompt": prompt.document, "repeat_penalty": settings.repeat_penalty}
-            if prompt.grammar:
-                body["grammar"] = prompt.grammar
-        return body
-
-    async def _pieces(self, stream: TextStream) -> AsyncIterator[str]:
-        """The text of a streamed completion, through the SDK's plain request path: its connection, auth,
-        timeouts, errors and event-stream parsing, without turning the request into typed parameters
-        and every chunk into a model — that took 1.0 of a call's 2.5 ms of CPU (issue 7)."""
-        chat = self.settings.profile is LLMProfile.chat
-        chunks = await self.client.post(
-            "/chat/completions" if chat else "/completions",
-            cast_to=object,
-            body=self._body(stream),
+            ],
+            max_tokens=stream._max_tokens,
+            temperature=self.settings.temperature,
             stream=True,
-            stream_cls=AsyncStream[object],  # chunks as parsed JSON: `object` skips the SDK's models
+            stream_options={"include_usage": True},
+            stop=list(prompt.stop) or None,
         )
-        async for chunk in chunks:
-            if not isinstance(chunk, dict):
-                continue
-            if usage := chunk.get("usage"):
-                stream.usage.input_tokens = usage.get("prompt_tokens") or 0
-                stream.usage.output_tokens = usage.get("completion_tokens") or 0
-            for choice in chunk.get("choices") or ():
-                stream.finish_reason = choice.get("finish_reason") or stream.finish_reason
-                text = (choice.get("delta") or {}).get("content") if chat else choice.get("text")
-                if text:
-                    yield text
+        async for chunk in response:
+            if chunk.usage:
+                stream.usage.input_tokens = chunk.usage.prompt_tokens
+                stream.usage.output_tokens = chunk.usage.completion_tokens
+            for choice in chunk.choices:
+                stream.finish_reason = choice.finish_reason or stream.finish_reason
+                if choice.delta.content:
+                    yield choice.delta.content
+
+    async def _completion(self, stream: TextStream) -> AsyncIterator[str]:
+        prompt = stream._prompt
+        response = await self.client.completions.create(
+            model=self.model,
+            prompt=prompt.document,
+            max_tokens=stream._max_tokens,
+            temperature=self.settings.temperature,
+            stream=True,
+            stream_options={"include_usage": True},
+            stop=list(prompt.stop) or None,
+            extra_body={"repeat_penalty": self.settings.repeat_penalty}
+            | ({"grammar": prompt.grammar} if prompt.grammar else {}),
+        )
+        async for chunk in response:
+            if chunk.usage:
+                stream.usage.input_tokens = chunk.usage.prompt_tokens
+                stream.usage.output_tokens = chunk.usage.completion_tokens
+            for choice in chunk.choices:
+                stream.finish_reason = choice.finish_reason or stream.finish_reason
+                if choice.text:
+                    yield choice.text
