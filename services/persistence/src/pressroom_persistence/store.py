@@ -103,6 +103,10 @@ _EVENT_COLUMNS = "event_id, job_id, type, causation_id, producer, occurred_at"
 # The event's row, unless it is there already: true when this statement logged it.
 _LOG_EVENT = f"""INSERT INTO events ({_EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT DO NOTHING RETURNING true"""
+# The same, only when its job is recorded (for statements that handle the event without a job lock).
+_LOG_EVENT_OF_RECORDED_JOB = f"""INSERT INTO events ({_EVENT_COLUMNS})
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $2)
+                 ON CONFLICT DO NOTHING"""
 
 
 def _event_row(event: Envelope) -> tuple[Any, ...]:
@@ -168,10 +172,7 @@ class Store:
         (an artifact completing the job), then re-checks the status on the row that one committed."""
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                f"""WITH logged AS (
-                        INSERT INTO events ({_EVENT_COLUMNS})
-                        SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $2)
-                        ON CONFLICT DO NOTHING),
+                f"""WITH logged AS ({_LOG_EVENT_OF_RECORDED_JOB}),
                     moved AS (
                         UPDATE jobs SET status = 'running', updated_at = now()
                         WHERE id = $2 AND status = ANY($7::text[]) RETURNING status)
@@ -193,9 +194,7 @@ class Store:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 f"""WITH job AS (SELECT id FROM jobs WHERE id = $2),
-                    logged AS (
-                        INSERT INTO events ({_EVENT_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6 FROM job
-                        ON CONFLICT DO NOTHING),
+                    logged AS ({_LOG_EVENT_OF_RECORDED_JOB}),
                     stored AS (
                         INSERT INTO usage (job_id, stage, call, report, provider, model, input_tokens,
                                            output_tokens, images, cost_usd, replaced_cost_usd)
