@@ -153,7 +153,7 @@ class TextModel:
         return self.settings.model
 
     async def aclose(self) -> None:
-        """Closes the connections (at shutdown, after the messages in flight are done)."""
+        """Closes the connections (a service's end closes them anyway: for a caller that goes on)."""
         await self.client.close()
 
     @property

@@ -51,9 +51,9 @@ def create_app(
     store = store or ObjectStore(S3Settings())
     images = images or image_provider(settings)
     log.info("image provider", provider=images.name, model=images.model)
-    owned = model is None  # closed at shutdown; a model passed in belongs to the caller
-    model = model or TextModel(LLMSettings())
-    table = handlers(Illustrator(model, store, images, settings.prompt_max_tokens))
+    table = handlers(
+        Illustrator(model or TextModel(LLMSettings()), store, images, settings.prompt_max_tokens)
+    )
     sweeper: list[asyncio.Task[None]] = []
 
     async def prepare_bucket() -> None:
@@ -94,6 +94,6 @@ def create_app(
         stage=Stage.image,
         handler=dispatch(table),
         on_startup=[prepare_bucket, start_sweeper],
-        on_shutdown=[stop_sweeper, *([model.aclose] if owned else [])],
+        on_shutdown=[stop_sweeper],
     )
     return app

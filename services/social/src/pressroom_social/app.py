@@ -16,11 +16,9 @@ from .settings import SocialSettings
 
 def create_app(settings: SocialSettings | None = None, model: TextModel | None = None) -> AsgiFastStream:
     settings = settings or SocialSettings()
-    owned = model is None  # closed at shutdown; a model passed in belongs to the caller
-    model = model or TextModel(LLMSettings())
     table = handlers(
         Copywriter(
-            model,
+            model or TextModel(LLMSettings()),
             max_tokens=settings.max_tokens,
             thread_max_tokens=settings.thread_max_tokens,
         )
@@ -32,6 +30,5 @@ def create_app(settings: SocialSettings | None = None, model: TextModel | None =
         accepts=tuple(table),
         stage=Stage.social,
         handler=dispatch(table),
-        on_shutdown=[model.aclose] if owned else [],
     )
     return app

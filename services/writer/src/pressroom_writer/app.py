@@ -16,9 +16,7 @@ from .writer import Writer
 
 def create_app(settings: WriterSettings | None = None, model: TextModel | None = None) -> AsgiFastStream:
     settings = settings or WriterSettings()
-    owned = model is None  # closed at shutdown; a model passed in belongs to the caller
-    model = model or TextModel(LLMSettings())
-    table = handlers(Writer(model, max_tokens=settings.max_tokens))
+    table = handlers(Writer(model or TextModel(LLMSettings()), max_tokens=settings.max_tokens))
     app, _ = stage_app(
         service="writer",
         settings=settings,
@@ -26,6 +24,5 @@ def create_app(settings: WriterSettings | None = None, model: TextModel | None =
         accepts=tuple(table),
         stage=Stage.blog,
         handler=dispatch(table),
-        on_shutdown=[model.aclose] if owned else [],
     )
     return app
