@@ -4,6 +4,11 @@ outage still raised as the SDK's own error, so that the stage runner's classific
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import re
+
 import openai
 import pytest
 
@@ -105,3 +110,64 @@ async def test_a_stream_cut_half_way_is_a_connection_error_and_an_outage(scripte
             pieces.append(piece)
     assert pieces  # what came before the cut was streamed
     assert classify(raised.value).verdict is Verdict.wait
+
+
+class ClosesKeptAliveConnections:
+    """A provider that behaves as llama.cpp's server does: it advertises keep-alive, yet a connection
+    that carried a streamed answer is closed — here just as the next request arrives on it, the race a
+    client loses when the close comes after its pool checked the connection."""
+
+    def __init__(self) -> None:
+        self.answered = 0
+        self.dropped = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answered_here = False
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)content-length: *(\d+)", head)
+                await reader.readexactly(int(length[1]) if length else 0)
+                if answered_here:
+                    self.dropped += 1
+                    break
+                answered_here = True
+                self.answered += 1
+                writer.write(self.streamed_answer("Sunlight becomes power."))
+                await writer.drain()
+        writer.close()
+
+    @staticmethod
+    def streamed_answer(text: str) -> bytes:
+        def event(delta: dict[str, str], finish: str | None) -> bytes:
+            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+            chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}]
+            data = f"data: {json.dumps(chunk)}\n\n".encode()
+            return b"%x\r\n%s\r\n" % (len(data), data)
+
+        head = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+            b"Keep-Alive: timeout=5, max=100\r\n\r\n"
+        )
+        body = event({"content": text}, None) + event({}, "stop")
+        done = b"data: [DONE]\n\n"
+        return head + body + b"%x\r\n%s\r\n" % (len(done), done) + b"0\r\n\r\n"
+
+
+async def test_calls_in_a_row_survive_a_server_that_closes_kept_alive_connections(scripted_llm) -> None:
+    provider = ClosesKeptAliveConnections()
+    server = await asyncio.start_server(provider.serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = scripted_llm.text_model().settings.model_copy(
+        update={"base_url": f"http://127.0.0.1:{port}/v1"}
+    )
+    model = TextModel(settings)
+    try:
+        answers = [(await model.complete(PROMPT, 16)).text for _ in range(5)]
+    finally:
+        await model.aclose()
+        server.close()
+        await server.wait_closed()
+    assert answers == ["Sunlight becomes power."] * 5
+    # Each call after the first went out on the kept-alive connection, was dropped, and went again.
+    assert (provider.answered, provider.dropped) == (5, 4)

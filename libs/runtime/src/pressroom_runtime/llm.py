@@ -15,7 +15,8 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
-from openai import AsyncOpenAI
+import httpx2
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
 from pressroom_contracts.voice import VoiceProfile
 
@@ -133,19 +134,47 @@ class TextStream:
             )
 
 
+class StaleConnectionRetry(httpx2.AsyncBaseTransport):
+    """Sends a request once more when the kept-alive connection it went out on was closed by the server
+    before any answer.
+
+    A server may close an idle connection whenever it likes — llama.cpp's right after every streamed
+    answer, though it advertises keep-alive — and a request sent as the close crosses it meets "server
+    disconnected" with nothing answered. The pool checks an idle connection before reusing it, but the
+    close can arrive just after the check. Nothing was answered, so the request goes again at once, on
+    another connection; every other failure is the stage runner's to retry (paced, checked against
+    cancels).
+    """
+
+    def __init__(self, transport: httpx2.AsyncBaseTransport) -> None:
+        self._transport = transport
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        try:
+            return await self._transport.handle_async_request(request)
+        except (httpx2.RemoteProtocolError, httpx2.WriteError):  # before the response's head
+            return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+
+# The SDK's own pool size: a busy replica keeps many calls in flight.
+_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+
+
 class TextModel:
     def __init__(self, settings: LLMSettings, client: AsyncOpenAI | None = None) -> None:
         self.settings = settings
         # No SDK retries: a retry is a redelivery, paced by the stage runner and checked against cancels.
-        # The SDK's typed calls on its httpx transport. Two faster ways failed with llama.cpp's server,
-        # which closes a connection after a streamed answer though it offers keep-alive: the aiohttp
-        # transport reused such connections (every second call failed), and the plain request path
-        # (`client.post` with JSON chunks) hit "server disconnected" on some calls (README, issue 7).
         self.client = client or AsyncOpenAI(
             base_url=settings.base_url,
             api_key=settings.api_key.get_secret_value(),
             timeout=settings.timeout,
             max_retries=0,
+            http_client=DefaultAsyncHttpxClient(
+                transport=StaleConnectionRetry(httpx2.AsyncHTTPTransport(limits=_LIMITS))
+            ),
         )
 
     @property
