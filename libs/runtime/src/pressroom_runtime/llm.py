@@ -160,8 +160,9 @@ class StaleConnectionRetry(httpx2.AsyncBaseTransport):
         await self._transport.aclose()
 
 
-# The SDK's own pool size: a busy replica keeps many calls in flight.
-_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+# As many connections as the SDK allows, but few kept idle: the pool probes every idle connection before
+# each request (1.85 ms of CPU a call with 50 idle, 1.27 with 8, same calls; bursts of 50 cost alike).
+_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=16)
 
 
 class TextModel:
