@@ -121,12 +121,12 @@ class StageContext:
         self._step += 1
         await self.emit(StageProgressEvent, StageProgress(stage=self.stage, step=self._step, message=message))
 
-    async def recorded(self, event_cls: type[Envelope]) -> list[Envelope]:
+    async def recorded(self, event_cls: type[Envelope], limit: int | None = None) -> list[Envelope]:
         """What this job already has of one event type (see history.recorded)."""
         event_type = event_cls.model_fields["type"].default
         if self.publisher.service is not None:
             parties.check_read(self.publisher.service, event_type)
-        return await history.recorded(await self._connection(), self.job_id, event_type)
+        return await history.recorded(await self._connection(), self.job_id, event_type, limit)
 
     async def ensure_active(self) -> None:
         """Call before each provider call: one job-state lookup. Raises JobStopped once the job was

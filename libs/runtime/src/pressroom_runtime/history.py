@@ -4,8 +4,8 @@ A stage checks this before paying for work again: when a redelivered input alrea
 result (the process died after publishing but before acking), the result is re-published (the stream
 drops the duplicate) and the expensive call is skipped.
 
-Reads are direct gets (no consumer is created): "is there any?" is one round trip, reading n events
-n + 1. A stored message that is not a valid event of that job and type (garbage someone published on
+Reads are direct gets (no consumer is created), each the next message on the job's subject for that
+type: "is there any?" and "the first one" are one round trip, reading all n events n + 1. A stored message that is not a valid event of that job and type (garbage someone published on
 the subject) is skipped with a log line, never raised to the reader.
 """
 
@@ -32,27 +32,27 @@ async def exists(nc: Client, job_id: str, event_type: str) -> bool:
     return True
 
 
-async def recorded(nc: Client, job_id: str, event_type: str) -> list[Envelope]:
-    """Every stored event of one type for one job, oldest first."""
+async def recorded(nc: Client, job_id: str, event_type: str, limit: int | None = None) -> list[Envelope]:
+    """Stored events of one type for one job, oldest first: all of them, or the first `limit`."""
     js = nc.jetstream()
     subject = subjects.content(job_id, event_type)
-    try:
-        last = await js.get_last_msg(subjects.STREAM, subject, direct=True)
-    except NotFoundError:
-        return []
     events: list[Envelope] = []
-    seq = 0
-    while seq < (last.seq or 0):
-        msg = await js.get_msg(subjects.STREAM, seq=seq + 1, subject=subject, next=True, direct=True)
-        seq = msg.seq or last.seq or 0
+    seq = 1
+    while limit is None or len(events) < limit:
+        try:
+            msg = await js.get_msg(subjects.STREAM, seq=seq, subject=subject, next=True, direct=True)
+        except NotFoundError:
+            break
+        assert msg.seq is not None  # a direct get always says where the message is
+        seq = msg.seq + 1
         try:
             event = parse_event(msg.data or b"")
         except ValidationError:
-            log.warning("skipped a stored message that is not a valid event", subject=subject, seq=seq)
+            log.warning("skipped a stored message that is not a valid event", subject=subject, seq=msg.seq)
             continue
         if event.type != event_type or event.job_id != job_id:
             log.warning(
-                "skipped a stored event that does not belong on its subject", subject=subject, seq=seq
+                "skipped a stored event that does not belong on its subject", subject=subject, seq=msg.seq
             )
             continue
         events.append(event)

@@ -71,8 +71,8 @@ class StageContext(Protocol):
         """Call before each provider call: raises JobStopped once the job was cancelled or failed."""
         ...
 
-    async def recorded(self, event_cls: type[Envelope]) -> list[Envelope]:
-        """What this job already has of one event type, oldest first."""
+    async def recorded(self, event_cls: type[Envelope], limit: int | None = None) -> list[Envelope]:
+        """What this job already has of one event type, oldest first (the first `limit` of them)."""
         ...
 
     async def handled_before(self, event_cls: type[Envelope]) -> list[Envelope]:
@@ -103,7 +103,7 @@ def dispatch(table: Mapping[type[Envelope], Handler]) -> Handler:
 
 async def job_requested(ctx: StageContext) -> JobRequested | None:
     """What the job was started with (its owner's brand voice and link template included)."""
-    found = [e for e in await ctx.recorded(JobRequestedEvent) if isinstance(e, JobRequestedEvent)]
+    found = [e for e in await ctx.recorded(JobRequestedEvent, limit=1) if isinstance(e, JobRequestedEvent)]
     return found[0].data if found else None
 
 

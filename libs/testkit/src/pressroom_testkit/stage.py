@@ -124,8 +124,8 @@ class FakeStageContext:
             if event.type in STOPPED_TYPES:
                 raise JobStopped(f"the job is {event.type.removeprefix('job.')}")
 
-    async def recorded(self, event_cls: type[Envelope]) -> list[Envelope]:
-        return [e for e in self.history if isinstance(e, event_cls)]
+    async def recorded(self, event_cls: type[Envelope], limit: int | None = None) -> list[Envelope]:
+        return [e for e in self.history if isinstance(e, event_cls)][:limit]
 
     async def handled_before(self, event_cls: type[Envelope]) -> list[Envelope]:
         cause = self.cause.id if self.cause else None
