@@ -44,6 +44,18 @@ def test_a_title_or_heading_keeps_its_words_and_loses_any_address():
     assert outline.sections == (Section("Why it pays", (1,)), Section("See first"))
 
 
+def test_an_aside_left_open_goes_with_its_parenthesis():
+    # Gemma 3 270M titled a post "The Solar Energy Basics (https://www.rwpower.com/…", cut off at the
+    # grammar's 70 characters: the address went, "The Solar Energy Basics (" was published.
+    answer = (
+        "# The Solar Energy Basics (https://www.rwpower.com/solar-energy-basics-for-homeowne\n"
+        "## Costs (and why they fall []\n## Solar (PV) panels, sized []\n"
+    )
+    outline = parse(answer, REQUEST, sources=0)
+    assert outline.title == "The Solar Energy Basics"
+    assert outline.sections == (Section("Costs"), Section("Solar (PV) panels, sized"))
+
+
 def test_too_few_sections_give_way_to_a_plain_outline():
     outline = parse("Solar is great.", REQUEST, sources=3)
     assert outline == plain(REQUEST, 3)

@@ -112,7 +112,10 @@ def _plain_headings(topic: str, count: int) -> list[str]:
 def _tidy(text: str) -> str:
     text, _ = remove_links(text, [])  # a title or a heading carries no address, invented or not
     text = re.sub(r"^\d+[.)]\s*", "", text.strip().strip("*_\"'").strip())  # "1. Heading", **Heading**
-    return text[:MAX_TEXT].strip(" :-\u2013\u2014")
+    # An aside left open — an address the grammar's length cut off, then removed, leaves "Basics (" —
+    # goes with its opening parenthesis.
+    text = re.sub(r"\s*\([^()]*$", "", text[:MAX_TEXT])
+    return text.strip(" :,-\u2013\u2014")
 
 
 def _distinct(sections: list[Section]) -> list[Section]:
