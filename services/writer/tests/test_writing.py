@@ -2,7 +2,14 @@ from pressroom_contracts.events import ResearchCompleted, Source
 from pressroom_contracts.jobs import JobRequest
 from pressroom_writer.outline import Outline, Section
 from pressroom_writer.prompts import outline_prompt, section_prompt
-from pressroom_writer.writing import assemble, citations, limit_words, whole_sentences, word_count
+from pressroom_writer.writing import (
+    assemble,
+    citations,
+    limit_words,
+    section_body,
+    whole_sentences,
+    word_count,
+)
 
 SOURCES = [
     Source(title="Solar basics", location="kb/solar.md", snippet="Panels convert light.", score=2.0),
@@ -47,6 +54,22 @@ def test_a_section_cut_off_by_its_budget_ends_at_its_last_sentence():
     assert whole_sentences("Whole.\n\nA fragment without end") == "Whole."
     assert whole_sentences("Whole.\n\n- a list item") == "Whole.\n\n- a list item"
     assert whole_sentences("Ends well!") == "Ends well!"
+
+
+def test_a_sections_own_headings_sit_beneath_the_outlines():
+    # Gemma 3 270M's sections of one post (make up): its own "##" lines became extra sections, one of
+    # them a whole paragraph after the hashes.
+    answer = (
+        "## Solar energy basics\n\nPanels turn light into power.\n\n## Solar energy\n\nRoofs face south.\n\n"
+        "# Costs\n\nThey fall.\n\n#### Fine print\n\nRead it.\n\n"
+        "## Solar Energy: Pros and Cons of rooftop solar panel systems 1085 words | Free Essay Example. "
+        "The most popular type is on the roof.\n\nThe end."
+    )
+    assert section_body(answer) == (
+        "Panels turn light into power.\n\n### Solar energy\n\nRoofs face south.\n\n### Costs\n\nThey fall."
+        "\n\n#### Fine print\n\nRead it.\n\nSolar Energy: Pros and Cons of rooftop solar panel systems "
+        "1085 words | Free Essay Example. The most popular type is on the roof.\n\nThe end."
+    )
 
 
 def test_length_is_capped_at_paragraph_boundaries():

@@ -5,7 +5,6 @@ language asked for (written again once when it is not)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 
 from pressroom_contracts.events import (
@@ -24,12 +23,11 @@ from pressroom_runtime.stage import StageContext
 from .drafting import draft
 from .outline import Outline, parse
 from .prompts import outline_prompt, section_prompt
-from .writing import assemble, citations, limit_words, whole_sentences, word_count
+from .writing import assemble, citations, limit_words, section_body, word_count
 
 MAX_LENGTH_FACTOR = 2
 OUTLINE_TOKENS = 200
 TOKENS_PER_WORD = 2  # a generous budget per word asked for, across languages
-_LEADING_HEADING = re.compile(r"^\s*#{1,6}\s[^\n]*\n+")
 
 
 class Writer:
@@ -131,7 +129,7 @@ class Writer:
             total.output_tokens += usage.output_tokens
             live.offset = live.end
             await live.add("\n\n")
-            parts.append(f"## {section.heading}\n\n{whole_sentences(_LEADING_HEADING.sub('', text).strip())}")
+            parts.append(f"## {section.heading}\n\n{section_body(text)}")
         # The token cap bounds the cost; this bounds what a reader gets: at most twice the target length.
         return limit_words("\n\n".join(parts), MAX_LENGTH_FACTOR * request.target_words)
 

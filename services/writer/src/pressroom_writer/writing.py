@@ -52,6 +52,25 @@ def limit_words(markdown: str, max_words: int) -> str:
     return "\n\n".join(kept)
 
 
+_LEADING_HEADING = re.compile(r"^\s*#{1,6}\s[^\n]*\n+")
+_HEADING_LINE = re.compile(r"^[ \t]*(#{1,6})[ \t]+(.*?)[ \t]*$", re.M)
+MAX_HEADING = 90  # characters: a longer "heading" is a paragraph the model began with hashes
+
+
+def section_body(text: str) -> str:
+    """A model's section as it goes under the outline's heading: without a first line repeating that
+    heading, its own headings one level below the outline's (### — the post's sections stay the
+    outline's), a run-on "heading" made a paragraph, and ending on a whole sentence."""
+
+    def beneath(match: re.Match[str]) -> str:
+        hashes, words = match.group(1), match.group(2)
+        if len(words) > MAX_HEADING:
+            return words
+        return f"{'#' * max(3, len(hashes))} {words}"
+
+    return whole_sentences(_HEADING_LINE.sub(beneath, _LEADING_HEADING.sub("", text).strip()))
+
+
 _SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*(?=\s|$)")
 _LIST_OR_HEADING = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|#)")
 
