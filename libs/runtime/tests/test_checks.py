@@ -51,6 +51,15 @@ def test_only_links_research_returned_stay():
     text, removed = remove_links("Panels pay off (https://invented.example/roi) in years.", [])
     assert (text, removed) == ("Panels pay off in years.", ["https://invented.example/roi"])
 
+    # Without a scheme, as Gemma 3 270M wrote one (make up): a domain and a path is an address.
+    text, removed = remove_links(
+        "Watch .youtube.com/watch?v=oQ_8Z1wYkK4 or go to heat.org/pumps — sold on Amazon.com, "
+        "built with Next.js/React.",
+        ["https://heat.org/pumps"],  # research returned this one
+    )
+    assert removed == [".youtube.com/watch?v=oQ_8Z1wYkK4"]
+    assert text == "Watch or go to heat.org/pumps — sold on Amazon.com, built with Next.js/React."
+
 
 def test_a_long_copy_becomes_a_cited_quote_and_a_short_echo_does_not():
     copied = SOLAR.snippet.split(". ")[0]  # 18 words

@@ -25,6 +25,8 @@ from pressroom_writer.writer import Writer
 
 OUTLINE = "# Sunny roofs\n## Why panels pay [1]\n## Storing the surplus [2]\n"
 SECTION = "Panels on the roof pay for themselves [1]. Storage helps at night [2]. Made up [9]."
+# What the model answers once the first section is written (a post says each thing once).
+NEXT_SECTION = "Batteries keep the midday surplus for the evening [2]."
 
 
 @pytest.fixture
@@ -63,6 +65,7 @@ def regenerate(events: JobEvents, stage: Stage = Stage.blog) -> RegenerateReques
 
 async def test_research_becomes_an_outline_then_streamed_and_cited_sections(table, scripted_llm):
     scripted_llm.when("outline of", OUTLINE)
+    scripted_llm.when(lambda request: "Made up" in request.prompt, NEXT_SECTION)  # the first is written
     scripted_llm.reply(SECTION)
     events = job()
     research = research_of(events)
@@ -84,7 +87,8 @@ async def test_research_becomes_an_outline_then_streamed_and_cited_sections(tabl
     assert ctx.streamed.startswith("# Sunny roofs\n\n## Why panels pay\n\nPanels on the roof")
     assert "## Storing the surplus" in ctx.streamed and len(ctx.deltas) > 4
     assert ctx.usage_calls == ["blog:1:outline", "blog:1:section1", "blog:1:section2"]
-    assert blog.usage.output_tokens == 2 * len(SECTION.split())  # the sections' tokens (word-counted here)
+    # The sections' tokens (word-counted here).
+    assert blog.usage.output_tokens == len(SECTION.split()) + len(NEXT_SECTION.split())
     assert ctx.actions[:2] == ["ensure_active", "progress Planning a short blog post with scripted-model"]
     # Each section's call only after checking the job is still on.
     assert ctx.actions[ctx.actions.index("usage blog:1:section2") - 2] == "ensure_active"

@@ -8,6 +8,7 @@ from pressroom_writer.writing import (
     limit_words,
     section_body,
     whole_sentences,
+    without_repeats,
     word_count,
 )
 
@@ -70,6 +71,20 @@ def test_a_sections_own_headings_sit_beneath_the_outlines():
         "\n\n#### Fine print\n\nRead it.\n\nSolar Energy: Pros and Cons of rooftop solar panel systems "
         "1085 words | Free Essay Example. The most popular type is on the roof.\n\nThe end."
     )
+
+
+def test_a_post_says_each_thing_once_and_no_line_of_bare_numbers():
+    # Gemma 3 270M looped on one paragraph, section after section, between lines of numbers (make up).
+    loop = "Heat pumps move heat [1]. They work in old houses"
+    sections = [
+        section_body(f"203567\n{loop}.\n\n16\n{loop}\n\n..\n\nRadiators may need to grow."),
+        section_body(f"{loop}.\n\n(2)"),
+        section_body("Insulate first."),
+    ]
+    body = "\n\n".join(f"## Part {n}\n\n{text}" for n, text in enumerate(sections, 1))
+    assert without_repeats(body) == (
+        f"## Part 1\n\n{loop}.\n\nRadiators may need to grow.\n\n## Part 3\n\nInsulate first."
+    )  # part 2 said nothing new: its heading went with it
 
 
 def test_length_is_capped_at_paragraph_boundaries():

@@ -61,7 +61,13 @@ def to_markdown(text: str) -> tuple[str, list[str]]:
 _MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _AUTOLINK = re.compile(r"<((?:https?://|www\.)[^>\s]+)>", re.IGNORECASE)
 # Also inside parentheses: "(https://invented.example)". A link kept above is met here again, and kept again.
-_BARE_URL = re.compile(r"(?<![\w/\[])(?:https?://|www\.)[^\s<>\"')\]]*[^\s<>\"'.,;:!?)\]]", re.IGNORECASE)
+# Without a scheme or www, an address is a common domain followed by a path ("youtube.com/watch?v=…"):
+# "Amazon.com" alone is a name, "Next.js/React" is not an address.
+_TLD = r"(?:com|org|net|edu|gov|int|info|biz|io|co|ai|app|dev|uk|de|fr|eu|nl|es|it|ch|se|ca|au|us|in|jp)"
+_BARE_URL = re.compile(
+    rf"(?<![\w/\[])(?:https?://|www\.|\.?(?:[a-z0-9-]+\.)+{_TLD}/)[^\s<>\"')\]]*[^\s<>\"'.,;:!?)\]]",
+    re.IGNORECASE,
+)
 
 
 def _key(url: str) -> str:

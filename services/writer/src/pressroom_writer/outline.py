@@ -26,6 +26,7 @@ MAX_TEXT = 70  # characters of a title or a heading
 
 _HEADING = re.compile(r"^\s*(#{1,3})\s*(.+?)\s*$")
 _REFS = re.compile(r"\[([\d,\s]*)\]\s*$")
+_WORD = re.compile(r"[^\W\d_]{2,}")  # two letters in a row, in any script
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,8 @@ def _tidy(text: str) -> str:
     text = re.sub(r"^\d+[.)]\s*", "", text.strip().strip("*_\"'").strip())  # "1. Heading", **Heading**
     # An aside left open — an address the grammar's length cut off, then removed, leaves "Basics (" —
     # goes with its opening parenthesis.
-    text = re.sub(r"\s*\([^()]*$", "", text[:MAX_TEXT])
-    return text.strip(" :,-\u2013\u2014")
+    text = re.sub(r"\s*\([^()]*$", "", text[:MAX_TEXT]).strip(" :,-\u2013\u2014")
+    return text if _WORD.search(text) else ""  # "1", "..": says nothing (a plain title or outline instead)
 
 
 def _distinct(sections: list[Section]) -> list[Section]:

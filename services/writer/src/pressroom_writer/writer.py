@@ -23,7 +23,7 @@ from pressroom_runtime.stage import StageContext
 from .drafting import draft
 from .outline import Outline, parse
 from .prompts import outline_prompt, section_prompt
-from .writing import assemble, citations, limit_words, section_body, word_count
+from .writing import assemble, citations, limit_words, section_body, without_repeats, word_count
 
 MAX_LENGTH_FACTOR = 2
 OUTLINE_TOKENS = 200
@@ -131,7 +131,7 @@ class Writer:
             await live.add("\n\n")
             parts.append(f"## {section.heading}\n\n{section_body(text)}")
         # The token cap bounds the cost; this bounds what a reader gets: at most twice the target length.
-        return limit_words("\n\n".join(parts), MAX_LENGTH_FACTOR * request.target_words)
+        return limit_words(without_repeats("\n\n".join(parts)), MAX_LENGTH_FACTOR * request.target_words)
 
     async def plan(
         self, research: ResearchCompleted, ctx: StageContext, call: str, voice: VoiceProfile | None

@@ -57,10 +57,14 @@ _HEADING_LINE = re.compile(r"^[ \t]*(#{1,6})[ \t]+(.*?)[ \t]*$", re.M)
 MAX_HEADING = 90  # characters: a longer "heading" is a paragraph the model began with hashes
 
 
+_WORDLESS_LINE = re.compile(r"^[ \t]*[\d.,;:!?()\u2026 \t]+$\n?", re.M)  # "203567", "..", "(2)"
+
+
 def section_body(text: str) -> str:
     """A model's section as it goes under the outline's heading: without a first line repeating that
     heading, its own headings one level below the outline's (### — the post's sections stay the
-    outline's), a run-on "heading" made a paragraph, and ending on a whole sentence."""
+    outline's), a run-on "heading" made a paragraph, no line of bare numbers or dots, and ending on a
+    whole sentence."""
 
     def beneath(match: re.Match[str]) -> str:
         hashes, words = match.group(1), match.group(2)
@@ -68,7 +72,35 @@ def section_body(text: str) -> str:
             return words
         return f"{'#' * max(3, len(hashes))} {words}"
 
-    return whole_sentences(_HEADING_LINE.sub(beneath, _LEADING_HEADING.sub("", text).strip()))
+    text = re.sub(r"\n{3,}", "\n\n", _WORDLESS_LINE.sub("", _LEADING_HEADING.sub("", text).strip()))
+    return whole_sentences(_HEADING_LINE.sub(beneath, text))
+
+
+def without_repeats(markdown: str) -> str:
+    """Each paragraph once (a small model loops on one, section after section, its punctuation aside),
+    and no heading left with nothing under it."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for paragraph in markdown.split("\n\n"):
+        if _HEADING_LINE.fullmatch(paragraph.strip()):
+            kept.append(paragraph)
+            continue
+        key = " ".join(re.findall(r"\w+", paragraph.lower()))
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(paragraph)
+    return "\n\n".join(p for i, p in enumerate(kept) if not _empty_heading(p, kept[i + 1 :]))
+
+
+def _empty_heading(paragraph: str, after: list[str]) -> bool:
+    heading = _HEADING_LINE.fullmatch(paragraph.strip())
+    if heading is None:
+        return False
+    following = next((p for p in after if p.strip()), None)
+    if following is None:
+        return True
+    below = _HEADING_LINE.fullmatch(following.strip())
+    return below is not None and len(below.group(1)) <= len(heading.group(1))
 
 
 _SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*(?=\s|$)")
