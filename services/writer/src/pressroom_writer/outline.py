@@ -26,7 +26,7 @@ MAX_TEXT = 70  # characters of a title or a heading
 
 _HEADING = re.compile(r"^\s*(#{1,3})\s*(.+?)\s*$")
 _REFS = re.compile(r"\[([\d,\s]*)\]\s*$")
-_WORD = re.compile(r"[^\W\d_]{2,}")  # two letters in a row, in any script
+_WORD = re.compile(r"[^\W\d_]")  # a letter, in any script ("5G" and "C++" are headings)
 
 
 @dataclass(frozen=True)
