@@ -85,6 +85,11 @@ def test_a_post_says_each_thing_once_and_no_line_of_bare_numbers():
     assert without_repeats(body) == (
         f"## Part 1\n\n{loop}.\n\nRadiators may need to grow.\n\n## Part 3\n\nInsulate first."
     )  # part 2 said nothing new: its heading went with it
+    # A heading whose only content was a sub-heading left empty goes too; one with text under it stays.
+    nested = f"## A\n\n### Only a repeat\n\n{loop}\n\n## B\n\n### Under B\n\nNew."
+    assert without_repeats(f"## Intro\n\n{loop}\n\n{nested}") == (
+        f"## Intro\n\n{loop}\n\n## B\n\n### Under B\n\nNew."
+    )
 
 
 def test_length_is_capped_at_paragraph_boundaries():

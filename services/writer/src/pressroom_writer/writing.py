@@ -54,10 +54,9 @@ def limit_words(markdown: str, max_words: int) -> str:
 
 _LEADING_HEADING = re.compile(r"^\s*#{1,6}\s[^\n]*\n+")
 _HEADING_LINE = re.compile(r"^[ \t]*(#{1,6})[ \t]+(.*?)[ \t]*$", re.M)
-MAX_HEADING = 90  # characters: a longer "heading" is a paragraph the model began with hashes
-
-
 _WORDLESS_LINE = re.compile(r"^[ \t]*[\d.,;:!?()\u2026 \t]+$\n?", re.M)  # "203567", "..", "(2)"
+MAX_HEADING = 90  # characters: a longer "heading" is a paragraph the model began with hashes
+_TEXT = 7  # deeper than any heading: what follows a heading is text
 
 
 def section_body(text: str) -> str:
@@ -82,25 +81,20 @@ def without_repeats(markdown: str) -> str:
     seen: set[str] = set()
     kept: list[str] = []
     for paragraph in markdown.split("\n\n"):
-        if _HEADING_LINE.fullmatch(paragraph.strip()):
-            kept.append(paragraph)
-            continue
         key = " ".join(re.findall(r"\w+", paragraph.lower()))
-        if key and key not in seen:
+        if _HEADING_LINE.fullmatch(paragraph.strip()) or (key and key not in seen):
             seen.add(key)
             kept.append(paragraph)
-    return "\n\n".join(p for i, p in enumerate(kept) if not _empty_heading(p, kept[i + 1 :]))
-
-
-def _empty_heading(paragraph: str, after: list[str]) -> bool:
-    heading = _HEADING_LINE.fullmatch(paragraph.strip())
-    if heading is None:
-        return False
-    following = next((p for p in after if p.strip()), None)
-    if following is None:
-        return True
-    below = _HEADING_LINE.fullmatch(following.strip())
-    return below is not None and len(below.group(1)) <= len(heading.group(1))
+    # From the end: a heading stays when text, or a deeper heading that stays, comes after it.
+    shown: list[str] = []
+    after = 0  # nothing yet
+    for paragraph in reversed(kept):
+        heading = _HEADING_LINE.fullmatch(paragraph.strip())
+        level = len(heading.group(1)) if heading else _TEXT
+        if heading is None or after > level:
+            shown.append(paragraph)
+            after = level
+    return "\n\n".join(reversed(shown))
 
 
 _SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*(?=\s|$)")
