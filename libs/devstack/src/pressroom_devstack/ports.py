@@ -47,6 +47,13 @@ def free_port(host: str = LOOPBACK, *, preferred: int | None = None, paired_offs
     raise RuntimeError(f"no free port found on {host}")
 
 
+def reserve(port: int) -> None:
+    """A port this process is told to use (a configured one, free until its server binds it): never
+    handed out by free_port()."""
+    with _lock:
+        _handed_out.add(port)
+
+
 def _usable(port: int, host: str, paired_offset: int | None) -> bool:
     if not is_free(port, host):
         return False

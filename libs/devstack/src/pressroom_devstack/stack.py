@@ -32,7 +32,7 @@ from .model import MODEL_ID, LocalModel
 from .nats import NatsCluster, NatsServer
 from .natsauth import NatsUsers
 from .objectstore import S3Credentials, SeaweedS3
-from .ports import is_free, load_ports, save_ports
+from .ports import is_free, load_ports, reserve, save_ports
 from .postgres import Postgres
 from .provisioning import provision_nats, run_sync
 from .secretfile import write_secret
@@ -105,6 +105,8 @@ class Stack:
             raise StartupError(
                 "gateway", f"{cfg.gateway_host}:{cfg.gateway_port} is in use; set PRESSROOM_GATEWAY_PORT"
             )
+        # Free now, bound only once the gateway starts: no other piece may be given it meanwhile.
+        reserve(cfg.gateway_port)
 
         # Ports chosen before are preferred again, so clients outside the stack keep their settings.
         kept = load_ports(paths.ports)
