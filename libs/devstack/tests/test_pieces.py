@@ -6,6 +6,8 @@ import asyncio
 import io
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +33,24 @@ def test_free_ports_are_distinct_and_free() -> None:
     assert all(is_free(p) for p in ports)
     paired = free_port(paired_offset=10000)
     assert is_free(paired + 10000)
+
+
+def test_a_port_another_process_was_given_is_not_given_again() -> None:
+    # Another process (a test worker, a stack) was given a port and has not bound it yet: the OS would
+    # offer it to us all the same (CI: two services of two workers on one port, one failed to bind).
+    script = "from pressroom_devstack.ports import free_port; print(free_port(), flush=True); input()"
+    other = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.stdout is not None
+        theirs = int(other.stdout.readline())
+        assert is_free(theirs)  # nothing listens on it yet
+        assert free_port(preferred=theirs) != theirs
+    finally:
+        other.kill()
+        other.wait()
+    assert free_port(preferred=theirs) == theirs  # its process is gone: anyone's again
 
 
 def test_nats_starts_with_jetstream_and_stops_clean(tmp_path: Path) -> None:
