@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from pydantic import SecretStr
 
 from pressroom_contracts.events import ResearchCompleted, Source
@@ -15,53 +16,57 @@ from pressroom_writer.prompts import outline_prompt
 REQUEST = JobRequest(topic="Rooftop solar for small businesses", length="medium")
 
 
-def test_an_answer_in_the_format_is_read_as_it_is():
-    answer = "# Solar for shops\n## Why it pays [1, 2]\n## Sizing a roof [3, 9]\n## Getting started []\n"
-    assert parse(answer, REQUEST, sources=3) == Outline(
-        "Solar for shops",
-        (Section("Why it pays", (1, 2)), Section("Sizing a roof", (3,)), Section("Getting started")),
-    )
-
-
-def test_a_chatty_answer_is_read_leniently():
-    answer = (
-        "Sure! Here is the outline:\n\n# **Solar for shops**\n\n## 1. Why it pays [2]\nSome words.\n"
-        "### Sizing a roof\n## Why it pays [2]\n"
-    )
-    outline = parse(answer, REQUEST, sources=2)
-    assert outline.title == "Solar for shops"
-    assert outline.sections == (Section("Why it pays", (2,)), Section("Sizing a roof"))  # repeats dropped
-
-
-def test_a_title_or_heading_keeps_its_words_and_loses_any_address():
-    # Gemma 3 270M once titled a post "Roof Solar Energy (https://www.rwpower).md/solar-energy)".
-    answer = (
-        "# Roof solar energy (https://www.rwpower.example)\n"
-        "## Why [it pays](https://invented.example/roi) [1]\n## See www.example.com first []\n"
-    )
-    outline = parse(answer, REQUEST, sources=1)
-    assert outline.title == "Roof solar energy"
-    assert outline.sections == (Section("Why it pays", (1,)), Section("See first"))
-
-
-def test_an_aside_left_open_goes_with_its_parenthesis():
-    # Gemma 3 270M titled a post "The Solar Energy Basics (https://www.rwpower.com/…", cut off at the
-    # grammar's 70 characters: the address went, "The Solar Energy Basics (" was published.
-    answer = (
-        "# The Solar Energy Basics (https://www.rwpower.com/solar-energy-basics-for-homeowne\n"
-        "## Costs (and why they fall []\n## Solar (PV) panels, sized []\n"
-    )
-    outline = parse(answer, REQUEST, sources=0)
-    assert outline.title == "The Solar Energy Basics"
-    assert outline.sections == (Section("Costs"), Section("Solar (PV) panels, sized"))
-
-
-def test_a_title_or_heading_without_a_word_is_none():
-    # Gemma 3 270M planned a post titled "1" with a section "..": both were published as they were.
-    answer = "# 1\n## .. []\n## Costs and savings []\n## 42 []\n## 5G []\n"
-    outline = parse(answer, REQUEST, sources=0)
-    assert outline.title == "Rooftop solar for small businesses"  # the topic's
-    assert outline.sections == (Section("Costs and savings"), Section("5G"))
+@pytest.mark.parametrize(
+    ("answer", "sources", "title", "sections"),
+    [
+        pytest.param(
+            "# Solar for shops\n## Why it pays [1, 2]\n## Sizing a roof [3, 9]\n## Getting started []\n",
+            3,
+            "Solar for shops",
+            (Section("Why it pays", (1, 2)), Section("Sizing a roof", (3,)), Section("Getting started")),
+            id="in the format: read as it is",
+        ),
+        pytest.param(
+            "Sure! Here is the outline:\n\n# **Solar for shops**\n\n## 1. Why it pays [2]\nSome words.\n"
+            "### Sizing a roof\n## Why it pays [2]\n",
+            2,
+            "Solar for shops",
+            (Section("Why it pays", (2,)), Section("Sizing a roof")),  # repeats dropped
+            id="chatty: read leniently",
+        ),
+        # Gemma 3 270M once titled a post "Roof Solar Energy (https://www.rwpower).md/solar-energy)".
+        pytest.param(
+            "# Roof solar energy (https://www.rwpower.example)\n"
+            "## Why [it pays](https://invented.example/roi) [1]\n## See www.example.com first []\n",
+            1,
+            "Roof solar energy",
+            (Section("Why it pays", (1,)), Section("See first")),
+            id="a title or heading keeps its words and loses any address",
+        ),
+        # Gemma 3 270M titled a post "The Solar Energy Basics (https://www.rwpower.com/…", cut off at the
+        # grammar's 70 characters: the address went, "The Solar Energy Basics (" was published.
+        pytest.param(
+            "# The Solar Energy Basics (https://www.rwpower.com/solar-energy-basics-for-homeowne\n"
+            "## Costs (and why they fall []\n## Solar (PV) panels, sized []\n",
+            0,
+            "The Solar Energy Basics",
+            (Section("Costs"), Section("Solar (PV) panels, sized")),
+            id="an aside left open goes with its parenthesis",
+        ),
+        # Gemma 3 270M planned a post titled "1" with a section "..": both were published as they were.
+        pytest.param(
+            "# 1\n## .. []\n## Costs and savings []\n## 42 []\n## 5G []\n",
+            0,
+            "Rooftop solar for small businesses",  # the topic's
+            (Section("Costs and savings"), Section("5G")),
+            id="a title or heading without a letter is none",
+        ),
+    ],
+)
+def test_an_answer_is_read_into_a_title_and_sections(
+    answer: str, sources: int, title: str, sections: tuple[Section, ...]
+) -> None:
+    assert parse(answer, REQUEST, sources=sources) == Outline(title, sections)
 
 
 def test_too_few_sections_give_way_to_a_plain_outline():
