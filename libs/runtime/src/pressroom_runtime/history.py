@@ -5,8 +5,9 @@ result (the process died after publishing but before acking), the result is re-p
 drops the duplicate) and the expensive call is skipped.
 
 Reads are direct gets (no consumer is created), each the next message on the job's subject for that
-type: "is there any?" and "the first one" are one round trip, reading all n events n + 1. A stored message that is not a valid event of that job and type (garbage someone published on
-the subject) is skipped with a log line, never raised to the reader.
+type: "is there any?" and "the first one" are one round trip, reading all n events n + 1. A stored
+message that is not a valid event of that job and type (garbage someone published on the subject) is
+skipped with a log line, never raised to the reader.
 """
 
 from __future__ import annotations
