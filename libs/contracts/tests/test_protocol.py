@@ -6,6 +6,7 @@ from pydantic import ValidationError
 from pressroom_contracts.protocol import (
     MAX_FRAME_BYTES,
     AcceptedFrame,
+    CancelFrame,
     DeltaFrame,
     ErrorFrame,
     EventFrame,
@@ -42,8 +43,8 @@ def test_subscribe_and_ping():
         ("{not json", "invalid_json", "not valid JSON"),
         ("[1, 2]", "invalid_frame", "JSON object"),
         ('{"type": "dance"}', "unknown_type", "dance"),
-        ('{"type": "subscribe", "job_id": "a.b"}', "invalid_frame", "job_id"),
-        ('{"type": "subscribe", "job_id": "ab", "after_seq": -1}', "invalid_frame", "after_seq"),
+        ('{"type": "subscribe", "job_id": ["ab"]}', "invalid_request", "job_id"),
+        ('{"type": "subscribe", "job_id": "ab", "after_seq": -1}', "invalid_request", "after_seq"),
         (
             '{"type": "start", "request": {"topic": "ok topic", "platforms": ["linkedin", "x", "myspace"]}, "ref": "c9"}',
             "invalid_request",
@@ -54,7 +55,8 @@ def test_subscribe_and_ping():
             "invalid_request",
             "colour: unknown field",
         ),
-        ('{"type": "ping", "extra": 1}', "invalid_frame", "extra"),
+        ('{"type": "ping", "extra": 1}', "invalid_request", "extra: unknown field"),
+        ('{"type": "regenerate", "job_id": "ab", "stage": "poem"}', "invalid_request", "stage"),
     ],
 )
 def test_bad_frames_get_a_code_and_a_reason(raw, code, fragment):
@@ -75,6 +77,24 @@ def test_oversized_frames_are_refused_before_parsing():
     with pytest.raises(ProtocolError) as caught:
         parse_client_frame("x" * (MAX_FRAME_BYTES + 1))
     assert caught.value.code == "frame_too_large"
+    with pytest.raises(ProtocolError, match="limited to 1024 bytes"):
+        parse_client_frame('{"type": "ping", "ref": "' + "é" * 600 + '"}', max_bytes=1024)  # bytes, not chars
+
+
+def test_a_malformed_job_id_is_left_to_the_gateway():
+    """It names no job: the gateway answers `not_found`, as over REST (not a frame error)."""
+    frame = parse_client_frame('{"type": "cancel", "job_id": "a.b"}')
+    assert frame == CancelFrame(type="cancel", job_id="a.b")
+
+
+def test_the_error_names_the_frame_type_when_known():
+    """So the gateway can answer `unauthenticated` first for anything but an auth frame."""
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame('{"type": "auth"}')
+    assert (caught.value.code, caught.value.kind) == ("invalid_request", "auth")
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame("{nope")
+    assert caught.value.kind is None
 
 
 @pytest.mark.parametrize(

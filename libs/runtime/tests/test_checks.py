@@ -14,7 +14,7 @@ from pressroom_runtime.checks import (
     supported,
     to_markdown,
 )
-from pressroom_runtime.words import content_words, coverage, same_stem
+from pressroom_runtime.words import content_words, covered, same_stem
 
 SOLAR = Source(
     title="Solar energy basics",
@@ -112,4 +112,7 @@ def test_content_words_and_stems():
     assert content_words("太阳能") == ["太阳", "阳能"]
     assert same_stem("pumps", "pump") and same_stem("businesses", "business")
     assert not same_stem("remote", "remove") and not same_stem("art", "article")
-    assert coverage(["rooftop", "solar"], "Solar panels on a rooftop") == 1.0
+    assert covered(["rooftop", "solar", "wind"], content_words("Solar panels on a rooftop")) == [
+        "rooftop",
+        "solar",
+    ]

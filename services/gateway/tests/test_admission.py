@@ -178,3 +178,49 @@ async def test_garbage_on_the_stream_is_skipped_by_an_edit(gateway, pipeline):
             response = await http.put(f"/v1/jobs/{job.job_id}/blog", json=edit)
         assert response.status_code == 202, response.text
         assert response.json() == {"job_id": job.job_id, "version": 2}
+
+
+# ---- the same mistake, the same answer ------------------------------------------------------------------
+
+
+async def test_authentication_comes_first_however_malformed_the_request(gateway, ws_connect):
+    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=10) as http:
+        not_json = await http.post("/v1/jobs", content=b"{nope", headers={"Content-Type": "application/json"})
+        bad_id = await http.get("/v1/jobs/not.a.job")
+        bad_field = await http.post("/v1/jobs", json={"topic": "ab"})
+    for response in (not_json, bad_id, bad_field):
+        assert (response.status_code, response.json()["error"]["code"]) == (401, "unauthenticated")
+    async with ws_connect(gateway, token=None) as client:
+        for raw in ("{nope", '{"type": "start", "request": {"topic": "ab"}, "ref": "s"}', '{"type": "?"}'):
+            await client.send(raw)
+            assert (await client.expect("error"))["code"] == "unauthenticated", raw
+        await client.send('{"type": "auth", "ref": "a"}')  # an auth frame's own mistake is named
+        error = await client.expect("error")
+        assert (error["code"], error["ref"], error["message"]) == (
+            "invalid_request",
+            "a",
+            "token: Field required",
+        )
+
+
+async def test_a_body_that_is_not_json_is_invalid_json_on_every_transport(gateway, ws_connect):
+    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=10) as http:
+        response = await http.post(
+            "/v1/jobs",
+            content=b'{"topic": ',
+            headers={"Authorization": f"Bearer {gateway.token}", "Content-Type": "application/json"},
+        )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_json"
+    assert response.json()["error"]["message"].startswith("the body is not valid JSON: ")
+    async with ws_connect(gateway) as client:
+        await client.send('{"topic": ')
+        assert (await client.expect("error"))["code"] == "invalid_json"
+    async with ws_connect(gateway, "/content") as client:
+        await client.send('{"topic": ')
+        assert (await client.expect("error"))["payload"].startswith("invalid_json: ")
+
+
+@TRANSPORTS
+async def test_a_malformed_job_id_is_not_found(gateway, ws_connect, act):
+    assert await act(gateway, ws_connect, "not.a.job", "cancel", {}) == ("not_found", "no job not.a.job")

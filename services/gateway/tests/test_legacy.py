@@ -89,17 +89,20 @@ async def test_content_reports_a_failed_job(gateway, ws_connect, pipeline):
 
 
 async def test_content_refuses_invalid_requests(gateway, ws_connect):
+    """With the code and message /v1/ws answers the same mistake."""
     cases = {
-        "{nope": "not valid JSON",
-        '{"research": true}': "topic: Field required",
-        '{"topic": "ab"}': "topic: Value error, must be 3 to 500 characters",
-        '{"topic": "Fine topic", "platforms": ["x"]}': "platforms: unknown field",
+        "{nope": "invalid_json: frame is not valid JSON",
+        "[" * 40: "invalid_json: frame is nested deeper than 32 levels",
+        '{"research": true}': "invalid_request: topic: Field required",
+        '{"topic": "ab"}': "invalid_request: topic: Value error, must be 3 to 500 characters",
+        '{"topic": "Fine topic", "platforms": ["x"]}': "invalid_request: platforms: unknown field",
+        '{"topic": "' + "x" * 70_000 + '"}': "frame_too_large: frames are limited to 65536 bytes",
     }
     for raw, reason in cases.items():
         async with ws_connect(gateway, "/content") as client:
             await client.send(raw)
             error = await client.expect("error")
-            assert reason in error["payload"], error
+            assert error["payload"].startswith(reason), error
             await client.closed()
 
 

@@ -179,7 +179,7 @@ async def test_bad_sequences_are_refused_over_the_websocket(gateway, ws_connect,
             f'{{"type": "subscribe", "job_id": "{job.job_id}", "after_seq": {value}, "ref": "b"}}'
         )
         error = await client.expect("error")
-        assert (error["code"], error["ref"]) == ("invalid_frame", "b")
+        assert (error["code"], error["ref"]) == ("invalid_request", "b")  # as SSE answers it
         assert error["message"].startswith("after_seq: ")
         await client.barrier()
 

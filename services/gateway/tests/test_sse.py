@@ -226,3 +226,27 @@ async def test_a_client_going_away_releases_its_subscriptions(gateway, pipeline,
         await stream.events(1)
         assert gateway.feed_subscriptions() == 2  # the stored events and the live deltas
     await eventually(lambda: gateway.feed_subscriptions() == 0, timeout=10, interval=0.05)
+
+
+async def test_event_streams_count_in_the_clients_connections(
+    gateway_factory, pipeline, ws_connect, eventually
+):
+    """An open event stream holds one of the client's MAX_CONNECTIONS, as a WebSocket does."""
+    job, first = await pipeline.new_job()
+    async with gateway_factory(max_connections=2) as gw:
+        async with sse(gw, job.job_id) as one, ws_connect(gw) as two:
+            assert [e.seq for e in await one.events(1)] == [first]
+            await two.barrier()
+            async with httpx.AsyncClient(base_url=gw.http_url, timeout=5) as client:
+                mine = {"Authorization": f"Bearer {gw.token}"}
+                refused = await client.get(f"/v1/jobs/{job.job_id}/events", headers=mine)
+            assert refused.status_code == 429
+            assert refused.json()["error"]["code"] == "rate_limited"
+            assert "Retry-After" in refused.headers
+        # Both closed: the slots are free again (the stream's once its response is gone).
+
+        async def streams() -> bool:
+            async with sse(gw, job.job_id) as again:
+                return again.response.status_code == 200
+
+        await eventually(streams, timeout=10, interval=0.1)

@@ -7,12 +7,11 @@ import asyncio
 import pytest
 from pydantic import ValidationError
 
-from pressroom_contracts.protocol import MAX_FRAME_BYTES
+from pressroom_contracts.protocol import MAX_FRAME_BYTES, ProtocolError, frame_size
 from pressroom_gateway.export import without_link
-from pressroom_gateway.legacy import InvalidRequest, parse_request
+from pressroom_gateway.legacy import parse_request
 from pressroom_gateway.outbox import Outbox
 from pressroom_gateway.settings import GatewaySettings
-from pressroom_gateway.ws import frame_size
 
 
 def test_settings_read_their_prefix_and_the_shared_names(monkeypatch):
@@ -88,8 +87,9 @@ def test_legacy_request_becomes_a_default_job_request():
         True,
         ["linkedin", "x"],
     )
-    with pytest.raises(InvalidRequest, match="limited to 16 bytes"):
+    with pytest.raises(ProtocolError, match="limited to 16 bytes") as caught:
         parse_request('{"topic": "a long enough topic"}', 16)
+    assert caught.value.code == "frame_too_large"  # the code /v1/ws answers
 
 
 def test_exports_drop_a_link_placeholder_cleanly():

@@ -230,10 +230,14 @@ async def test_protocol_errors_are_answered_and_the_connection_stays_usable(gate
         assert (error["code"], error["ref"]) == ("invalid_request", "c1")
         assert error["message"].startswith("platforms[2]"), error["message"]
 
+        # A malformed id names no job, as over REST.
         await client.send({"type": "subscribe", "job_id": "no.dots", "ref": "s1"})
         error = await client.expect("error")
-        assert (error["code"], error["ref"]) == ("invalid_frame", "s1")
-        assert "job_id" in error["message"]
+        assert (error["code"], error["ref"], error["message"]) == ("not_found", "s1", "no job no.dots")
+        await client.send({"type": "regenerate", "job_id": new_job_id(), "stage": "poem", "ref": "g1"})
+        error = await client.expect("error")
+        assert (error["code"], error["ref"]) == ("invalid_request", "g1")
+        assert error["message"].startswith("stage: ")
 
         await client.send({"type": "cancel", "job_id": new_job_id(), "ref": "k1"})
         error = await client.expect("error")

@@ -15,9 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .jobs import JobRequest, RegenerateRequest
-from .subjects import JOB_ID_PATTERN
 
-PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
 # No frame or request body legitimately nests deeper; a deeper one is refused before it is parsed.
 MAX_JSON_DEPTH = 32
@@ -42,7 +40,6 @@ def json_too_deep(raw: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-JobId = Annotated[str, Field(pattern=JOB_ID_PATTERN)]
 Ref = Annotated[str | None, Field(default=None, max_length=64, description="Echoed in the reply.")]
 
 
@@ -51,6 +48,8 @@ class Frame(BaseModel):
 
 
 # ---- client → server ------------------------------------------------------------------------------------
+# A `job_id` is not checked against the id pattern here: a malformed id names no job, so the gateway
+# answers it `not_found`, as over REST where the id is part of the path.
 
 
 class AuthFrame(Frame):
@@ -67,20 +66,20 @@ class StartFrame(Frame):
 
 class SubscribeFrame(Frame):
     type: Literal["subscribe"]
-    job_id: JobId
+    job_id: str
     after_seq: Annotated[int, Field(ge=0, le=MAX_SEQ)] = 0
     ref: Ref = None
 
 
 class UnsubscribeFrame(Frame):
     type: Literal["unsubscribe"]
-    job_id: JobId
+    job_id: str
     ref: Ref = None
 
 
 class CancelFrame(Frame):
     type: Literal["cancel"]
-    job_id: JobId
+    job_id: str
     ref: Ref = None
 
 
@@ -88,7 +87,7 @@ class RegenerateFrame(RegenerateRequest):
     """Produce one stage again (`stage`, and for social optionally one `platform`), as over REST."""
 
     type: Literal["regenerate"]
-    job_id: JobId
+    job_id: str
     ref: Ref = None
 
 
@@ -178,11 +177,12 @@ class DeltaMessage(BaseModel):
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+    def __init__(self, code: str, message: str, ref: str | None = None, kind: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.ref = ref
+        self.kind = kind  # the frame's type, when it has a known one
 
     def frame(self) -> ErrorFrame:
         return ErrorFrame(code=self.code, message=self.message, ref=self.ref)
@@ -208,15 +208,30 @@ def describe_errors(errors: Sequence[Any], skip: int = 0) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def parse_client_frame(raw: str | bytes) -> ClientFrame:
-    if len(raw) > MAX_FRAME_BYTES:
-        raise ProtocolError("frame_too_large", f"frames are limited to {MAX_FRAME_BYTES} bytes")
+def frame_size(raw: str | bytes) -> int:
+    """Size in bytes as received (text frames arrive decoded)."""
+    if isinstance(raw, bytes):
+        return len(raw)
+    return len(raw) if raw.isascii() else len(raw.encode())
+
+
+def load_json(raw: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> Any:
+    """A client message's JSON value; ProtocolError `frame_too_large` or `invalid_json` otherwise (the
+    nesting is checked before parsing: a deep one would exhaust the parser's stack)."""
+    if frame_size(raw) > max_bytes:
+        raise ProtocolError("frame_too_large", f"frames are limited to {max_bytes} bytes")
     if json_too_deep(raw):
         raise ProtocolError("invalid_json", f"frame is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProtocolError("invalid_json", f"frame is not valid JSON: {exc}") from None
+
+
+def parse_client_frame(raw: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> ClientFrame:
+    """The frame, or ProtocolError: `frame_too_large`, `invalid_json`, `invalid_frame` (not an object),
+    `unknown_type`, `invalid_request` (a field, named by its path, as REST names a body's)."""
+    data = load_json(raw, max_bytes)
     if not isinstance(data, dict):
         raise ProtocolError("invalid_frame", "a frame must be a JSON object with a 'type'")
     ref = data.get("ref") if isinstance(data.get("ref"), str) else None
@@ -230,10 +245,9 @@ def parse_client_frame(raw: str | bytes) -> ClientFrame:
     try:
         return CLIENT_FRAME_ADAPTER.validate_python(data)
     except ValidationError as exc:
-        # Drop the union tag from the location; report a bad job request under its own code.
-        code = "invalid_request" if kind == "start" else "invalid_frame"
+        # Drop the union tag from the location, and a start frame's "request" too: "topic: …".
         skip = 2 if kind == "start" and all(e["loc"][1:2] == ("request",) for e in exc.errors()) else 1
-        raise ProtocolError(code, describe_validation_error(exc, skip=skip), ref) from None
+        raise ProtocolError("invalid_request", describe_validation_error(exc, skip=skip), ref, kind) from None
 
 
 # ---- /content compatibility (the original single-shot protocol) -----------------------------------------

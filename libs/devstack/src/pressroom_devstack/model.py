@@ -56,10 +56,6 @@ class LocalModel(ServerProcess):
         super().__init__(log_path, startup_timeout)
 
     @property
-    def model_id(self) -> str:
-        return MODEL_ID
-
-    @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self._port}"
 

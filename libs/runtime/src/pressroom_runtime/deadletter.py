@@ -240,7 +240,8 @@ async def _main(args: argparse.Namespace, settings: ServiceSettings) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m pressroom_runtime.deadletter", description=__doc__.split("\n")[0]
+        prog="python -m pressroom_runtime.deadletter",
+        description=" ".join(__doc__.split("\n\n")[0].split()),  # the first paragraph
     )
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="dead letters, oldest first")

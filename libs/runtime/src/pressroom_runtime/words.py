@@ -85,11 +85,3 @@ def covered(wanted: Iterable[str], text_words: Iterable[str]) -> list[str]:
         if any(same_stem(word, other) for other in by_prefix.get(word[:MIN_LETTERS], ())):
             found.append(word)
     return found
-
-
-def coverage(wanted: Iterable[str], text: str) -> float:
-    """The share of the distinct content words of `wanted` found in `text` (0 when nothing is wanted)."""
-    distinct = list(dict.fromkeys(wanted))
-    if not distinct:
-        return 0.0
-    return len(covered(distinct, content_words(text))) / len(distinct)

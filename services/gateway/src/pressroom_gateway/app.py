@@ -24,7 +24,7 @@ from pressroom_runtime.observability import metrics_app, tracer_provider
 
 from . import apidocs, legacy, ws
 from .bus import BUS_ERRORS, SERVICE
-from .deps import Services
+from .deps import Services, current_client
 from .errors import UNAVAILABLE_MESSAGE, GatewayError, Unavailable
 from .guards import Guards
 from .metrics import ERRORS
@@ -99,7 +99,19 @@ def create_app(settings: GatewaySettings | None = None, storage: StorageSettings
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
-        return error_response(GatewayError(_describe(exc)))
+        broken = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if broken is None:
+            return error_response(GatewayError(_describe(exc)))
+        # FastAPI parses a body before the route's dependencies run; authentication still comes first
+        # (only authenticated routes take a body).
+        try:
+            await current_client(request, services)
+        except GatewayError as refused:
+            return error_response(refused)
+        except BUS_ERRORS:
+            return error_response(Unavailable(UNAVAILABLE_MESSAGE))
+        reason = broken.get("ctx", {}).get("error", "JSON decode error")
+        return error_response(GatewayError(f"the body is not valid JSON: {reason}", code="invalid_json"))
 
     async def on_bus_error(request: Request, exc: Exception) -> Response:
         log.warning("bus unavailable", path=request.url.path, error=repr(exc))

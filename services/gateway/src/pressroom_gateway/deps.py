@@ -111,8 +111,10 @@ _JOB_ID = re.compile(JOB_ID_PATTERN)
 
 def job_id_param(
     job_id: Annotated[str, Path(description="The job's id, as returned when it was created.")],
+    client: CurrentClient,
 ) -> str:
-    # A malformed id cannot name a job: not found, like any other id that is not one of yours.
+    """The path's job id, looked at only once the caller is authenticated (`client`: FastAPI resolves
+    it once per request). A malformed id cannot name a job: not found, like any id not yours."""
     if not _JOB_ID.match(job_id):
         raise NotFound(job_id)
     return job_id

@@ -57,7 +57,8 @@ class NotFound(GatewayError):
     code = "not_found"
 
     def __init__(self, job_id: str) -> None:
-        super().__init__(f"no job {job_id}")
+        shown = job_id if len(job_id) <= 64 else job_id[:64] + "…"  # it may be anything a client sent
+        super().__init__(f"no job {shown}")
 
 
 class Conflict(GatewayError):
@@ -87,6 +88,9 @@ class BudgetExceeded(GatewayError):
 
 
 UNAVAILABLE_MESSAGE = "the message bus is unavailable; try again"
+# A key revoked while a connection or event stream uses it: told so, then closed (ws 1008).
+REVOKED = "revoked"
+REVOKED_MESSAGE = "the API key was revoked"
 
 
 # ---- the HTTP shape -----------------------------------------------------------------------------------
@@ -102,9 +106,8 @@ class ErrorBody(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "The request could not be read (e.g. its JSON is too deep or too large).",
     401: "Missing or invalid bearer token.",
-    403: "The request's Host or Origin is not allowed.",
+    403: "The request's Host or Origin is not allowed (DNS rebinding, another site's page).",
     404: "No such job, or not one of yours.",
     409: "The job is not in a state that allows this (e.g. nothing to edit yet, or it finished).",
     413: "The request body is too large.",
@@ -117,5 +120,6 @@ _DESCRIPTIONS = {
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for these statuses and those every route may answer, with the error body."""
     return {
-        s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in sorted({401, 422, 503, *statuses})
+        s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]}
+        for s in sorted({401, 403, 422, 503, *statuses})
     }

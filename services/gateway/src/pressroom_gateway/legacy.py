@@ -1,13 +1,16 @@
 """`/content`: the original single-shot protocol, kept for existing clients (docs/protocol.md).
 
-The client sends one `{"topic": str, "research": bool}` message. The gateway starts a job with default
-options, describes each step in words as `progress_event` messages, then sends `results` (assembled from
+The client sends one `{"topic": str, "research": bool}` message (`research` defaults to false here,
+as the original clients always sent it). The gateway starts a job with the other options at their
+defaults, describes each step in words as `progress_event` messages, then sends `results` (assembled from
 the events it saw) or `error`, and closes. The job itself does not depend on the client staying.
 
 Auth: a token as `?token=` or `Authorization: Bearer …`. Without one the connection is refused with an
 `error` message, unless PRESSROOM_GATEWAY_ALLOW_ANONYMOUS_LEGACY is set: then it runs as the client
 "anonymous", so clients written before authentication existed work unchanged. The limits and the topic
-moderation of /v1/ws apply; each refusal is an `error` message naming the reason.
+moderation of /v1/ws apply; each refusal is an `error` message "<code>: <message>" with the code and
+message /v1/ws would answer, and the connection is closed (1008 after `unauthenticated` or a revoked
+key, 1013 after `rate_limited`).
 """
 
 from __future__ import annotations
@@ -38,18 +41,19 @@ from pressroom_contracts.events import (
 from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.protocol import (
     CLOSE_GOING_AWAY,
-    MAX_JSON_DEPTH,
+    CLOSE_POLICY_VIOLATION,
     LegacyMessage,
     LegacyRequest,
+    ProtocolError,
     describe_validation_error,
-    json_too_deep,
+    load_json,
 )
 from pressroom_runtime.logs import get_logger
 
 from .auth import ANONYMOUS, Client
 from .bus import BUS_ERRORS
 from .deps import Services, ServicesDep
-from .errors import GatewayError, Unauthenticated
+from .errors import REVOKED, REVOKED_MESSAGE, UNAVAILABLE_MESSAGE, GatewayError, Unauthenticated
 from .fanout import Item, Watch
 from .metrics import ERRORS, WS_CONNECTIONS, WS_OPEN
 from .outbox import Outbox
@@ -60,32 +64,20 @@ from .ws import (
     TOO_SLOW_REASON,
     admit,
     close_code,
-    frame_size,
 )
 
 log = get_logger(__name__)
 
-REVOKED = "revoked"
-
-
-class InvalidRequest(Exception):
-    """The client's single message is not a valid request; the text is sent back as the error."""
-
 
 def parse_request(raw: str | bytes, max_bytes: int) -> JobRequest:
-    if frame_size(raw) > max_bytes:
-        raise InvalidRequest(f"the request is limited to {max_bytes} bytes")
-    if json_too_deep(raw):
-        raise InvalidRequest(f"the request is nested deeper than {MAX_JSON_DEPTH} levels")
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"the request is not valid JSON: {exc}") from None
+    """The client's one message as a job request; ProtocolError with the code /v1/ws would answer
+    (`frame_too_large`, `invalid_json`, `invalid_request`) otherwise."""
+    data = load_json(raw, max_bytes)
     try:
         legacy = LegacyRequest.model_validate(data)
         return JobRequest(topic=legacy.topic, research=legacy.research)
     except ValidationError as exc:
-        raise InvalidRequest(describe_validation_error(exc)) from None
+        raise ProtocolError("invalid_request", describe_validation_error(exc)) from None
 
 
 class Transcript:
@@ -94,6 +86,7 @@ class Transcript:
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         self.finished = False
+        self.revoked = False  # ended by the client's key being revoked
         self.blog: dict[str, str] | None = None
         self.social: dict[str, str] = {}
         self.image_key: str | None = None
@@ -197,9 +190,9 @@ class LegacySession:
             return
         try:
             request = parse_request(raw, self.settings.max_frame_bytes)
-        except InvalidRequest as exc:
-            ERRORS.labels("invalid_request").inc()
-            await self._finish(LegacyMessage(type="error", payload=f"invalid_request: {exc}"))
+        except ProtocolError as exc:
+            ERRORS.labels(exc.code).inc()
+            await self._finish(LegacyMessage(type="error", payload=f"{exc.code}: {exc.message}"))
             return
         hub = self.services.hub
         try:
@@ -211,7 +204,7 @@ class LegacySession:
         except BUS_ERRORS as exc:
             log.warning("could not start or watch a /content job", error=repr(exc))
             ERRORS.labels("unavailable").inc()
-            await self._finish(LegacyMessage(type="error", payload="the service is unavailable; try again"))
+            await self._finish(LegacyMessage(type="error", payload=f"unavailable: {UNAVAILABLE_MESSAGE}"))
             return
         try:
             await self._stream(Transcript(job_id))
@@ -240,7 +233,10 @@ class LegacySession:
                     return
                 for message in self._translate(transcript, next_frame.result()):
                     await self.websocket.send_json(message.model_dump(mode="json"))
-            await self._close(1000, "")
+            if transcript.revoked:
+                await self._close(CLOSE_POLICY_VIOLATION, REVOKED)
+            else:
+                await self._close(1000, "")
         except (WebSocketDisconnect, RuntimeError, OSError):
             return
         finally:
@@ -250,8 +246,8 @@ class LegacySession:
     @staticmethod
     def _translate(transcript: Transcript, item: Item | str) -> list[LegacyMessage]:
         if isinstance(item, str):  # the key was revoked: the transcript ends here
-            transcript.finished = True
-            return [LegacyMessage(type="error", payload=f"{item}: the API key was revoked")]
+            transcript.finished = transcript.revoked = True
+            return [LegacyMessage(type="error", payload=f"{REVOKED}: {REVOKED_MESSAGE}")]
         if item.kind == "event":
             events = [json.loads(item.envelope or "{}")]
         elif item.kind == "resync":  # the job's start expired: relay what remains, in order

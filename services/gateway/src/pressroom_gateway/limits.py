@@ -2,7 +2,8 @@
 
 - Work per client (PRESSROOM_GATEWAY_JOB_RATE, default 10/minute): every accepted start, regenerate and
   edit counts one, whatever the transport (jobs.py).
-- Concurrent WebSocket connections per client (PRESSROOM_GATEWAY_MAX_CONNECTIONS, default 10).
+- Concurrent streaming connections per client, WebSockets (`/v1/ws`, `/content`) and event streams
+  alike (PRESSROOM_GATEWAY_MAX_CONNECTIONS, default 10).
 - WebSocket connection attempts per IP address, counted before authentication
   (PRESSROOM_GATEWAY_CONNECT_RATE, default 60/minute).
 
@@ -64,9 +65,6 @@ class Limiter:
                 self._open[client.id] = left
             else:
                 self._open.pop(client.id, None)
-
-    def open_connections(self, client: Client) -> int:
-        return self._open.get(client.id, 0)
 
     async def _hit(self, item: RateLimitItem, message: str, *identifiers: str) -> None:
         if await self._window.hit(item, *identifiers):

@@ -34,7 +34,7 @@ async def get_profile(client: CurrentClient, services: ServicesDep) -> ClientPro
     summary="Save your publishing profile",
     description="Every prompt of your next jobs follows this voice; `link_template` (with `{slug}`) fills "
     "the `{link}` of their social posts. Edits kept as examples stay unless you send your own list.",
-    responses=error_responses(401, 422, 503),
+    responses=error_responses(413, 401, 422, 503),
 )
 async def put_profile(body: ClientProfile, client: CurrentClient, services: ServicesDep) -> ClientProfile:
     stored = await load(services.bus.js, client.id)

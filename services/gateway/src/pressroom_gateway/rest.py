@@ -104,7 +104,7 @@ def _paths(request: Request, job_id: str) -> tuple[str, str]:
     description="Publishes job.requested and answers once the stream has it. With an `Idempotency-Key` "
     "header, repeating the request (same client, same key, within 24 hours) answers with the same job "
     "instead of starting another; the same key with a different request is refused.",
-    responses=error_responses(401, 422, 429, 503),
+    responses=error_responses(413, 401, 422, 429, 503),
 )
 async def create_job(
     request: Request,
@@ -239,7 +239,7 @@ async def cancel_job(
     "stage produced its first version or once the job failed or was cancelled; (422 budget_exceeded) "
     "when it would take the job past its budget; (429) past the client's quota, which it counts like "
     "a job.",
-    responses=error_responses(401, 404, 409, 422, 429, 503),
+    responses=error_responses(413, 401, 404, 409, 422, 429, 503),
 )
 async def regenerate(
     job_id: JobId, body: RegenerateRequest, client: CurrentClient, jobs: JobsDep
@@ -259,7 +259,7 @@ async def regenerate(
     description="Stores the text as a new version (blog.edited, with you as editor); nothing is "
     "regenerated from it. Refused (409) while the job has no blog post yet; counted in the client's "
     "quota like a job (429).",
-    responses=error_responses(401, 404, 409, 422, 429, 503),
+    responses=error_responses(413, 401, 404, 409, 422, 429, 503),
 )
 async def edit_blog(job_id: JobId, body: BlogEdit, client: CurrentClient, jobs: JobsDep) -> VersionAccepted:
     return VersionAccepted(job_id=job_id, version=await jobs.edit_blog(client, job_id, body))
@@ -273,7 +273,7 @@ async def edit_blog(job_id: JobId, body: BlogEdit, client: CurrentClient, jobs: 
     description="Stores the text as a new version of the platform's post (social.edited). Refused (422) "
     "over the platform's limit, (409) while the job has no post for the platform yet; counted in the "
     "client's quota like a job (429).",
-    responses=error_responses(401, 404, 409, 422, 429, 503),
+    responses=error_responses(413, 401, 404, 409, 422, 429, 503),
 )
 async def edit_social(
     job_id: JobId, platform: Platform, body: SocialEdit, client: CurrentClient, jobs: JobsDep

@@ -31,7 +31,7 @@ from pressroom_contracts.protocol import MAX_SEQ
 from pressroom_runtime.logs import get_logger
 
 from .deps import CurrentClient, JobId, ServicesDep
-from .errors import GatewayError, error_responses
+from .errors import REVOKED, REVOKED_MESSAGE, GatewayError, error_responses
 from .fanout import Item, event_item
 from .jobs import Follow
 from .outbox import Outbox
@@ -40,8 +40,6 @@ from .stream import EventStore
 log = get_logger(__name__)
 
 router = APIRouter(tags=["events"])
-
-REVOKED = "revoked"
 
 
 class NoContent(GatewayError):
@@ -82,6 +80,13 @@ async def follow(
     if plan.exhausted:
         raise NoContent("nothing after Last-Event-ID: the job has ended")
     return job_id, plan
+
+
+async def stream_slot(client: CurrentClient, services: ServicesDep) -> AsyncIterator[None]:
+    """One of the client's PRESSROOM_GATEWAY_MAX_CONNECTIONS, held while its event stream is open (as a
+    WebSocket holds one); 429 `rate_limited` before the stream starts when all are in use."""
+    async with services.limiter.connection_slot(client):
+        yield
 
 
 def _sse(item: Item) -> ServerSentEvent:
@@ -131,11 +136,14 @@ async def _finite(events: EventStore, job_id: str, after_seq: int) -> AsyncItera
     "set headers).",
     responses={
         204: {"description": "The job ended and nothing came after Last-Event-ID: stop reconnecting."},
-        **error_responses(401, 404, 422, 503),
+        **error_responses(401, 404, 422, 429, 503),
     },
 )
 async def job_events(
-    followed: Annotated[tuple[str, Follow], Depends(follow)], client: CurrentClient, services: ServicesDep
+    followed: Annotated[tuple[str, Follow], Depends(follow)],
+    client: CurrentClient,
+    services: ServicesDep,
+    _slot: Annotated[None, Depends(stream_slot, scope="request")],
 ) -> AsyncIterator[ServerSentEvent]:
     job_id, plan = followed
     if plan.finite:
@@ -149,7 +157,7 @@ async def job_events(
     try:
         while (item := await _next(outbox)) is not None:
             if isinstance(item, str):
-                body = {"code": item, "message": "the API key was revoked"}
+                body = {"code": item, "message": REVOKED_MESSAGE}
                 yield ServerSentEvent(event="error", raw_data=json.dumps(body))
                 return
             yield _sse(item)

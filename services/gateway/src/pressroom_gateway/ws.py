@@ -52,7 +52,7 @@ from pressroom_runtime.logs import get_logger
 from .auth import Client, request_token
 from .bus import BUS_ERRORS
 from .deps import Services, ServicesDep
-from .errors import UNAVAILABLE_MESSAGE, GatewayError, RateLimited, Unauthenticated
+from .errors import REVOKED, REVOKED_MESSAGE, UNAVAILABLE_MESSAGE, GatewayError, RateLimited, Unauthenticated
 from .fanout import Item, Watch
 from .metrics import ERRORS, WS_CONNECTIONS, WS_FRAMES, WS_OPEN
 from .outbox import Outbox
@@ -60,7 +60,6 @@ from .outbox import Outbox
 log = get_logger(__name__)
 
 TOO_SLOW_REASON = "client too slow"
-REVOKED = "revoked"
 # A stalled client cannot even receive the close frame; stop waiting for it after this long.
 CLOSE_TIMEOUT = 5.0
 # A client dropped for not keeping up gets its close frame (1013) only once it reads the backlog queued
@@ -68,13 +67,6 @@ CLOSE_TIMEOUT = 5.0
 SLOW_CLOSE_TIMEOUT = 30.0
 
 _connection_ids = itertools.count(1)
-
-
-def frame_size(raw: str | bytes) -> int:
-    """Size in bytes as received (text frames arrive decoded)."""
-    if isinstance(raw, bytes):
-        return len(raw)
-    return len(raw) if raw.isascii() else len(raw.encode())
 
 
 def close_code(error: GatewayError) -> int:
@@ -156,7 +148,7 @@ class Connection:
     def _revoked(self) -> None:
         """The key this connection authenticated with was revoked: say so, then close."""
         ERRORS.labels(REVOKED).inc()
-        self.outbox.offer(ErrorFrame(code=REVOKED, message="the API key was revoked").model_dump_json())
+        self.outbox.offer(ErrorFrame(code=REVOKED, message=REVOKED_MESSAGE).model_dump_json())
         if not self.closing:
             self.closing = True
             self.outbox.offer(CloseRequest(CLOSE_POLICY_VIOLATION, REVOKED))
@@ -263,26 +255,21 @@ class Connection:
             pass  # returning from the endpoint makes the server drop the transport
 
     async def handle(self, raw: str | bytes) -> None:
-        """Parse one client frame and dispatch it; every failure becomes an `error` frame."""
+        """Parse one client frame and dispatch it; every failure becomes an `error` frame. Until the
+        connection is authenticated, anything but an `auth` frame is answered `unauthenticated`, however
+        malformed (authentication comes first on every transport)."""
         try:
-            if frame_size(raw) > self.settings.max_frame_bytes:
-                raise ProtocolError(
-                    "frame_too_large", f"frames are limited to {self.settings.max_frame_bytes} bytes"
-                )
-            frame = parse_client_frame(raw)
+            frame = parse_client_frame(raw, self.settings.max_frame_bytes)
         except ProtocolError as exc:
             WS_FRAMES.labels("invalid").inc()
-            await self.send(exc.frame())
+            if self.client is None and exc.kind != "auth":
+                await self.send(_unauthenticated(exc.ref))
+            else:
+                await self.send(exc.frame())
             return
         WS_FRAMES.labels(frame.type).inc()
         if self.client is None and not isinstance(frame, AuthFrame):
-            await self.send(
-                ErrorFrame(
-                    code="unauthenticated",
-                    message="authenticate first: send an auth frame, or connect with a bearer token",
-                    ref=frame.ref,
-                )
-            )
+            await self.send(_unauthenticated(frame.ref))
             return
         handler = HANDLERS[type(frame)]
         try:
@@ -297,6 +284,14 @@ class Connection:
         except Exception:
             log.exception("frame handler failed", conn=self.id, frame=frame.type)
             await self.send(ErrorFrame(code="internal", message="internal error", ref=frame.ref))
+
+
+def _unauthenticated(ref: str | None) -> ErrorFrame:
+    return ErrorFrame(
+        code="unauthenticated",
+        message="authenticate first: send an auth frame, or connect with a bearer token",
+        ref=ref,
+    )
 
 
 # ---- handlers: one per client frame type ----------------------------------------------------------------
