@@ -9,7 +9,7 @@ one job's work costs without Pressroom around it: 5 JetStream hops (publish with
 provider), one after the other; then, per variant, a
 sustained load that keeps `--window` jobs unfinished for `--seconds`, with the CPU every process of the
 run (load generator included) spent per job meanwhile. Prints the single job's p50 ÷ the floor's p50
-(issue 7: within 5x) and jobs/s (issue 7: ≥ 100 for 60 s without image, 0 lost).
+(target: within 5x) and jobs/s (target: ≥ 100 for 60 s without image, 0 lost).
 Writes benchmarks/results/throughput.json.
 """
 

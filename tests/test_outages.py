@@ -1,4 +1,4 @@
-"""Nothing lost (issue 9): the whole pipeline under a load of jobs while PostgreSQL is stopped for longer
+"""Nothing lost: the whole pipeline under a load of jobs while PostgreSQL is stopped for longer
 than persistence used to retry, while NATS is killed and restarted, with a handler that crashes its
 process on one message every time, and with a replica killed holding many messages. Every job ends;
 nothing is stored twice; no object is left in S3 without its row.

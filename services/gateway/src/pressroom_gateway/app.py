@@ -2,7 +2,7 @@
 
 Endpoints: /v1/ws (ws.py), /content (legacy.py), the REST API (rest.py), SSE (sse.py), the web page
 (page.py), the documentation (/docs, /redoc, /asyncapi: apidocs.py), GET /healthz (NATS connected),
-GET /readyz (and the stream and key bucket exist) and GET /metrics (Prometheus text format).
+GET /readyz (and the CONTENT stream and the key, jobs and idempotency buckets exist) and GET /metrics (Prometheus text format).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ survives a gateway restart or a reconnect to another replica: the `LIVE` stream 
 few minutes (memory storage), and a new feed reads them back and coalesces them.
 
 When the stream no longer holds a job's start (its history expired) and the watcher missed some of it,
-it gets one `resync` frame with the job's remaining events instead (DESIGN.md §4).
+it gets one `resync` frame with the job's remaining events instead (docs/protocol.md).
 
 A feed lives while it has watchers, and `linger` seconds after the last one leaves (a page reload or a
 reconnect finds it still there).

@@ -1,9 +1,9 @@
 """Publishing profiles: a client's brand voice and the public address of its posts.
 
 Kept in the `pressroom-profiles` key-value bucket (client id -> ClientProfile). The client reads and
-saves its own over GET/PUT /v1/profile (profile_routes.py); Bus.start_job puts it on every job.requested (the link template
-falling back to PRESSROOM_GATEWAY_PUBLIC_URL_TEMPLATE); each edit a person saves joins the voice's
-examples, the oldest going past the last few.
+saves its own over GET/PUT /v1/profile (profile_routes.py); Jobs._publish_start (jobs.py) puts it on
+every job.requested (the link template falling back to PRESSROOM_GATEWAY_PUBLIC_URL_TEMPLATE); each
+edit a person saves joins the voice's examples, the oldest going past the last few.
 """
 
 from __future__ import annotations

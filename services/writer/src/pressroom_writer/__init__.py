@@ -1,1 +1,2 @@
-"""Pressroom writer stage: the blog post, streamed token by token."""
+"""Pressroom writer stage: the blog post, outlined, then written section by section and streamed as it
+is written (pieces coalesced, at most every 50 ms)."""
