@@ -165,8 +165,8 @@ def test_a_refused_subscription_names_the_job(watcher, job):
 
 def test_an_error_answering_something_else_is_only_reported(watcher, job):
     session = started(watcher, job)
-    session.handle(ErrorFrame(code="invalid_frame", message="ref: too long", ref="p1"))
-    assert watcher.notices == ["gateway: ref: too long (invalid_frame)"]
+    session.handle(ErrorFrame(code="invalid_request", message="ref: too long", ref="p1"))
+    assert watcher.notices == ["gateway: ref: too long (invalid_request)"]
 
 
 def test_exit_codes_tell_the_failures_apart():

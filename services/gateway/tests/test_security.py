@@ -197,10 +197,16 @@ async def test_a_revoked_key_is_refused_and_its_open_connections_closed_at_once(
     ):
         key = await new_key(gw.settings.nats_url, "to be revoked")
         job, _ = await pipeline.new_job(owner=key.client_id)
-        async with ws_connect(gw, token=key.token) as socket, ws_connect(other, token=key.token) as elsewhere:
+        async with (
+            ws_connect(gw, token=key.token) as socket,
+            ws_connect(other, token=key.token) as elsewhere,
+            ws_connect(gw, "/content", token=key.token) as legacy,
+        ):
             for client in (socket, elsewhere):
                 await client.send({"type": "subscribe", "job_id": job.job_id})
                 await client.expect("event")
+            await legacy.send({"topic": "Revoked while it runs", "research": False})
+            await legacy.expect("progress_event")
             async with http(gw, key.token) as stream_client:
                 async with stream_client.stream("GET", f"/v1/jobs/{job.job_id}/events") as stream:
                     lines = stream.aiter_lines()
@@ -220,6 +226,11 @@ async def test_a_revoked_key_is_refused_and_its_open_connections_closed_at_once(
                         assert error["code"] == "revoked"
                         closed = await client.closed(timeout=2)
                         assert (closed.rcvd.code, closed.rcvd.reason) == (1008, "revoked")
+                    # /content says so in its own shape, and closes the same way.
+                    error = await legacy.expect("error", timeout=2)
+                    assert error["payload"] == "revoked: the API key was revoked"
+                    closed = await legacy.closed(timeout=2)
+                    assert (closed.rcvd.code, closed.rcvd.reason) == (1008, "revoked")
                     # The event stream ends with an error event.
                     rest = [line async for line in lines]
                     assert "event: error" in rest and any('"revoked"' in line for line in rest)
