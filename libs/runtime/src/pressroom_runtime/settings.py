@@ -57,7 +57,7 @@ class ServiceSettings(BaseSettings):
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
         validation_alias=_env("PRESSROOM_REPLICA"),
         description="This process's name among the replicas of its service, in logs, events and its NATS "
-        "connection name (default: <hostname>-<pid>).",
+        "connection name (default: the host name and the process id, hostname-pid).",
     )
     log_level: str = Field(
         "INFO", validation_alias=_env("PRESSROOM_LOG_LEVEL"), description="DEBUG, INFO, WARNING or ERROR."
