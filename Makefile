@@ -45,9 +45,9 @@ browser:
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium is not installed and could not be installed: the browser test will be skipped"
 
-lint: install ## ruff and mypy over sources, tests and benchmarks (also .pre-commit-config.yaml)
-	$(BIN)/ruff check libs services tests benchmarks
-	$(BIN)/ruff format --check libs services tests benchmarks
+lint: install ## ruff and mypy over sources, tests, benchmarks and docs/generate.py (also .pre-commit-config.yaml)
+	$(BIN)/ruff check libs services tests benchmarks docs
+	$(BIN)/ruff format --check libs services tests benchmarks docs
 	$(BIN)/mypy
 
 # Each benchmark has options for longer runs, e.g. `.venv/bin/python benchmarks/throughput.py --seconds 60`.
@@ -62,9 +62,10 @@ bench: install ## measure concurrency, throughput, scale-out, pipeline latency, 
 bench-quality: install ## measure what gets published, topic by topic (writes benchmarks/results/quality.json)
 	$(BIN)/python benchmarks/quality.py $(ARGS)
 
-catalog: install ## regenerate the event catalogue and the NATS topology file
+catalog: install ## regenerate the event catalogue, the NATS topology file and docs/configuration.md
 	$(BIN)/python -m pressroom_contracts.catalog
 	$(BIN)/python deploy/k8s/generate.py
+	$(BIN)/python docs/generate.py
 
 lock: install ## re-resolve the hashed lock files (dev, the service image, the CLI alone): no index URLs, no paths
 	$(UV) lock --quiet

@@ -7,9 +7,9 @@ import re
 from pressroom_gateway.page import STATIC_DIR
 
 
-async def test_the_page_carries_the_page_token_escaped(gateway, monkeypatch):
-    monkeypatch.setenv("PRESSROOM_GATEWAY_PAGE_TOKEN", 'prk_abc"><script>x</script>')
-    response = await gateway.get("/")
+async def test_the_page_carries_the_page_token_escaped(gateway_factory):
+    async with gateway_factory(page_token='prk_abc"><script>x</script>') as gw:
+        response = await gw.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert (
@@ -22,8 +22,8 @@ async def test_the_page_carries_the_page_token_escaped(gateway, monkeypatch):
     assert response.headers["cache-control"] == "no-store"
 
 
-async def test_without_a_page_token_the_meta_tag_is_empty(gateway, monkeypatch):
-    monkeypatch.delenv("PRESSROOM_GATEWAY_PAGE_TOKEN", raising=False)
+async def test_without_a_page_token_the_meta_tag_is_empty(gateway):
+    assert gateway.settings.page_token is None
     response = await gateway.get("/")
     assert '<meta name="pressroom-token" content="">' in response.text
 

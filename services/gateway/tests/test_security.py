@@ -49,27 +49,27 @@ async def _handshake_status(gw: Gateway, path: str, **headers: str) -> int:
 # ---- Host and Origin ------------------------------------------------------------------------------------
 
 
-async def test_a_foreign_host_is_refused_but_probes_answer(gateway, monkeypatch):
-    monkeypatch.setenv("PRESSROOM_GATEWAY_PAGE_TOKEN", gateway.token)
-    async with http(gateway, gateway.token, Host="evil.example") as client:
-        for path in ("/", "/v1/jobs", "/static/app.js", "/openapi.json"):
-            response = await client.get(path)
-            assert response.status_code == 403, path
-            assert response.json()["error"]["code"] == "forbidden_host"
-            assert gateway.token not in response.text
-        for path in ("/healthz", "/readyz", "/metrics"):
-            assert (await client.get(path)).status_code == 200, path
-    for path in ("/v1/ws", "/content"):
-        assert await _handshake_status(gateway, path, Host="evil.example") == 403
-    # Loopback names, with or without a port, are this gateway.
-    for host in ("localhost", f"localhost:{gateway.settings.port}", f"[::1]:{gateway.settings.port}"):
-        async with http(gateway, Host=host) as client:
-            assert (await client.get("/")).status_code == 200, host
+async def test_a_foreign_host_is_refused_but_probes_answer(gateway_factory, test_key):
+    # With a page token, so that a refused page is seen not to carry it.
+    async with gateway_factory(page_token=test_key.token) as gateway:
+        async with http(gateway, gateway.token, Host="evil.example") as client:
+            for path in ("/", "/v1/jobs", "/static/app.js", "/openapi.json"):
+                response = await client.get(path)
+                assert response.status_code == 403, path
+                assert response.json()["error"]["code"] == "forbidden_host"
+                assert gateway.token not in response.text
+            for path in ("/healthz", "/readyz", "/metrics"):
+                assert (await client.get(path)).status_code == 200, path
+        for path in ("/v1/ws", "/content"):
+            assert await _handshake_status(gateway, path, Host="evil.example") == 403
+        # Loopback names, with or without a port, are this gateway.
+        for host in ("localhost", f"localhost:{gateway.settings.port}", f"[::1]:{gateway.settings.port}"):
+            async with http(gateway, Host=host) as client:
+                assert (await client.get("/")).status_code == 200, host
 
 
-async def test_the_page_carries_the_key_only_for_a_loopback_host(gateway_factory, monkeypatch):
-    monkeypatch.setenv("PRESSROOM_GATEWAY_PAGE_TOKEN", "prk_the-local-key")
-    async with gateway_factory(allowed_hosts="127.0.0.1,press.example") as gw:
+async def test_the_page_carries_the_key_only_for_a_loopback_host(gateway_factory):
+    async with gateway_factory(allowed_hosts="127.0.0.1,press.example", page_token="prk_the-local-key") as gw:
         async with http(gw) as client:
             assert 'content="prk_the-local-key"' in (await client.get("/")).text
         async with http(gw, Host="press.example") as client:

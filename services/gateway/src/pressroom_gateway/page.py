@@ -12,18 +12,16 @@ browser's localStorage, as it does without a page token.
 from __future__ import annotations
 
 import html
-import os
 from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
-from pydantic import SecretStr
 
+from .deps import get_services
 from .guards import host_name
 
 STATIC_DIR = Path(__file__).parent / "static"
-PAGE_TOKEN_ENV = "PRESSROOM_GATEWAY_PAGE_TOKEN"
 TOKEN_PLACEHOLDER = "{{PRESSROOM_TOKEN}}"
 
 _MEDIA_TYPES = {
@@ -66,12 +64,9 @@ def _template() -> str:
 
 
 def page_token(request: Request) -> str:
-    """The token the page starts with: the gateway settings' page_token if it has one, else the env."""
-    settings = getattr(request.app.state, "settings", None)
-    value: object = getattr(settings, "page_token", None)
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    return str(value or os.environ.get(PAGE_TOKEN_ENV, "") or "")
+    """The token the page starts with: the gateway's page_token (PRESSROOM_GATEWAY_PAGE_TOKEN), if set."""
+    token = get_services(request).settings.page_token
+    return token.get_secret_value() if token is not None else ""
 
 
 def render_page(token: str) -> str:

@@ -32,6 +32,7 @@ class StorageSettings(S3Settings):
         ge=60,
         le=7 * 24 * 3600,  # SigV4's limit
         validation_alias=AliasChoices("PRESSROOM_GATEWAY_PRESIGN_SECONDS", "presign_seconds"),
+        description="Seconds an image URL the gateway hands out keeps working (60 to 7 days).",
     )
 
 

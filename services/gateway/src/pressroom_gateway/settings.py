@@ -32,8 +32,8 @@ class GatewaySettings(ServiceSettings):
     # the gateway's own fields read PRESSROOM_GATEWAY_<NAME>.
     model_config = SettingsConfigDict(env_prefix="PRESSROOM_GATEWAY_", extra="ignore", populate_by_name=True)
 
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
+    host: str = Field("127.0.0.1", description="Address the HTTP and WebSocket listener binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP and WebSocket listener.")
     public_url_template: str | None = Field(
         None,
         description="Public address of a post, with {slug} (e.g. https://blog.example.com/{slug}), for clients "
@@ -50,30 +50,33 @@ class GatewaySettings(ServiceSettings):
     )
     # Capped at the protocol's limit: parse_client_frame refuses anything larger whatever we configure.
     max_frame_bytes: int = Field(
-        MAX_FRAME_BYTES, ge=1024, le=MAX_FRAME_BYTES, description="Largest client frame answered normally."
+        MAX_FRAME_BYTES,
+        ge=1024,
+        le=MAX_FRAME_BYTES,
+        description="Largest client frame answered normally, in bytes.",
     )
     ping_interval: float = Field(
         20.0,
         gt=0,
-        description="The server pings every WebSocket this often; one that does not answer within "
+        description="The server pings every WebSocket this often (seconds); one that does not answer within "
         "ping_timeout is closed. A client that only listens stays connected as long as it answers.",
     )
-    ping_timeout: float = Field(20.0, gt=0, description="How long a WebSocket ping may go unanswered.")
+    ping_timeout: float = Field(20.0, gt=0, description="Seconds a WebSocket ping may go unanswered.")
     ws: Literal["auto", "websockets", "websockets-sansio", "wsproto"] = Field(
         "auto",
         description="uvicorn's WebSocket implementation ('auto': websockets-sansio when websockets is "
         "installed); benchmarks/fanout.py --ws compares them.",
     )
     content_request_timeout: float = Field(
-        60.0, gt=0, description="How long /content waits for its client's one request."
+        60.0, gt=0, description="Seconds /content waits for its client's one request."
     )
     feed_linger: float = Field(
-        2.0, ge=0, description="How long a job's feed outlives its last watcher (reloads, reconnects)."
+        2.0, ge=0, description="Seconds a job's feed outlives its last watcher (reloads, reconnects)."
     )
     feed_start_within: float = Field(
         30.0,
         ge=0,
-        description="How long starting a job's feed is retried while NATS answers 'not now' (a stream "
+        description="Seconds starting a job's feed is retried while NATS answers 'not now' (a stream "
         "leader election on a cluster) before its watcher is told 'unavailable'.",
     )
 
@@ -88,7 +91,7 @@ class GatewaySettings(ServiceSettings):
         description="Comma-separated origins (https://app.example.com) whose pages may use the gateway, "
         "besides its own origin; '*' for any.",
     )
-    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest HTTP request body read.")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest HTTP request body read, in bytes.")
 
     # ---- auth ---------------------------------------------------------------------------------------------
     jwt_secret: SecretStr | None = Field(
@@ -96,7 +99,15 @@ class GatewaySettings(ServiceSettings):
         description="When set, HS256 JWTs signed with it are accepted too (sub = client id, exp required).",
     )
     auth_cache_seconds: float = Field(
-        30.0, ge=0, description="How long an API key lookup is reused: a revoked key works at most this long."
+        30.0,
+        ge=0,
+        description="Seconds a found API key is reused before the key bucket is read again. Revocation does "
+        "not wait for it: the gateway watches the bucket and forgets a deleted key at once.",
+    )
+    page_token: SecretStr | None = Field(
+        None,
+        description="The token the web page at / starts with, only when served to a loopback host "
+        "(`make up` sets it to the local key); unset: the page asks for an API key.",
     )
     allow_anonymous_legacy: bool = Field(
         False, description="/content without a token runs as the client 'anonymous' (original clients)."
@@ -110,17 +121,29 @@ class GatewaySettings(ServiceSettings):
     )
 
     # ---- moderation ---------------------------------------------------------------------------------------
-    moderation: ModerationMode = ModerationMode.blocklist
+    moderation: ModerationMode = Field(
+        ModerationMode.blocklist,
+        description="blocklist (the blocklist only) or openai (the blocklist, then OpenAI's moderation "
+        "endpoint; needs OPENAI_API_KEY).",
+    )
     blocklist: str = Field(
         "", description="Comma-separated words or phrases refused in a topic, on top of the default list."
     )
     blocklist_defaults: bool = Field(
         True, description="Also refuse the small built-in list of abusive terms."
     )
-    openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
-    openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
-    moderation_model: str = "omni-moderation-latest"
-    moderation_timeout: float = Field(10.0, gt=0)
+    openai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_API_KEY"),
+        description="The key for OpenAI's moderation endpoint (moderation=openai).",
+    )
+    openai_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL"),
+        description="Where the moderation endpoint is asked; unset: OpenAI itself.",
+    )
+    moderation_model: str = Field("omni-moderation-latest", description="The moderation model.")
+    moderation_timeout: float = Field(10.0, gt=0, description="Seconds one moderation request may take.")
 
     @field_validator("job_rate", "connect_rate")
     @classmethod

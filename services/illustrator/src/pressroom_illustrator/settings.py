@@ -15,7 +15,7 @@ class IllustratorSettings(ServiceSettings):
         env_prefix="PRESSROOM_ILLUSTRATOR_", extra="ignore", populate_by_name=True
     )
 
-    prompt_max_tokens: int = Field(120, description="Cap on the image prompt the model writes.")
+    prompt_max_tokens: int = Field(120, description="Cap on the image prompt the model writes, in tokens.")
     image_provider: ProviderChoice = Field(
         "auto",
         description="openai, cover, or auto: openai when OPENAI_API_KEY is set and the images API is "
@@ -30,15 +30,25 @@ class IllustratorSettings(ServiceSettings):
     )
     image_timeout: float = Field(180.0, description="Seconds one image generation may take.")
     orphan_after_seconds: float = Field(
-        3600.0, description="An object under jobs/ this old that no image.completed names is deleted."
+        3600.0,
+        description="An object under jobs/ this many seconds old that no image.completed names is deleted.",
     )
     orphan_sweep_interval_seconds: float = Field(
-        600.0, description="How often the orphan sweep runs; 0 switches it off."
+        600.0, description="How often the orphan sweep runs, in seconds; 0 switches it off."
     )
 
     # Shared names, read as they are (not prefixed): they decide what `auto` means.
-    openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
-    openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
+    openai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_API_KEY"),
+        description="The key for the images API (the text model's key, see its section).",
+    )
+    openai_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL"),
+        description="The text model's server: when set, `auto` asks for images only with "
+        "PRESSROOM_ILLUSTRATOR_IMAGES_BASE_URL.",
+    )
 
     def resolved_image_provider(self) -> Literal["openai", "cover"]:
         if self.image_provider != "auto":
