@@ -32,10 +32,9 @@ Every setting is an environment variable. A service reads the settings every ser
 counts as unset unless its table says otherwise. Names are not case-sensitive.
 
 Where a row names several variables, the first one that is set wins; the names after "also" are the
-field's own name under the table's prefix, which pydantic-settings reads too (for the text model and the
-object store that is the bare field name, such as `MODEL` or `BUCKET`: keep such variables out of a
-service's environment). Secrets show no default. Examples of whole configurations: `.env.example`,
-`docker-compose.yml` and `deploy/k8s/`; running them: [operations.md](operations.md).
+field's own name under the table's prefix, which pydantic-settings reads too. Secrets show no default.
+Examples of whole configurations: `.env.example`, `docker-compose.yml` and `deploy/k8s/`; running them:
+[operations.md](operations.md).
 """
 
 SERVICES = ("gateway", "research", "writer", "social", "illustrator", "persistence")

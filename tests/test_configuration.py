@@ -12,7 +12,7 @@ import pytest
 from pydantic_settings import BaseSettings, EnvSettingsSource
 
 from pressroom_runtime.configref import Extra, env_names, own_fields
-from pressroom_runtime.settings import LLMSettings
+from pressroom_runtime.settings import LLMSettings, S3Settings
 from pressroom_writer.settings import WriterSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,16 +62,19 @@ def test_the_names_are_those_pydantic_settings_reads(cls: type[BaseSettings]) ->
 
 
 def test_the_names_set_the_fields(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The rows that look surprising, read for real: the per-service concurrency and a bare field name."""
-    for name in ("PRESSROOM_WRITER_CONCURRENCY", "PRESSROOM_LLM_MODEL", "OPENAI_API_KEY", "MODEL"):
+    """The rows that look surprising, read for real: the per-service concurrency, and a provider's field
+    name read under its prefix only (a stray MODEL or BUCKET in a service's environment sets nothing)."""
+    for name in ("PRESSROOM_WRITER_CONCURRENCY", "PRESSROOM_LLM_MODEL", "OPENAI_API_KEY", "MODEL", "BUCKET"):
         monkeypatch.delenv(name, raising=False)
     assert "PRESSROOM_WRITER_CONCURRENCY" in env_names(WriterSettings, "concurrency")
     monkeypatch.setenv("PRESSROOM_WRITER_CONCURRENCY", "3")
     assert WriterSettings().concurrency == 3
-    assert env_names(LLMSettings, "model") == ["PRESSROOM_LLM_MODEL", "MODEL"]
+    assert env_names(LLMSettings, "model") == ["PRESSROOM_LLM_MODEL"]
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    monkeypatch.setenv("MODEL", "from-the-bare-name")
-    assert LLMSettings().model == "from-the-bare-name"
+    monkeypatch.setenv("MODEL", "from-a-stray-variable")
+    monkeypatch.setenv("BUCKET", "from-a-stray-variable")
+    assert LLMSettings().model == "gpt-4o-mini"
+    assert S3Settings().bucket == "pressroom-images"
     monkeypatch.setenv("PRESSROOM_LLM_MODEL", "from-the-alias")
     assert LLMSettings().model == "from-the-alias"
 

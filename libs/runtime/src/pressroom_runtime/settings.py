@@ -127,7 +127,9 @@ class StreamBounds(BaseSettings):
     """Size bounds provisioning applies to the streams and buckets (their replica count is
     ServiceSettings.stream_replicas). -1: no bound but the stream's age limit."""
 
-    model_config = SettingsConfigDict(env_prefix="PRESSROOM_STREAM_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="PRESSROOM_STREAM_", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     content_max_bytes: int = Field(-1, description="Bound of the CONTENT stream in bytes.")
     deadletter_max_bytes: int = Field(-1, description="Bound of the DEADLETTER stream in bytes.")
@@ -141,7 +143,11 @@ class LLMSettings(BaseSettings):
     checks one, so without a key a placeholder is sent.
     """
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
+    # The prefix also namespaces the field names pydantic-settings reads besides the aliases: without one a
+    # stray MODEL or TIMEOUT in a service's environment would set the text model's.
+    model_config = SettingsConfigDict(
+        env_prefix="PRESSROOM_LLM_", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     base_url: str | None = Field(
         None,
@@ -192,7 +198,10 @@ class LLMSettings(BaseSettings):
 class S3Settings(BaseSettings):
     """Any S3: MinIO, SeaweedFS, AWS."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
+    # As for LLMSettings: the field names are read as S3_<NAME>, never bare (BUCKET, REGION, …).
+    model_config = SettingsConfigDict(
+        env_prefix="S3_", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     endpoint: str = Field(
         "127.0.0.1:8333", validation_alias=_env("S3_ENDPOINT"), description="host:port of the S3 server."

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 
 from pressroom_runtime.objectstore import ObjectStore
 from pressroom_runtime.settings import S3Settings
@@ -24,14 +24,14 @@ class StorageSettings(S3Settings):
 
     public_endpoint: str | None = Field(
         None,
-        validation_alias=AliasChoices("PRESSROOM_GATEWAY_S3_PUBLIC_ENDPOINT", "public_endpoint"),
+        validation_alias="PRESSROOM_GATEWAY_S3_PUBLIC_ENDPOINT",
         description="Address browsers use for the object store, when S3_ENDPOINT is internal.",
     )
     presign_seconds: int = Field(
         3600,
         ge=60,
         le=7 * 24 * 3600,  # SigV4's limit
-        validation_alias=AliasChoices("PRESSROOM_GATEWAY_PRESIGN_SECONDS", "presign_seconds"),
+        validation_alias="PRESSROOM_GATEWAY_PRESIGN_SECONDS",
         description="Seconds an image URL the gateway hands out keeps working (60 to 7 days).",
     )
 
