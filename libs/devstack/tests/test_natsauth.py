@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import stat
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -214,3 +216,24 @@ def test_the_deploy_configuration_is_one_nats_server_accepts() -> None:
         [nats_server, "-t", "-c", str(AUTH_PATH)], env={}, capture_output=True, text=True, timeout=30
     )
     assert missing.returncode != 0 and "PRESSROOM_NATS_PASSWORD_" in missing.stderr + missing.stdout
+
+
+def test_the_dead_letter_command_says_what_it_needs_instead_of_looping(server):
+    """Run as the README says: without credentials, and as the read-only reader, it stops at once with
+    one line naming the admin user; as admin it lists."""
+
+    def run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pressroom_runtime.deadletter", "list"]
+        environment = {**os.environ, "NATS_URL": server.url, "NATS_USER": "", "NATS_PASSWORD": "", **env}
+        return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=30)
+
+    assert server.users is not None
+    anonymous = run({})
+    assert anonymous.returncode == 2
+    assert "authorization" in anonymous.stderr.lower() and "--as admin" in anonymous.stderr
+    assert "Traceback" not in anonymous.stderr
+    reader = run({"NATS_USER": "reader", "NATS_PASSWORD": server.users.password("reader")})
+    assert reader.returncode == 2, reader.stderr
+    assert "--as admin" in reader.stderr and "Traceback" not in reader.stderr
+    admin = run({"NATS_USER": "admin", "NATS_PASSWORD": server.users.password("admin")})
+    assert admin.returncode == 0, admin.stderr

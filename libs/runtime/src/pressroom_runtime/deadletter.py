@@ -13,7 +13,8 @@ Two ways a message ends up here:
     python -m pressroom_runtime.deadletter show <seq>
     python -m pressroom_runtime.deadletter replay <seq>
 
-(as a NATS user that may read DEADLETTER and publish on CONTENT: NATS_URL, NATS_USER, NATS_PASSWORD)
+as a NATS user that may read DEADLETTER and publish on CONTENT (NATS_URL, NATS_USER, NATS_PASSWORD): on the
+embedded stack, `eval "$(.venv/bin/pressroom env --as admin)"` first.
 
 A replay publishes the original message again on its own subject (a new stream message, so every
 consumer of that subject sees it; each is idempotent). The dead letter stays, for the record.
@@ -207,15 +208,31 @@ class Keeper:
 # ---- the operator's command -------------------------------------------------------------------------
 
 
+ADMIN_HINT = (
+    'it needs a NATS user that may read DEADLETTER (embedded stack: eval "$(pressroom env --as admin)")'
+)
+
+
 async def _main(args: argparse.Namespace, settings: ServiceSettings) -> int:
     password = settings.nats_password.get_secret_value() if settings.nats_password else None
-    nc = await nats.connect(
-        nats_servers(settings.nats_url),
-        user=settings.nats_user,
-        password=password,
-        connect_timeout=5,
-        max_reconnect_attempts=3,
-    )
+    refusals: list[Exception] = []
+
+    async def refused(exc: Exception) -> None:  # the server's asynchronous errors: permissions, auth
+        refusals.append(exc)
+
+    try:
+        nc = await nats.connect(
+            nats_servers(settings.nats_url),
+            user=settings.nats_user,
+            password=password,
+            connect_timeout=5,
+            allow_reconnect=False,  # an operator's one-shot command: fail at once, not in a retry loop
+            error_cb=refused,
+        )
+    except Exception as exc:  # refused credentials, nobody listening: said in one line, not a traceback
+        print(f"error: cannot connect to NATS at {settings.nats_url}: {exc or type(exc).__name__}; "
+              f"{ADMIN_HINT}", file=sys.stderr)  # fmt: skip
+        return 2
     try:
         if args.command == "list":
             for seq, letter in await letters(nc, consumer=args.consumer, job_id=args.job, limit=args.limit):
@@ -233,6 +250,10 @@ async def _main(args: argparse.Namespace, settings: ServiceSettings) -> int:
     except (LookupError, NotFoundError) as exc:
         print(f"error: {exc or 'no such dead letter'}", file=sys.stderr)
         return 1
+    except TimeoutError:  # what a request the user may not make gets (the server says why, aside)
+        reason = f" ({refusals[-1]})" if refusals else ""
+        print(f"error: NATS did not answer{reason}; {ADMIN_HINT}", file=sys.stderr)
+        return 2
     finally:
         await nc.close()
     return 0
