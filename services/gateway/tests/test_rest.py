@@ -19,6 +19,7 @@ import yaml
 
 from pressroom_contracts.events import ImageCompleted, ImageCompletedEvent, ImageVariant
 from pressroom_contracts.jobs import JobRequest
+from pressroom_contracts.topology import PROFILES_BUCKET
 from pressroom_devstack.env import service_env, without_contract
 from pressroom_devstack.objectstore import S3Info
 from pressroom_devstack.provisioning import reset_nats
@@ -436,6 +437,26 @@ async def test_a_profile_rides_on_its_owners_jobs_only_and_edits_become_its_exam
         (requested,) = await recorded(pipeline.nc, await create(client), "job.requested")
         assert requested.data.voice.edits[-1] == newest
         assert requested.data.voice.examples == ["We put panels up."]
+
+
+async def test_a_profile_with_text_a_job_refuses_is_refused_and_an_old_one_ignored(gw, other_key, pipeline):
+    """Its text goes into every prompt: a NUL is refused as in a job request. One stored before that
+    rule no longer validates: the client's jobs run without it (and the client may replace it)."""
+    async with api(gw, other_key) as client:
+        response = await client.put("/v1/profile", json={"voice": {"use_words": ["bell\u0007"]}})
+        assert response.status_code == 422
+        assert response.json()["error"]["message"].startswith("voice.use_words[0]: ")
+        kv = await pipeline.nc.jetstream().key_value(PROFILES_BUCKET.name)
+        await kv.put(other_key.client_id, b'{"voice": {"description": "Warm\\u0000"}}')
+        try:
+            (requested,) = await recorded(pipeline.nc, await create(client), "job.requested")
+            assert requested.data.voice is None
+            response = await client.put("/v1/profile", json={"voice": {"description": "Warm."}})
+            assert response.status_code == 200
+            (requested,) = await recorded(pipeline.nc, await create(client), "job.requested")
+            assert requested.data.voice is not None and requested.data.voice.description == "Warm."
+        finally:
+            await kv.delete(other_key.client_id)
 
 
 async def test_edit_social_post_within_its_limit(gw, pipeline, s3, eventually):

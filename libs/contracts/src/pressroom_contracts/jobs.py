@@ -2,13 +2,15 @@
 edge and carried by the events.
 
 Every free-text field is `Text`: a string PostgreSQL and a model can take, so no control character
-(tab, newline and carriage return aside), no NUL and no lone surrogate. Refused with a message naming
-the field, on every transport, before anything is published.
+(tab, newline and carriage return aside), no NUL and no lone surrogate; and no bidirectional override
+or isolate, which would make what a person reads differ from what the model is given. Refused with a
+message naming the field, on every transport, before anything is published.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -19,11 +21,25 @@ from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, f
 _UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# What shows nothing on screen: format characters (zero-width space, joiners, BOM …), separators, controls.
+_INVISIBLE = ("Cc", "Cf", "Zs", "Zl", "Zp")
+
+
 def storable(value: str) -> str:
     found = _UNSTORABLE.search(value)
     if found is not None:
         raise ValueError(f"must not contain control characters (found U+{ord(found.group()):04X})")
+    found = _BIDI_CONTROLS.search(value)
+    if found is not None:
+        raise ValueError(
+            f"must not contain bidirectional formatting characters (found U+{ord(found.group()):04X})"
+        )
     return value
+
+
+def visible_length(value: str) -> int:
+    return sum(unicodedata.category(char) not in _INVISIBLE for char in value)
 
 
 Text = Annotated[str, AfterValidator(storable)]
@@ -77,6 +93,8 @@ class JobRequest(BaseModel):
         value = " ".join(value.split())
         if not 3 <= len(value) <= 500:
             raise ValueError("must be 3 to 500 characters after trimming")
+        if visible_length(value) < 3:
+            raise ValueError("must have at least 3 visible characters")
         return value
 
     @field_validator("platforms")

@@ -9,19 +9,22 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .jobs import Text
+
 MAX_EXAMPLES = 3
 MAX_EDITS = 5  # a person's last edits of this client's posts, newest last
 MAX_EXAMPLE_CHARS = 4000
 
-Words = Annotated[list[Annotated[str, Field(min_length=1, max_length=60)]], Field(max_length=30)]
-Example = Annotated[str, Field(min_length=1, max_length=MAX_EXAMPLE_CHARS)]
+# Text: what goes into every prompt of the client's jobs takes what a job request's free text takes.
+Words = Annotated[list[Annotated[Text, Field(min_length=1, max_length=60)]], Field(max_length=30)]
+Example = Annotated[Text, Field(min_length=1, max_length=MAX_EXAMPLE_CHARS)]
 
 
 class VoiceProfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: Annotated[
-        str, Field(max_length=1000, description="How the brand sounds, in a few sentences.")
+        Text, Field(max_length=1000, description="How the brand sounds, in a few sentences.")
     ] = ""
     use_words: Words = Field(default=[], description="Words and phrases to use.")
     avoid_words: Words = Field(default=[], description="Words and phrases never to use.")
