@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from pressroom_contracts.events import ImageCompleted, ImageCompletedEvent, ImageVariant
+from pressroom_contracts.events import ImageCompleted, ImageCompletedEvent, ImageVariant, PublishChecks
 from pressroom_contracts.jobs import JobRequest
 from pressroom_contracts.topology import PROFILES_BUCKET
 from pressroom_devstack.env import service_env, without_contract
@@ -148,9 +148,12 @@ async def produce(pipeline: Pipeline, s3: S3Info, job_id: str) -> JobEvents:
             ],
         ),
     )
+    blog = job.blog(title="Heat pumps, old walls", markdown=BLOG_MARKDOWN)
+    checks = PublishChecks(removed_links=["https://invented.example"], language="en", detected_language="en")
+    blog = blog.model_copy(update={"data": blog.data.model_copy(update={"checks": checks})})
     for event in (
         job.research(),
-        job.blog(title="Heat pumps, old walls", markdown=BLOG_MARKDOWN),
+        blog,
         job.social("linkedin", "Old houses can run on heat pumps. Here is how."),
         job.social("x", "Heat pumps work in old houses too."),
         image,
@@ -251,6 +254,12 @@ async def test_get_has_sanitised_html_and_presigned_image_urls(gw, pipeline, s3,
 
     blog = state["blog"]
     assert blog["title"] == "Heat pumps, old walls" and blog["version"] == 1
+    # What the checks found, and the SEO pack the export's front matter uses, beside the text.
+    assert blog["checks"]["removed_links"] == ["https://invented.example"]
+    assert blog["checks"]["detected_language"] == "en"
+    assert state["social"]["x"]["checks"] is None  # produced without checks here
+    assert blog["seo"]["slug"] == "heat-pumps-old-walls" and blog["seo"]["title"]
+    assert 0 < len(blog["seo"]["meta_description"]) <= 155
     html = blog["html"]
     assert "<h2>Why now</h2>" in html
     assert '<a href="https://example.com/hp" rel="noopener noreferrer">work</a>' in html

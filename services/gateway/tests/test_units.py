@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from pressroom_contracts.protocol import MAX_FRAME_BYTES, ProtocolError, frame_size
-from pressroom_gateway.export import without_link
+from pressroom_contracts.queries import JobReply
+from pressroom_gateway.export import front_matter, without_link
 from pressroom_gateway.legacy import parse_request
 from pressroom_gateway.outbox import Outbox
 from pressroom_gateway.settings import GatewaySettings
@@ -96,3 +97,35 @@ def test_exports_drop_a_link_placeholder_cleanly():
     assert without_link("Solar pays. {link} #Solar #Roofs") == "Solar pays. #Solar #Roofs"
     assert without_link("Line one\n\n{link}\n\n#Solar") == "Line one\n\n#Solar"
     assert without_link("No placeholder here.") == "No placeholder here."
+
+
+def _reply(language: str, checks: dict[str, object] | None) -> JobReply:
+    now = "2026-11-30T10:00:00Z"
+    return JobReply.model_validate(
+        {
+            "job": {
+                "id": "j1", "status": "completed", "owner": "me", "topic": "Wärmepumpen im Altbau",
+                "title": "Heat pumps", "created_at": now, "updated_at": now, "completed_at": now,
+                "failure": None, "cost_usd": 0.0, "request": {"topic": "Wärmepumpen im Altbau", "language": language},
+            },
+            "research": None,
+            "blog": {
+                "version": 1, "title": "Heat pumps", "markdown": "# Heat pumps\n\nThey work in old walls.",
+                "word_count": 7, "citations": [], "model": "m", "input_tokens": 1, "output_tokens": 1,
+                "created_at": now, "checks": checks,
+            },
+            "social": {},
+            "images": None,
+            "usage_total": {"calls": 0, "input_tokens": 0, "output_tokens": 0, "images": 0, "cost_usd": 0.0},
+        }
+    )  # fmt: skip
+
+
+def test_the_front_matter_says_the_language_the_post_is_in():
+    """A post the checks found written in another language than asked is exported as what it is."""
+    mismatch = {"language": "de", "detected_language": "en", "language_matches": False}
+    assert "lang: en\n" in front_matter(_reply("de", mismatch), None)
+    assert "lang: de\n" in front_matter(
+        _reply("de", {**mismatch, "detected_language": "de", "language_matches": True}), None
+    )
+    assert "lang: de\n" in front_matter(_reply("de", None), None)  # an edit, or stored before the checks

@@ -11,7 +11,7 @@ import pytest
 from pressroom_persistence import migrate
 
 TABLES = {"jobs", "research", "blog_posts", "social_posts", "images", "usage", "events", "alembic_version"}
-HEAD = "0004"
+HEAD = "0005"
 
 
 def test_url_conversion_keeps_the_unix_socket_and_tcp_forms() -> None:
@@ -81,6 +81,26 @@ async def test_alembic_cli_uses_database_url(fresh_database_url: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert await migrate.current(fresh_database_url) == HEAD
+
+
+async def test_0005_keeps_the_posts_stored_before_it_without_checks(fresh_database_url: str) -> None:
+    await migrate.upgrade(fresh_database_url, "0004")
+    conn = await asyncpg.connect(fresh_database_url)
+    try:
+        await conn.execute(
+            """INSERT INTO jobs (id, status, request, created_at) VALUES ('j1', 'completed', '{}', now());
+               INSERT INTO blog_posts (job_id, version, title, markdown, word_count, citations, model,
+                                       input_tokens, output_tokens)
+               VALUES ('j1', 1, 'T', '# T', 1, '[]', 'm', 1, 2);
+               INSERT INTO social_posts (job_id, platform, version, text, characters, char_limit)
+               VALUES ('j1', 'x', 1, 'post', 4, 280)"""
+        )
+        await migrate.upgrade(fresh_database_url)
+        assert await migrate.current(fresh_database_url) == HEAD
+        assert await conn.fetchval("SELECT checks FROM blog_posts") is None
+        assert await conn.fetchval("SELECT checks FROM social_posts") is None
+    finally:
+        await conn.close()
 
 
 async def test_0002_upgrades_a_database_at_0001_with_data_in_it(fresh_database_url: str) -> None:

@@ -12,7 +12,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .events import PublishChecks
 from .subjects import JOB_ID_PATTERN
+
+_CHECKS = "What the checks before publishing found in this version; none for a person's edit."
 
 MAX_LIMIT = 100
 
@@ -110,6 +113,7 @@ class BlogView(BaseModel):
     output_tokens: int
     created_at: datetime
     versions: list[ArtifactVersion] = Field([], description="Every version, oldest first.")
+    checks: PublishChecks | None = Field(None, description=_CHECKS)
 
 
 class SocialView(BaseModel):
@@ -123,6 +127,7 @@ class SocialView(BaseModel):
     limit: int
     created_at: datetime
     versions: list[ArtifactVersion] = Field([], description="Every version, oldest first.")
+    checks: PublishChecks | None = Field(None, description=_CHECKS)
 
 
 class ImageView(BaseModel):

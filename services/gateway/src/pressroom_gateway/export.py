@@ -28,6 +28,7 @@ from fastapi.responses import Response
 from markdown_it import MarkdownIt
 from minio.error import S3Error
 
+from pressroom_contracts.events import SeoPack
 from pressroom_contracts.jobs import Platform
 from pressroom_contracts.platforms import LINK_PLACEHOLDER
 from pressroom_contracts.queries import JobReply
@@ -76,19 +77,32 @@ def _platform_name(platform: str) -> str:
         return platform
 
 
-def front_matter(job: JobReply, image: str | None) -> str:
-    """YAML front matter for static site generators, between `---` lines."""
-    title = _title(job)
+def language_of(job: JobReply) -> str:
+    """The language the post is in: the one asked for, unless the checks found it written in another."""
+    checks = job.blog.checks if job.blog else None
+    if checks is not None and checks.language_matches is False and checks.detected_language:
+        return checks.detected_language
+    return str(job.job.request.get("language") or "en")
+
+
+def job_seo(job: JobReply) -> SeoPack:
+    """The SEO pack of the job's latest post, edited or not (REST shows it; the front matter uses it)."""
     body = job.blog.markdown if job.blog else ""
-    language = str(job.job.request.get("language") or "en")
-    seo = seo_pack(
+    return seo_pack(
         topic=job.job.topic,
-        title=title,
+        title=_title(job),
         body=re.sub(r"^# [^\n]*\n+", "", body.split("\n## Sources\n")[0].strip()),
-        language=language,
+        language=language_of(job),
         words=job.blog.word_count if job.blog else 0,
         citations=[],
     )
+
+
+def front_matter(job: JobReply, image: str | None) -> str:
+    """YAML front matter for static site generators, between `---` lines."""
+    title = _title(job)
+    language = language_of(job)
+    seo = job_seo(job)
     fields: dict[str, object] = {
         "title": title,
         "description": seo.meta_description,

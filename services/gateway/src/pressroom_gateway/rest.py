@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from pressroom_contracts.events import SeoPack
 from pressroom_contracts.jobs import (
     BlogEdit,
     CancelRequest,
@@ -51,6 +52,9 @@ class JobLinks(BaseModel):
 
 class BlogOut(BlogView):
     html: str = Field(description="The markdown rendered to sanitised HTML.")
+    seo: SeoPack = Field(
+        description="Search title and snippet, slug, keywords, social cards, structured data."
+    )
 
 
 class ImageVariantOut(BaseModel):
@@ -193,7 +197,11 @@ async def _image_out(image: ImageView, storage: Storage) -> ImageOut:
 )
 async def get_job(request: Request, job_id: JobId, client: CurrentClient, services: ServicesDep) -> JobOut:
     job = await services.jobs.load(client, job_id)
-    blog = BlogOut(**job.blog.model_dump(), html=export.render_html(job.blog.markdown)) if job.blog else None
+    blog = (
+        BlogOut(**job.blog.model_dump(), html=export.render_html(job.blog.markdown), seo=export.job_seo(job))
+        if job.blog
+        else None
+    )
     images = await _image_out(job.images, services.storage) if job.images else None
     base, events = _paths(request, job_id)
     return JobOut(

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 import asyncpg
+from pydantic import BaseModel
 
 from pressroom_contracts.events import (
     BlogCompletedEvent,
@@ -107,6 +108,10 @@ _LOG_EVENT = f"""INSERT INTO events ({_EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $
 _LOG_EVENT_OF_RECORDED_JOB = f"""INSERT INTO events ({_EVENT_COLUMNS})
                  SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $2)
                  ON CONFLICT DO NOTHING"""
+
+
+def _json(model: BaseModel | None) -> dict[str, Any] | None:
+    return model.model_dump(mode="json") if model is not None else None
 
 
 def _event_row(event: Envelope) -> tuple[Any, ...]:
@@ -446,11 +451,11 @@ class JobTx:
         origin = REGENERATED if d.regenerated or d.version > 1 else GENERATED
         return await self._insert(
             """INSERT INTO blog_posts (job_id, version, origin, title, markdown, word_count, citations, model,
-                                       input_tokens, output_tokens)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+                                       input_tokens, output_tokens, checks)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
             self.id, d.version, origin, d.title, d.markdown, d.word_count,
             [c.model_dump(mode="json") for c in d.citations], d.usage.model,
-            d.usage.input_tokens, d.usage.output_tokens,
+            d.usage.input_tokens, d.usage.output_tokens, _json(d.checks),
         )  # fmt: skip
 
     async def add_blog_edit(self, event: BlogEditedEvent) -> bool:
@@ -472,10 +477,11 @@ class JobTx:
     async def add_social(self, event: SocialCompletedEvent) -> bool:
         d = event.data
         return await self._insert(
-            """INSERT INTO social_posts (job_id, platform, version, origin, text, parts, characters, char_limit)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            """INSERT INTO social_posts (job_id, platform, version, origin, text, parts, characters, char_limit,
+                                         checks)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
             self.id, d.platform.value, d.version, REGENERATED if d.version > 1 else GENERATED, d.text,
-            d.parts, d.characters, d.limit,
+            d.parts, d.characters, d.limit, _json(d.checks),
         )  # fmt: skip
 
     async def add_social_edit(self, event: SocialEditedEvent) -> bool:
