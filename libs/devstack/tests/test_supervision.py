@@ -4,6 +4,7 @@ one that keeps dying is given up on. Real servers, killed for real."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -13,11 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import nats
 import pytest
 
+from pressroom_devstack.config import StackConfig
+from pressroom_devstack.model import MODEL_FILE, MODEL_ID
 from pressroom_devstack.nats import NatsServer
+from pressroom_devstack.objectstore import S3Info
 from pressroom_devstack.postgres import Postgres
+from pressroom_devstack.stack import Stack
 from pressroom_devstack.supervision import GIVE_UP_AFTER, Server, ServerSupervisor
 from pressroom_testkit.plugin import PG_TEST_ROOT
 from pressroom_testkit.processes import assert_gone
@@ -152,3 +158,35 @@ def test_a_killed_postgres_comes_back_on_its_data(pg_dir: Path, tmp_path: Path) 
     finally:
         pg.stop()
     assert_gone(str(pg_dir))
+
+
+@pytest.mark.model
+def test_a_killed_model_server_comes_back_on_its_port_through_the_stack(
+    nats_url: str, database_url: str, s3: S3Info, stack_home: Path
+) -> None:
+    # No OPENAI_* settings: the stack starts the real local model; the other servers are the session's.
+    cached = Path(os.environ.get("PRESSROOM_MODEL_CACHE", Path.home() / ".cache/pressroom/models")) / MODEL_FILE
+    if cached.exists():  # spares assembling the GGUF again
+        (stack_home / "models").mkdir(parents=True)
+        (stack_home / "models" / MODEL_FILE).symlink_to(cached)
+    env = {"PRESSROOM_HOME": str(stack_home), "NATS_URL": nats_url, "DATABASE_URL": database_url, **s3.env()}
+    with Stack(StackConfig.from_env(env)) as stack:
+        info = stack.start(services=False)
+        assert stack.model is not None and info.model_health_url and info.llm_base_url
+        old_pid = stack.model.pid
+        _kill(stack.model)
+
+        notes: list[str] = []
+        deadline = time.monotonic() + 120
+        while not any(note.startswith("model restarted") for note in notes):
+            assert time.monotonic() < deadline, f"not restarted; notes: {notes}"
+            notes += stack.heal()
+            time.sleep(0.2)
+        assert notes[0].startswith("model died; restarting it in 0.5s"), notes
+        assert stack.model.pid != old_pid and stack.model.base_url == info.llm_base_url  # same port
+        assert httpx.get(info.model_health_url).is_success
+        models = httpx.get(f"{info.llm_base_url}/models").json()
+        assert [m["id"] for m in models["data"]] == [MODEL_ID]
+        state = json.loads((stack_home / "stack.json").read_text())
+        assert state["servers"]["model"] == {"restarts": 1, "given_up": False}
+    assert_gone(stack_home)
