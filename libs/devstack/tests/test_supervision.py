@@ -165,7 +165,9 @@ def test_a_killed_model_server_comes_back_on_its_port_through_the_stack(
     nats_url: str, database_url: str, s3: S3Info, stack_home: Path
 ) -> None:
     # No OPENAI_* settings: the stack starts the real local model; the other servers are the session's.
-    cached = Path(os.environ.get("PRESSROOM_MODEL_CACHE", Path.home() / ".cache/pressroom/models")) / MODEL_FILE
+    cached = (
+        Path(os.environ.get("PRESSROOM_MODEL_CACHE", Path.home() / ".cache/pressroom/models")) / MODEL_FILE
+    )
     if cached.exists():  # spares assembling the GGUF again
         (stack_home / "models").mkdir(parents=True)
         (stack_home / "models" / MODEL_FILE).symlink_to(cached)
