@@ -153,11 +153,12 @@ def up(
 
 
 def _watch(stack: Stack) -> None:
-    """Until a signal: restarts any service that exits (with backoff) and says so."""
+    """Until a signal: restarts any embedded server that dies and any service that exits (with backoff)
+    and says so; a server given up on is said in red."""
     while True:
         time.sleep(0.5)
         for note in stack.heal():
-            console.print(Text(note, style="yellow"))
+            console.print(Text(note, style="red" if "giving up" in note else "yellow"))
 
 
 @app.command()

@@ -10,6 +10,7 @@ class StartupError(RuntimeError):
 
     def __init__(self, piece: str, reason: str, log_path: Path | None = None) -> None:
         self.piece = piece
+        self.reason = reason
         self.log_path = log_path
         message = f"{piece}: {reason}"
         if log_path is not None:

@@ -2,6 +2,12 @@
 
 pgserver daemonizes postgres (pg_ctl start), so nothing stops it unless we do: stop() runs
 `pg_ctl stop -m fast` and falls back to killing the postmaster and its children.
+
+A postmaster killed with kill -9 leaves its postmaster.pid behind. Where nobody reaps it (a container
+whose init does not), its pid stays a zombie: pgserver's psutil check takes it for a running server and
+hands out its dead socket, and postgres itself refuses the lock files (postmaster.pid and the socket's
+.lock) of a pid that still exists. So start() first removes the lock files of a postmaster that is not
+really alive, once the orphaned backends that still work in the data directory are gone.
 """
 
 from __future__ import annotations
@@ -63,6 +69,11 @@ class Postgres:
         parts = urlsplit(self.server_uri)
         return urlunsplit(parts._replace(path=f"/{database}"))
 
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's, from its lock file."""
+        return self._postmaster_pid()
+
     def running(self) -> bool:
         pid = self._postmaster_pid()
         return pid is not None and _alive_pid(pid)
@@ -72,6 +83,7 @@ class Postgres:
             return self.url
         pgserver = _pgserver()
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self._clear_stale_lock()
         try:
             self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)
         except Exception as exc:
@@ -165,6 +177,38 @@ class Postgres:
         atexit.unregister(self.stop)
         self._server = None
 
+    def _clear_stale_lock(self, timeout: float = 10.0) -> None:
+        pid = self._postmaster_pid()
+        if pid is None or _is_postmaster(pid):
+            return  # no lock file, or a live server that pgserver will simply connect to
+        # Its children notice the postmaster's death and exit; new ones must not share their memory.
+        deadline = time.monotonic() + timeout
+        while (orphans := self._orphans()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for proc in orphans:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        pidfile = self.pgdata / "postmaster.pid"
+        with contextlib.suppress(OSError, IndexError):
+            # Lines 4 and 5 of postmaster.pid: the port and the socket's directory.
+            lines = pidfile.read_text().splitlines()
+            socket_lock = Path(lines[4]) / f".s.PGSQL.{lines[3].strip()}.lock"
+            if socket_lock.read_text().split("\n", 1)[0].strip() == str(pid):
+                socket_lock.unlink()
+        with contextlib.suppress(OSError):
+            pidfile.unlink()
+
+    def _orphans(self) -> list[psutil.Process]:
+        """Live postgres processes working in this data directory (a postgres process's cwd is it)."""
+        found = []
+        for proc in psutil.process_iter(["name"]):
+            if proc.info["name"] != "postgres" or not _alive(proc):
+                continue
+            with contextlib.suppress(psutil.Error):
+                if Path(proc.cwd()) == self.pgdata:
+                    found.append(proc)
+        return found
+
     def _postmaster_pid(self) -> int | None:
         pidfile = self.pgdata / "postmaster.pid"
         try:
@@ -191,6 +235,15 @@ def _alive(proc: psutil.Process) -> bool:
     try:
         return proc.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
+        return False
+
+
+def _is_postmaster(pid: int) -> bool:
+    """A live postgres process: not a zombie and not whatever later got a dead postmaster's pid."""
+    try:
+        proc = psutil.Process(pid)
+        return proc.name() == "postgres" and _alive(proc)
+    except psutil.Error:
         return False
 
 

@@ -23,6 +23,10 @@ class ServerProcess:
     def healthy(self) -> bool:
         raise NotImplementedError
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def running(self) -> bool:
         return self._process is not None and self._process.alive()
 

@@ -10,7 +10,8 @@ within `startsecs` and gives up for good after `startretries`, and circus brings
 both would also replace the process groups and parent-death signal of process.py. So heal() is called
 from the owner's loop (on the main thread, where the parent-death signal can be armed): an exited
 replica is started again on the same ports after an exponential backoff (RESTART_BACKOFF doubling to
-RESTART_BACKOFF_MAX), reset once it has stayed up for STABLE_AFTER seconds.
+RESTART_BACKOFF_MAX), reset once it has stayed up for STABLE_AFTER seconds: restarts.Backoff, the policy
+the embedded servers get too (supervision.py). A replica is never given up on: it may only be waiting for a server to come back.
 """
 
 from __future__ import annotations
@@ -28,14 +29,12 @@ from .health import http_ok
 from .natsauth import NatsUsers
 from .ports import LOOPBACK, free_port
 from .process import ManagedProcess, stop_all
+from .restarts import Backoff
 
 log = structlog.get_logger(__name__)
 
 SERVICES: tuple[str, ...] = ("persistence", "research", "writer", "social", "illustrator", "gateway")
 DEFAULT_GATEWAY_PORT = 8000
-RESTART_BACKOFF = 0.5
-RESTART_BACKOFF_MAX = 30.0
-STABLE_AFTER = 30.0
 
 
 @dataclass
@@ -45,10 +44,15 @@ class Replica:
     health_port: int
     process: ManagedProcess
     gateway_port: int | None = None  # only for the gateway
-    started_at: float = field(default_factory=time.monotonic)
-    restarts: int = 0
-    failures: int = 0  # exits in a row without staying up STABLE_AFTER seconds: the backoff exponent
-    restart_at: float | None = None  # exited: when heal() starts it again
+    backoff: Backoff = field(default_factory=Backoff)  # when heal() starts it again once it exited
+
+    @property
+    def started_at(self) -> float:
+        return self.backoff.started_at
+
+    @property
+    def restarts(self) -> int:
+        return self.backoff.restarts
 
     @property
     def name(self) -> str:
@@ -111,18 +115,16 @@ class ServiceSupervisor:
         for replica in list(self.replicas.values()):
             if replica.process.alive():
                 continue
-            if replica.restart_at is None:
-                stable = now - replica.started_at >= STABLE_AFTER
-                replica.failures = 0 if stable else replica.failures + 1
-                delay = min(RESTART_BACKOFF_MAX, RESTART_BACKOFF * 2 ** max(0, replica.failures - 1))
-                replica.restart_at = now + delay
+            if not replica.backoff.waiting:
+                delay = replica.backoff.exited(now)
                 notes.append(
-                    f"{replica.name} exited ({replica.process.returncode}); restarting in {delay:.1f}s"
+                    f"{replica.name} exited ({replica.process.returncode}); restarting in {delay or 0:.1f}s"
                     f" (see {replica.process.log_path})"
                 )
-            elif now >= replica.restart_at:
+            elif replica.backoff.due(now):
                 again = self._spawn(replica.service, replica.index, replica)
-                again.restarts, again.failures = replica.restarts + 1, replica.failures
+                again.backoff = replica.backoff
+                again.backoff.restarted()
                 notes.append(f"{again.name} restarted (pid {again.process.pid}, restart {again.restarts})")
                 log.warning("service restarted", replica=again.name, restarts=again.restarts)
         return notes

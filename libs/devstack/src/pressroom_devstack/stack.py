@@ -37,6 +37,7 @@ from .postgres import Postgres
 from .provisioning import provision_nats, run_sync
 from .secretfile import write_secret
 from .services import SERVICES, ServiceSupervisor
+from .supervision import ServerSupervisor
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +76,7 @@ class StackInfo:
     nats_health_urls: list[str] = field(default_factory=list)  # embedded pieces' health checks, for `status`
     model_health_url: str | None = None
     processes: dict[str, dict[str, Any]] = field(default_factory=dict)  # replica name -> pid, health_url
+    servers: dict[str, dict[str, Any]] = field(default_factory=dict)  # embedded server -> restarts, given_up
 
 
 class Stack:
@@ -86,6 +88,7 @@ class Stack:
         self.objectstore: SeaweedS3 | None = None
         self.model: LocalModel | None = None
         self.services: ServiceSupervisor | None = None
+        self.servers = ServerSupervisor()  # the embedded servers started here, restarted when they die
         self.info: StackInfo | None = None
         self.env: dict[str, str] = {}
         self._started: list[tuple[str, _Stoppable]] = []
@@ -100,6 +103,7 @@ class Stack:
 
     def _start(self, with_services: bool, replicas: dict[str, int]) -> StackInfo:
         cfg, paths = self.config, self.paths
+        self.servers = ServerSupervisor()
         paths.logs.mkdir(parents=True, exist_ok=True)
         if with_services and not is_free(cfg.gateway_port, cfg.gateway_host):
             raise StartupError(
@@ -205,6 +209,7 @@ class Stack:
             if self.model and llm.base_url
             else None,
             processes=self._processes(),
+            servers=self.servers.describe(),
         )
         self._write_state(self.info)
         return self.info
@@ -215,12 +220,16 @@ class Stack:
         return {r.name: r.describe() for r in self.services.replicas.values()}
 
     def heal(self) -> list[str]:
-        """Restarts services that exited (with backoff; see services.py); returns what happened."""
-        if self.services is None or self.info is None:
+        """Restarts the embedded servers that died, then the services that exited, each after its backoff
+        (see supervision.py and services.py); returns what happened, one line per event."""
+        if self.info is None:
             return []
-        notes = self.services.heal()
+        notes = self.servers.heal()
+        if self.services is not None:
+            notes += self.services.heal()
         if notes:
             self.info.processes = self._processes()
+            self.info.servers = self.servers.describe()
             self._write_state(self.info)
         return notes
 
@@ -240,12 +249,18 @@ class Stack:
         self._started.append((name, piece))
         result = piece.start()
         log.info("started", piece=name)
+        if isinstance(piece, NatsCluster):
+            for i, node in enumerate(piece.nodes):
+                self.servers.watch(f"{name} node-{i}", node)
+        elif isinstance(piece, NatsServer | Postgres | SeaweedS3 | LocalModel):
+            self.servers.watch(name, piece)
         return result
 
     def stop(self) -> None:
         """Stops what this stack started: services first (they use the rest), then the servers in parallel.
         One failing stop does not skip the others."""
         started, self._started = self._started, []
+        self.servers.stopped = True
         services = [(n, p) for n, p in started if n == "services"]
         servers = [(n, p) for n, p in started if n != "services"]
         for name, piece in services:

@@ -54,34 +54,50 @@ def _any_reachable(urls: str) -> bool:
     return False
 
 
+def _origin(state: Mapping[str, Any], piece: str, embedded: bool = True) -> str:
+    """ "embedded" or "external", and what supervision did to an embedded server that died."""
+    if not embedded:
+        return "external"
+    supervised = (state.get("servers") or {}).get(piece) or {}
+    restarts = int(supervised.get("restarts", 0))
+    if supervised.get("given_up"):
+        return f"embedded, given up after {restarts} restart(s)"
+    return "embedded" + (f", restarted {restarts}x" if restarts else "")
+
+
 def check_pieces(state: Mapping[str, Any]) -> list[PieceStatus]:
     """One line per server and per service replica, each checked now."""
     started = set(state.get("started", []))
-    origin = {True: "embedded", False: "external"}
     pieces: list[PieceStatus] = []
     nats_health = state.get("nats_health_urls") or []
     urls = state["nats_url"].split(",")
     if not nats_health:
         pieces.append(PieceStatus("NATS", state["nats_url"], _any_reachable(state["nats_url"]), "external"))
     for i, health in enumerate(nats_health):
-        name = "NATS" if len(nats_health) == 1 else f"NATS node-{i}"
-        pieces.append(PieceStatus(name, urls[i] if i < len(urls) else "", http_ok(health), "embedded"))
+        name, key = ("NATS", "nats") if len(nats_health) == 1 else (f"NATS node-{i}", f"nats node-{i}")
+        pieces.append(
+            PieceStatus(name, urls[i] if i < len(urls) else "", http_ok(health), _origin(state, key))
+        )
     pieces.append(
         PieceStatus(
             "PostgreSQL",
             state["database_url"].split("?", 1)[0],
             _postgres_ok(state["database_url"]),
-            origin["postgres" in started],
+            _origin(state, "postgres", "postgres" in started),
         )
     )
     s3 = S3Info(**state["s3"])
     pieces.append(
-        PieceStatus("S3", f"{s3.endpoint} bucket {s3.bucket}", bucket_ready(s3), origin["s3" in started])
+        PieceStatus(
+            "S3", f"{s3.endpoint} bucket {s3.bucket}", bucket_ready(s3), _origin(state, "s3", "s3" in started)
+        )
     )
     model_health = state.get("model_health_url")
     if model_health:
         pieces.append(
-            PieceStatus("Model", state.get("llm_base_url") or "", http_ok(model_health), "embedded")
+            PieceStatus(
+                "Model", state.get("llm_base_url") or "", http_ok(model_health), _origin(state, "model")
+            )
         )
     for name, replica in sorted(state.get("processes", {}).items()):
         restarts = int(replica.get("restarts", 0))
