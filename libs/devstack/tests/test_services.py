@@ -33,6 +33,7 @@ def test_replicas_health_kill_restart_stop(fake_services: FakeServices, tmp_path
         assert writer0["PRESSROOM_REPLICA"] == "writer-0" and writer1["PRESSROOM_REPLICA"] == "writer-1"
         assert writer0["PRESSROOM_HEALTH_PORT"] != writer1["PRESSROOM_HEALTH_PORT"]
         assert writer0["NATS_URL"] == "nats://127.0.0.1:1"
+        assert writer0["PRESSROOM_DRAIN_SECONDS"] == "1.5"  # handed back within the stop's 3 s grace
         gateway = fake_services.seen_env("gateway-0")
         assert gateway["PRESSROOM_GATEWAY_PORT"] == str(gateway_port)
         assert gateway["PRESSROOM_GATEWAY_HOST"] == "127.0.0.1"

@@ -132,6 +132,9 @@ class ServiceSupervisor:
     def _spawn(self, service: str, index: int, previous: Replica | None = None) -> Replica:
         health_port = previous.health_port if previous else free_port()
         env = {
+            # In-flight messages are handed back (NAKed) well within the stop's grace, so a stop never has
+            # to kill a service waiting on a slow model call; the next start picks them up again.
+            "PRESSROOM_DRAIN_SECONDS": f"{self.grace / 2:g}",
             **self.env,
             "PRESSROOM_REPLICA": f"{service}-{index}",
             "PRESSROOM_HEALTH_HOST": LOOPBACK,
