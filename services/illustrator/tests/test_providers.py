@@ -147,3 +147,26 @@ async def test_the_sweeper_keeps_sweeping_through_failures_until_cancelled() -> 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+@pytest.mark.parametrize(
+    ("answer", "prompt"),
+    [
+        pytest.param(
+            "# 10. Solar panels on the roof of an apartment building, photo credit : https://www . wayfairshop"
+            " . com/product-images?p_cid=5437&lpid=6892# ) by @jenn",
+            "Solar panels on the roof of an apartment building",
+            id="a job's export alt text: numbering, a broken address, a credit, a handle",
+        ),
+        pytest.param(
+            "* A **bright** roof with panels (see https://x.com/a)", "A bright roof with panels", id="link"
+        ),
+        pytest.param("- A cat. Image by @bob", "A cat.", id="credit"),
+        pytest.param("A child (age 5) reading", "A child (age 5) reading", id="an aside stays"),
+        pytest.param("2024 solar roofs in Berlin", "2024 solar roofs in Berlin", id="a number stays"),
+        pytest.param("... ) ##", "An illustration for Tides", id="nothing left: the fallback"),
+    ],
+)
+def test_the_prompt_is_the_picture_without_what_the_model_wrapped_it_in(answer: str, prompt: str) -> None:
+    """It goes to the image API and is the picture's alt text in every export."""
+    assert final_prompt(answer, "Tides") == prompt

@@ -1,8 +1,21 @@
 from __future__ import annotations
 
+import re
+
 from pressroom_runtime.llm import Prompt
 
 MAX_IMAGE_PROMPT = 1000  # characters: a sentence or two is what image models do best with
+
+# What a small model wraps its sentence in: list or heading markers, addresses (also broken up by spaces:
+# "https://www . example . com/x"), credits and handles. The prompt is sent to an image API and is the
+# picture's alt text in every export, so none of it belongs there.
+_LEADING_MARKERS = re.compile(r"^(?:\s*(?:[#*>\-\u2022.]+|\d+[.)]))+\s*")
+_ADDRESS = re.compile(r"(?:https?\s*:\s*/\s*/|www\s*\.)[^\s)]*(?:\s*\.\s*[\w/?=&%#-]+)*", re.IGNORECASE)
+_CREDIT = re.compile(r"[,;:\s]*\b(?:photo|image|picture)\s+(?:credits?|source|by)\b.*$", re.IGNORECASE)
+_HANDLE = re.compile(r"\s*(?:\bby\s+)?@\w+")
+_MARKUP = re.compile(r"[#*_`\[\]{}<>|]+")
+_EMPTIED = re.compile(r"\(\s*(?:(?:see|via|from|source|credit)\s*:?\s*)?\)", re.IGNORECASE)
+_DANGLING = re.compile(r"[\s,;:(\-]+$|^[\s,;:)\-]+")
 
 
 def image_prompt(title: str, markdown: str) -> Prompt:
@@ -17,8 +30,22 @@ def image_prompt(title: str, markdown: str) -> Prompt:
     )
 
 
+def tidy_prompt(answer: str) -> str:
+    """The picture the model described, without what it wrapped it in; may be empty."""
+    text = " ".join(answer.split()).strip("\"' ")
+    text = _LEADING_MARKERS.sub("", text)
+    text = _CREDIT.sub("", _ADDRESS.sub(" ", text))
+    text = _EMPTIED.sub(" ", _MARKUP.sub(" ", _HANDLE.sub("", text)))
+    if text.count("(") != text.count(")"):  # an aside cut off or left over: its brackets go
+        text = text.replace("(", " ").replace(")", " ")
+    text = _DANGLING.sub("", " ".join(text.split()))
+    return re.sub(r"\s+([,.;:!?])", r"\1", text)
+
+
 def final_prompt(answer: str, title: str, instructions: str | None = None) -> str:
     """The model's sentence, tidied (or a plain fallback), with the user's instructions appended."""
-    prompt = " ".join(answer.split()).strip("\"' ")[:MAX_IMAGE_PROMPT] or f"An illustration for {title}"
+    prompt = tidy_prompt(answer)[:MAX_IMAGE_PROMPT]
+    if sum(char.isalpha() for char in prompt) < 3:
+        prompt = f"An illustration for {title}"
     extra = " ".join((instructions or "").split())
     return f"{prompt} {extra}" if extra else prompt
