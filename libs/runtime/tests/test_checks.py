@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pressroom_contracts.events import Source
 from pressroom_runtime.checks import (
     check_citations,
@@ -59,6 +61,53 @@ def test_only_links_research_returned_stay():
     )
     assert removed == [".youtube.com/watch?v=oQ_8Z1wYkK4"]
     assert text == "Watch or go to heat.org/pumps — sold on Amazon.com, built with Next.js/React."
+
+
+@pytest.mark.parametrize(
+    ("text", "kept", "removed"),
+    [
+        # Gemma 3 270M broke its invented addresses with spaces: they were published whole, or half.
+        pytest.param(
+            "See (https: //www.reuters.com) for more.",
+            "See for more.",
+            ["https://www.reuters.com"],
+            id="a space after the colon",
+        ),
+        pytest.param(
+            "See https:// www.reuters.com/article/x now.",
+            "See now.",
+            ["https://www.reuters.com/article/x"],
+            id="a space after the slashes",
+        ),
+        pytest.param(
+            "Shop at https:// www . wayfair . com today.",
+            "Shop at today.",
+            ["https://www.wayfair.com"],
+            id="spaces around the dots",
+        ),
+        pytest.param("See https:// now.", "See now.", ["https://"], id="a scheme with nothing after it"),
+        pytest.param(
+            "Go to https:// x.example. Next one.",
+            "Go to. Next one.",
+            ["https://x.example"],
+            id="a full stop after the address is not part of it",
+        ),
+        pytest.param(
+            "Read [this](https: //www.x.example/a) too.",
+            "Read this too.",
+            ["https://www.x.example/a"],
+            id="in a Markdown link: its words stay",
+        ),
+        pytest.param(
+            "A [link](javascript:alert(1)) x.",
+            "A link x.",
+            ["javascript:alert(1)"],
+            id="parentheses inside a link's address leave nothing behind",
+        ),
+    ],
+)
+def test_a_broken_address_goes_whole(text: str, kept: str, removed: list[str]) -> None:
+    assert remove_links(text, []) == (kept, removed)
 
 
 def test_a_long_copy_becomes_a_cited_quote_and_a_short_echo_does_not():

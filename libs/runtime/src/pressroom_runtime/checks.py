@@ -58,16 +58,30 @@ def to_markdown(text: str) -> tuple[str, list[str]]:
 
 # ---- links -----------------------------------------------------------------------------------------------
 
-_MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+# An address may hold one level of parentheses: "[x](javascript:alert(1))" is one link, not "x)" left over.
+_MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\(\s*<?((?:[^()\s>]|\([^()\s]*\))+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _AUTOLINK = re.compile(r"<((?:https?://|www\.)[^>\s]+)>", re.IGNORECASE)
 # Also inside parentheses: "(https://invented.example)". A link kept above is met here again, and kept again.
 # Without a scheme or www, an address is a common domain followed by a path ("youtube.com/watch?v=…"):
 # "Amazon.com" alone is a name, "Next.js/React" is not an address.
 _TLD = r"(?:com|org|net|edu|gov|int|info|biz|io|co|ai|app|dev|uk|de|fr|eu|nl|es|it|ch|se|ca|au|us|in|jp)"
 _BARE_URL = re.compile(
-    rf"(?<![\w/\[])(?:https?://|www\.|\.?(?:[a-z0-9-]+\.)+{_TLD}/)[^\s<>\"')\]]*[^\s<>\"'.,;:!?)\]]",
+    rf"(?<![\w/\[])(?:https?://|www\.|\.?(?:[a-z0-9-]+\.)+{_TLD}/)[^\s<>\"')\]]*[^\s<>\"'.,;:!?)\]]"
+    r"|(?<![\w/\[])https?://(?![^\s<>\"')\]])",  # a scheme with no address after it
     re.IGNORECASE,
 )
+# An address a model broke with spaces ("https: //x.com", "https:// www . x . com"): joined again first,
+# then removed (or kept) like any other. Spaces around a dot count only on both sides of it, so the
+# full stop ending a sentence ("https:// x.com. Next") is not taken for one.
+_SPACED_URL = re.compile(
+    r"(?<![\w/])(https?)[ \t]*:[ \t]*/[ \t]*/(?:[ \t]*((?:[a-z0-9-]+(?:\.|[ \t]+\.[ \t]+))+[a-z0-9-]+))?",
+    re.IGNORECASE,
+)
+
+
+def _joined(match: re.Match[str]) -> str:
+    host = "".join((match.group(2) or "").split())
+    return f"{match.group(1)}://{host}"
 
 
 def _key(url: str) -> str:
@@ -94,7 +108,7 @@ def remove_links(text: str, allowed: list[str]) -> tuple[str, list[str]]:
         removed.append(url)
         return ""
 
-    text = _MD_LINK.sub(link, text)
+    text = _MD_LINK.sub(link, _SPACED_URL.sub(_joined, text))
     text = _AUTOLINK.sub(bare, text)
     text = _BARE_URL.sub(bare, text)
     if removed:
