@@ -156,6 +156,49 @@ def test_check_text_reports_every_finding():
     assert (checks.detected_language, checks.language_matches) == ("en", True)
 
 
+@pytest.mark.parametrize(
+    ("text", "published"),
+    [
+        # What Gemma 3 270M's posts published once the checks had run (make up around the shapes).
+        pytest.param(
+            "Intro.\n\n<h2># Part 5</h2> text",
+            "Intro.\n\n## Part 5\n\ntext",
+            id="a heading converted from HTML keeps one run of hashes",
+        ),
+        pytest.param(
+            "It cites its sources as [1], [2].", "It cites its sources as.", id="citations removed: no ',.'"
+        ),
+        pytest.param("Reducing utility bills , .", "Reducing utility bills.", id="no ' , .'"),
+        pytest.param(
+            "Text.\n\n[3].: https://x.example\n\n1. [3]: https://y.example\n\nMore.",
+            "Text.\n\nMore.",
+            id="a reference emptied by the checks goes with its line",
+        ),
+        pytest.param(
+            "A.\n\n... | Source / https://x.example\n\n... [4]\n\nB.",
+            "A.\n\nB.",
+            id="an ellipsis among separators is no line",
+        ),
+        pytest.param(
+            "Remote work [1]\nNext.", "Remote work\nNext.", id="a citation at a line's end is checked"
+        ),
+        pytest.param("An area of \u200b\u200babout 165 m2.", "An area of about 165 m2.", id="no zero-width"),
+        pytest.param(
+            "## Q&amp;A (page 1) &amp; more\n\nText.",
+            "## Q&A (page 1) & more\n\nText.",
+            id="entities read once",
+        ),
+        pytest.param(
+            "Run:\n\n```\ngit add .\n...\n```\n\nDone, [2]. Wait... really?!",
+            "Run:\n\n```\ngit add .\n...\n```\n\nDone. Wait... really?!",
+            id="code and good punctuation are left alone",
+        ),
+    ],
+)
+def test_the_checks_leave_tidy_text(text: str, published: str) -> None:
+    assert check_text(text, [], "en")[0] == published
+
+
 def test_content_words_and_stems():
     assert content_words("The pumps of the businesses, and 2024!") == ["pumps", "businesses"]
     assert content_words("太阳能") == ["太阳", "阳能"]

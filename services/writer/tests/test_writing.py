@@ -6,6 +6,7 @@ from pressroom_writer.writing import (
     assemble,
     citations,
     limit_words,
+    publishable,
     section_body,
     whole_sentences,
     without_repeats,
@@ -97,3 +98,24 @@ def test_length_is_capped_at_paragraph_boundaries():
     assert limit_words(text, 7) == "one two three\n\nfour five six"
     assert limit_words(text, 100) == text
     assert limit_words("a b c d e f", 3) == "a b c…"
+
+
+def test_the_published_body_is_clean_whatever_the_checks_removed():
+    # Gemma 3 270M's sections (make up around the shapes published): a heading in HTML with a hash in it,
+    # a heading with a hash after its marker, lines the checks emptied, an empty heading whose next
+    # heading has its text on the line below, entities and zero-width spaces.
+    sections = [
+        section_body("<h2># Part 5</h2> What are some benefits? Lower bills [1], [2]."),
+        section_body("Read on.\n\n## # This article is short\n\nIt cites its sources as [3].\n\n... [4]"),
+        section_body("### الشرح | … (5) 📝\n\n### القضايا | …\nقضية هنا."),
+        section_body("Q&amp;A: an area of \u200b\u200babout 165 m2 [1].\n\n1. [2]: https://x.example"),
+    ]
+    body = "\n\n".join(f"## Part {n}\n\n{text}" for n, text in enumerate(sections, 1))
+    published, checks = publishable(body, SOURCES, "en", 1000)
+    assert published == (
+        "## Part 5\n\nWhat are some benefits? Lower bills.\n\n"  # "## Part 1" was left with nothing
+        "## Part 2\n\nRead on.\n\n### This article is short\n\nIt cites its sources as.\n\n"
+        "## Part 3\n\n### القضايا | …\n\nقضية هنا.\n\n"
+        "## Part 4\n\nQ&A: an area of about 165 m2."
+    )
+    assert checks.removed_links == ["https://x.example"] and checks.removed_citations == [1, 2, 3]
