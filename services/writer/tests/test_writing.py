@@ -1,3 +1,5 @@
+import pytest
+
 from pressroom_contracts.events import ResearchCompleted, Source
 from pressroom_contracts.jobs import JobRequest
 from pressroom_writer.outline import Outline, Section
@@ -119,3 +121,40 @@ def test_the_published_body_is_clean_whatever_the_checks_removed():
         "## Part 4\n\nQ&A: an area of about 165 m2."
     )
     assert checks.removed_links == ["https://x.example"] and checks.removed_citations == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("body", "heading_cut", "kept"),
+    [
+        # Under "## Solar Thermal System for Home Use: Cost and Design Considerations | by" (cut at 70
+        # characters) Gemma 3 270M began "Sunway Group, India|"; under "… energies - National",
+        # "Energy Policy 2035".
+        pytest.param(
+            "Sunway Group, India|\nSolar heaters warm water.", True, "Solar heaters warm water.", id="a line"
+        ),
+        pytest.param(
+            "Energy Policy 2035\n\nRenewables grow.", True, "Renewables grow.", id="a line before a paragraph"
+        ),
+        pytest.param(
+            "on their teams. Remote work grows.\nIt stays.",
+            True,
+            "Remote work grows.\nIt stays.",
+            id="a sentence begun in the middle",
+        ),
+        pytest.param(
+            "Energy Policy 2035 sets the goals.\nIt stays.",
+            True,
+            "Energy Policy 2035 sets the goals.\nIt stays.",
+            id="a whole first sentence stays",
+        ),
+        pytest.param("- Lower bills\n- Clean air.", True, "- Lower bills\n- Clean air.", id="a list stays"),
+        pytest.param(
+            "Energy Policy 2035\n\nRenewables grow.",
+            False,
+            "Energy Policy 2035\n\nRenewables grow.",
+            id="under a whole heading, nothing goes",
+        ),
+    ],
+)
+def test_a_section_does_not_go_on_with_its_cut_heading(body: str, heading_cut: bool, kept: str) -> None:
+    assert section_body(body, heading_cut) == kept

@@ -131,7 +131,7 @@ class Writer:
             total.output_tokens += usage.output_tokens
             live.offset = live.end
             await live.add("\n\n")
-            parts.append(f"## {section.heading}\n\n{section_body(text)}")
+            parts.append(f"## {section.heading}\n\n{section_body(text, section.cut)}")
         return "\n\n".join(parts)
 
     async def plan(

@@ -59,11 +59,12 @@ MAX_HEADING = 90  # characters: a longer "heading" is a paragraph the model bega
 _TEXT = 7  # deeper than any heading: what follows a heading is text
 
 
-def section_body(text: str) -> str:
+def section_body(text: str, heading_cut: bool = False) -> str:
     """A model's section as it goes under the outline's heading: without a first line repeating that
     heading, its own headings one level below the outline's (### — the post's sections stay the
     outline's), a run-on "heading" made a paragraph, no line of bare numbers or dots (checks.tidy), and
-    ending on a whole sentence."""
+    ending on a whole sentence. Under a heading that was cut (`heading_cut`), a first line that goes on
+    with the words cut off goes too."""
 
     def beneath(match: re.Match[str]) -> str:
         hashes, words = match.group(1), match.group(2)
@@ -72,7 +73,24 @@ def section_body(text: str) -> str:
         return f"{'#' * max(3, len(hashes))} {words}"
 
     text = _LEADING_HEADING.sub("", tidy(text)).strip()
+    if heading_cut:
+        text = _without_heading_tail(text)
     return whole_sentences(_HEADING_LINE.sub(beneath, text))
+
+
+def _without_heading_tail(text: str) -> str:
+    """`text` without the words of a cut heading the model went on with: a first line that ends no
+    sentence ("Sunway Group, India|"), or a first sentence that starts in the middle of one ("and how
+    they adapt. …"). A first line that is a list item or a heading, or a whole sentence, stays."""
+    first, _, rest = text.partition("\n")
+    if not rest.strip() or _LIST_OR_HEADING.match(first):
+        return text
+    ends = [m.end() for m in _SENTENCE_END.finditer(first)]
+    if not ends:
+        return rest.strip()
+    if first[:1].islower() or not first[:1].isalnum():
+        return (first[ends[0] :] + "\n" + rest).strip()
+    return text
 
 
 def publishable(
