@@ -6,6 +6,7 @@ import re
 
 from pressroom_contracts.events import Citation, PublishChecks, Source
 from pressroom_runtime.checks import check_text, tidy
+from pressroom_runtime.words import repeat_key
 
 _CITATION = re.compile(r"\[(\d{1,2})\]")
 
@@ -111,7 +112,7 @@ def without_repeats(markdown: str) -> str:
     # A heading with its text on the next line is a paragraph of its own ("### Issues\nThe first…").
     markdown = re.sub(r"(?m)^([ \t]*#{1,6}[ \t][^\n]*)\n(?=[^\n])", r"\1\n\n", markdown)
     for paragraph in markdown.split("\n\n"):
-        key = " ".join(re.findall(r"\w+", paragraph.lower()))
+        key = repeat_key(paragraph)
         if _HEADING_LINE.fullmatch(paragraph.strip()) or (key and key not in seen):
             seen.add(key)
             kept.append(paragraph)
