@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pressroom_contracts.events import Source
 from pressroom_runtime.checks import (
     check_citations,
@@ -61,6 +63,53 @@ def test_only_links_research_returned_stay():
     assert text == "Watch or go to heat.org/pumps — sold on Amazon.com, built with Next.js/React."
 
 
+@pytest.mark.parametrize(
+    ("text", "kept", "removed"),
+    [
+        # Gemma 3 270M broke its invented addresses with spaces: they were published whole, or half.
+        pytest.param(
+            "See (https: //www.reuters.com) for more.",
+            "See for more.",
+            ["https://www.reuters.com"],
+            id="a space after the colon",
+        ),
+        pytest.param(
+            "See https:// www.reuters.com/article/x now.",
+            "See now.",
+            ["https://www.reuters.com/article/x"],
+            id="a space after the slashes",
+        ),
+        pytest.param(
+            "Shop at https:// www . wayfair . com today.",
+            "Shop at today.",
+            ["https://www.wayfair.com"],
+            id="spaces around the dots",
+        ),
+        pytest.param("See https:// now.", "See now.", ["https://"], id="a scheme with nothing after it"),
+        pytest.param(
+            "Go to https:// x.example. Next one.",
+            "Go to. Next one.",
+            ["https://x.example"],
+            id="a full stop after the address is not part of it",
+        ),
+        pytest.param(
+            "Read [this](https: //www.x.example/a) too.",
+            "Read this too.",
+            ["https://www.x.example/a"],
+            id="in a Markdown link: its words stay",
+        ),
+        pytest.param(
+            "A [link](javascript:alert(1)) x.",
+            "A link x.",
+            ["javascript:alert(1)"],
+            id="parentheses inside a link's address leave nothing behind",
+        ),
+    ],
+)
+def test_a_broken_address_goes_whole(text: str, kept: str, removed: list[str]) -> None:
+    assert remove_links(text, []) == (kept, removed)
+
+
 def test_a_long_copy_becomes_a_cited_quote_and_a_short_echo_does_not():
     copied = SOLAR.snippet.split(". ")[0]  # 18 words
     text, copies = quote_copies(f"As they say, {copied}. Nice.", [SOLAR], min_words=15)
@@ -105,6 +154,49 @@ def test_check_text_reports_every_finding():
     assert checks.html_tags == ["p"] and checks.removed_links == ["https://x.example"]
     assert checks.removed_citations == [4] and checks.copied_passages == []
     assert (checks.detected_language, checks.language_matches) == ("en", True)
+
+
+@pytest.mark.parametrize(
+    ("text", "published"),
+    [
+        # What Gemma 3 270M's posts published once the checks had run (make up around the shapes).
+        pytest.param(
+            "Intro.\n\n<h2># Part 5</h2> text",
+            "Intro.\n\n## Part 5\n\ntext",
+            id="a heading converted from HTML keeps one run of hashes",
+        ),
+        pytest.param(
+            "It cites its sources as [1], [2].", "It cites its sources as.", id="citations removed: no ',.'"
+        ),
+        pytest.param("Reducing utility bills , .", "Reducing utility bills.", id="no ' , .'"),
+        pytest.param(
+            "Text.\n\n[3].: https://x.example\n\n1. [3]: https://y.example\n\nMore.",
+            "Text.\n\nMore.",
+            id="a reference emptied by the checks goes with its line",
+        ),
+        pytest.param(
+            "A.\n\n... | Source / https://x.example\n\n... [4]\n\nB.",
+            "A.\n\nB.",
+            id="an ellipsis among separators is no line",
+        ),
+        pytest.param(
+            "Remote work [1]\nNext.", "Remote work\nNext.", id="a citation at a line's end is checked"
+        ),
+        pytest.param("An area of \u200b\u200babout 165 m2.", "An area of about 165 m2.", id="no zero-width"),
+        pytest.param(
+            "## Q&amp;A (page 1) &amp; more\n\nText.",
+            "## Q&A (page 1) & more\n\nText.",
+            id="entities read once",
+        ),
+        pytest.param(
+            "Run:\n\n```\ngit add .\n...\n```\n\nDone, [2]. Wait... really?!",
+            "Run:\n\n```\ngit add .\n...\n```\n\nDone. Wait... really?!",
+            id="code and good punctuation are left alone",
+        ),
+    ],
+)
+def test_the_checks_leave_tidy_text(text: str, published: str) -> None:
+    assert check_text(text, [], "en")[0] == published
 
 
 def test_content_words_and_stems():

@@ -285,8 +285,16 @@ async def test_without_a_link_template_the_placeholder_stays_for_the_export_to_d
     assert not any("Cheerful" in r.prompt for r in scripted_llm.requests)
 
 
-async def test_a_post_the_model_left_empty_shares_the_blogs_title(table, scripted_llm, new_job):
-    scripted_llm.reply("   \n")
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param("   \n", id="empty"),
+        pytest.param("(short version) {link} #Solar", id="junk: Gemma 3 270M's"),
+        pytest.param("...\nSolar Energy\n\n{link}", id="a label: Gemma 3 270M's"),
+    ],
+)
+async def test_a_post_the_model_left_empty_shares_the_blogs_title(table, scripted_llm, new_job, answer):
+    scripted_llm.reply(answer)
     job = new_job(platforms=["x"])
 
     ctx = await handle(table, job.blog(title="Rooftop solar, explained"))

@@ -6,7 +6,7 @@ from pressroom_contracts.jobs import Platform
 from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
 from pressroom_social.copywriter import ask_for
 from pressroom_social.platforms import RULES
-from pressroom_social.posts import clean, complete_sentences, compose, hashtags, prepare
+from pressroom_social.posts import clean, complete_sentences, compose, hashtags, prepare, usable
 
 X = Platform.x
 
@@ -83,3 +83,53 @@ def test_the_blogs_citation_markers_do_not_reach_a_post():
         clean("Panels pay for themselves [1]. Storage helps [2][3].")
         == "Panels pay for themselves. Storage helps."
     )
+
+
+@pytest.mark.parametrize(
+    ("answer", "post"),
+    [
+        # Gemma 3 270M's posts, as they were published (LinkedIn showed "*Introduction*" literally).
+        pytest.param("*Benefits*: It is one.", "Benefits: It is one.", id="single asterisks"),
+        pytest.param(
+            "*Introduction*\n\nSolar _really_ helps.",
+            "Introduction\n\nSolar really helps.",
+            id="single markers",
+        ),
+        pytest.param(
+            "Use my_var_name: 2 * 3 * 4 panels.",
+            "Use my_var_name: 2 * 3 * 4 panels.",
+            id="no emphasis inside a word or around spaces",
+        ),
+        pytest.param(
+            "Solar pays off.\n\nSolar pays off!\n\nsolar pays off.\n\nSolar  pays off.\n\nSolar pays off.",
+            "Solar pays off.",
+            id="a paragraph repeated five times is said once",
+        ),
+        pytest.param(
+            "Go solar now. #SolarPower #solarpower #SOLARPOWER",
+            "Go solar now. #SolarPower",
+            id="a hashtag once, whatever its case",
+        ),
+        pytest.param(
+            "Go solar now. #small-scalesolar #off-grid-life",
+            "Go solar now. #smallscalesolar #offgridlife",
+            id="a hyphen does not break a hashtag",
+        ),
+    ],
+)
+def test_markdown_repeats_and_hashtags_are_cleaned(answer: str, post: str) -> None:
+    assert clean(answer) == post
+
+
+@pytest.mark.parametrize(
+    ("answer", "says_something"),
+    [
+        pytest.param("(short version) {link} #Solar #Energy", False, id="an aside, a link and hashtags"),
+        pytest.param("...\nSolar Energy\n\n{link}", False, id="a label"),
+        pytest.param("   \n", False, id="nothing"),
+        pytest.param("Go solar now! {link} #Solar", True, id="a short post"),
+        pytest.param("屋顶太阳能 {link}", True, id="Chinese"),
+    ],
+)
+def test_a_post_of_junk_says_nothing(answer: str, says_something: bool) -> None:
+    assert usable(clean(answer)) is says_something

@@ -1,5 +1,7 @@
 """Drafting against the scripted OpenAI-compatible server, through the real openai SDK."""
 
+import pytest
+
 from pressroom_runtime.llm import Prompt, TextModel
 from pressroom_runtime.settings import LLMProfile
 from pressroom_writer.drafting import MAX_ROUNDS, draft
@@ -56,3 +58,50 @@ async def test_a_chat_model_is_asked_once(scripted_llm):
         model(scripted_llm, LLMProfile.chat), PROMPT, target_words=300, max_tokens=900, on_piece=ignore
     )
     assert len(scripted_llm.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("rounds", "text"),
+    [
+        # Gemma 3 270M stopped mid-sentence; the next round was published after a paragraph break:
+        # "harnessing this source of\n\npower generation", "install traditional\n\nbatteries".
+        pytest.param(
+            ["Homes are harnessing this source of", "power generation to improve lives.", "More."],
+            "Homes are harnessing this source of power generation to improve lives.\n\nMore.",
+            id="mid-sentence: a space",
+        ),
+        pytest.param(
+            ["Few install traditional", " batteries on their rooftops.", "Fine."],
+            "Few install traditional batteries on their rooftops.\n\nFine.",
+            id="a round that brings its own space keeps it",
+        ),
+        pytest.param(
+            ["Solar pays off in the end", ", as most owners find.", "Yes."],
+            "Solar pays off in the end, as most owners find.\n\nYes.",
+            id="a round that starts with punctuation is joined as it is",
+        ),
+        pytest.param(
+            ["The benefits:", "- lower bills\n- cleaner air", "\n- less noise."],
+            "The benefits:\n\n- lower bills\n- cleaner air\n- less noise.",
+            id="after a colon, a new paragraph",
+        ),
+    ],
+)
+async def test_a_round_goes_on_with_an_unfinished_sentence(scripted_llm, rounds: list[str], text: str):
+    answers = iter(rounds)
+    scripted_llm.reply(lambda request: next(answers))
+    streamed: list[str] = []
+
+    async def on_piece(offset: int, piece: str) -> None:
+        assert offset == len("".join(streamed))  # the watchers see what is published
+        streamed.append(piece)
+
+    drafted, _ = await draft(
+        model(scripted_llm, LLMProfile.completion),
+        PROMPT,
+        target_words=300,
+        max_tokens=900,
+        on_piece=on_piece,
+    )
+    assert drafted == text == "".join(streamed).strip()
+    assert scripted_llm.requests[1].prompt.endswith(rounds[0] + ("\n\n" if rounds[0].endswith(":") else ""))

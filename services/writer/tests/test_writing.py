@@ -1,3 +1,5 @@
+import pytest
+
 from pressroom_contracts.events import ResearchCompleted, Source
 from pressroom_contracts.jobs import JobRequest
 from pressroom_writer.outline import Outline, Section
@@ -6,6 +8,7 @@ from pressroom_writer.writing import (
     assemble,
     citations,
     limit_words,
+    publishable,
     section_body,
     whole_sentences,
     without_repeats,
@@ -97,3 +100,61 @@ def test_length_is_capped_at_paragraph_boundaries():
     assert limit_words(text, 7) == "one two three\n\nfour five six"
     assert limit_words(text, 100) == text
     assert limit_words("a b c d e f", 3) == "a b c…"
+
+
+def test_the_published_body_is_clean_whatever_the_checks_removed():
+    # Gemma 3 270M's sections (make up around the shapes published): a heading in HTML with a hash in it,
+    # a heading with a hash after its marker, lines the checks emptied, an empty heading whose next
+    # heading has its text on the line below, entities and zero-width spaces.
+    sections = [
+        section_body("<h2># Part 5</h2> What are some benefits? Lower bills [1], [2]."),
+        section_body("Read on.\n\n## # This article is short\n\nIt cites its sources as [3].\n\n... [4]"),
+        section_body("### الشرح | … (5) 📝\n\n### القضايا | …\nقضية هنا."),
+        section_body("Q&amp;A: an area of \u200b\u200babout 165 m2 [1].\n\n1. [2]: https://x.example"),
+    ]
+    body = "\n\n".join(f"## Part {n}\n\n{text}" for n, text in enumerate(sections, 1))
+    published, checks = publishable(body, SOURCES, "en", 1000)
+    assert published == (
+        "## Part 5\n\nWhat are some benefits? Lower bills.\n\n"  # "## Part 1" was left with nothing
+        "## Part 2\n\nRead on.\n\n### This article is short\n\nIt cites its sources as.\n\n"
+        "## Part 3\n\n### القضايا | …\n\nقضية هنا.\n\n"
+        "## Part 4\n\nQ&A: an area of about 165 m2."
+    )
+    assert checks.removed_links == ["https://x.example"] and checks.removed_citations == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("body", "heading_cut", "kept"),
+    [
+        # Under "## Solar Thermal System for Home Use: Cost and Design Considerations | by" (cut at 70
+        # characters) Gemma 3 270M began "Sunway Group, India|"; under "… energies - National",
+        # "Energy Policy 2035".
+        pytest.param(
+            "Sunway Group, India|\nSolar heaters warm water.", True, "Solar heaters warm water.", id="a line"
+        ),
+        pytest.param(
+            "Energy Policy 2035\n\nRenewables grow.", True, "Renewables grow.", id="a line before a paragraph"
+        ),
+        pytest.param(
+            "on their teams. Remote work grows.\nIt stays.",
+            True,
+            "Remote work grows.\nIt stays.",
+            id="a sentence begun in the middle",
+        ),
+        pytest.param(
+            "Energy Policy 2035 sets the goals.\nIt stays.",
+            True,
+            "Energy Policy 2035 sets the goals.\nIt stays.",
+            id="a whole first sentence stays",
+        ),
+        pytest.param("- Lower bills\n- Clean air.", True, "- Lower bills\n- Clean air.", id="a list stays"),
+        pytest.param(
+            "Energy Policy 2035\n\nRenewables grow.",
+            False,
+            "Energy Policy 2035\n\nRenewables grow.",
+            id="under a whole heading, nothing goes",
+        ),
+    ],
+)
+def test_a_section_does_not_go_on_with_its_cut_heading(body: str, heading_cut: bool, kept: str) -> None:
+    assert section_body(body, heading_cut) == kept

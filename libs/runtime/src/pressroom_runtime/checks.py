@@ -6,12 +6,14 @@
 - `check_citations`: a `[n]` stays only where its sentence shares real content with source n;
 - `detect_language`: the language the text is written in (py3langid), to compare with the one asked.
 
-`check_text` runs them in that order and reports on the contract's PublishChecks.
+`check_text` runs them in that order, then `tidy` on what they leave (a removed link or citation leaves
+punctuation behind), and reports on the contract's PublishChecks.
 """
 
 from __future__ import annotations
 
 import difflib
+import html
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -39,7 +41,12 @@ def to_markdown(text: str) -> tuple[str, list[str]]:
     Text without tags is returned as it is."""
     tags = html_tags(text)
     if not tags:
-        return text, []
+        # Entities the model wrote ("&amp;") are read once, as markdownify reads them in HTML; what they
+        # spell ("&lt;b&gt;") is HTML like any other.
+        text = html.unescape(text)
+        tags = html_tags(text)
+        if not tags:
+            return text, []
     # Line breaks as <br> keep the Markdown around the HTML on its lines; escaping off keeps it as it is.
     converted = markdownify(
         text.replace("\n", "<br>\n"),
@@ -58,16 +65,30 @@ def to_markdown(text: str) -> tuple[str, list[str]]:
 
 # ---- links -----------------------------------------------------------------------------------------------
 
-_MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+# An address may hold one level of parentheses: "[x](javascript:alert(1))" is one link, not "x)" left over.
+_MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\(\s*<?((?:[^()\s>]|\([^()\s]*\))+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _AUTOLINK = re.compile(r"<((?:https?://|www\.)[^>\s]+)>", re.IGNORECASE)
 # Also inside parentheses: "(https://invented.example)". A link kept above is met here again, and kept again.
 # Without a scheme or www, an address is a common domain followed by a path ("youtube.com/watch?v=…"):
 # "Amazon.com" alone is a name, "Next.js/React" is not an address.
 _TLD = r"(?:com|org|net|edu|gov|int|info|biz|io|co|ai|app|dev|uk|de|fr|eu|nl|es|it|ch|se|ca|au|us|in|jp)"
 _BARE_URL = re.compile(
-    rf"(?<![\w/\[])(?:https?://|www\.|\.?(?:[a-z0-9-]+\.)+{_TLD}/)[^\s<>\"')\]]*[^\s<>\"'.,;:!?)\]]",
+    rf"(?<![\w/\[])(?:https?://|www\.|\.?(?:[a-z0-9-]+\.)+{_TLD}/)[^\s<>\"')\]]*[^\s<>\"'.,;:!?)\]]"
+    r"|(?<![\w/\[])https?://(?![^\s<>\"')\]])",  # a scheme with no address after it
     re.IGNORECASE,
 )
+# An address a model broke with spaces ("https: //x.com", "https:// www . x . com"): joined again first,
+# then removed (or kept) like any other. Spaces around a dot count only on both sides of it, so the
+# full stop ending a sentence ("https:// x.com. Next") is not taken for one.
+_SPACED_URL = re.compile(
+    r"(?<![\w/])(https?)[ \t]*:[ \t]*/[ \t]*/(?:[ \t]*((?:[a-z0-9-]+(?:\.|[ \t]+\.[ \t]+))+[a-z0-9-]+))?",
+    re.IGNORECASE,
+)
+
+
+def _joined(match: re.Match[str]) -> str:
+    host = "".join((match.group(2) or "").split())
+    return f"{match.group(1)}://{host}"
 
 
 def _key(url: str) -> str:
@@ -94,7 +115,7 @@ def remove_links(text: str, allowed: list[str]) -> tuple[str, list[str]]:
         removed.append(url)
         return ""
 
-    text = _MD_LINK.sub(link, text)
+    text = _MD_LINK.sub(link, _SPACED_URL.sub(_joined, text))
     text = _AUTOLINK.sub(bare, text)
     text = _BARE_URL.sub(bare, text)
     if removed:
@@ -142,7 +163,8 @@ def quote_copies(text: str, sources: list[Source], min_words: int = COPY_WORDS) 
 
 _CITE = re.compile(r"\s?\[(\d{1,3})\]")
 # A sentence with the markers that follow its full stop ("… works. [1]" cites the sentence before).
-_SENTENCE = re.compile(r"[^.!?\n\u3002\uff01\uff1f]+(?:[.!?\u3002\uff01\uff1f]+(?:\s?\[\d{1,3}\])*|$)")
+# A line's end ends one too: "… [4]" on a line of its own is checked like any other.
+_SENTENCE = re.compile(r"[^.!?\n\u3002\uff01\uff1f]+(?:[.!?\u3002\uff01\uff1f]+(?:\s?\[\d{1,3}\])*|$)", re.M)
 MIN_SHARED = 2  # content words a sentence must share with the source it cites
 MIN_SHARE = 0.2  # … and this share of its own content words (or 2 * MIN_SHARED words outright)
 
@@ -211,6 +233,43 @@ def same_language(requested: str, detected: str) -> bool:
     return wanted == detected or (wanted in norwegian and detected in norwegian)
 
 
+# ---- tidy ------------------------------------------------------------------------------------------------
+
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")  # zero-width space, word joiner, BOM, soft hyphen
+_HASHES_TWICE = re.compile(r"^([ \t]*#{1,6})[ \t]+(?:#{1,6}[ \t]+)+", re.M)  # "## # Part 5"
+# A line with no word: "203567", "..", "(2)", ".: ", "1.: ", "- ...". Or an ellipsis and one word at most
+# among separators, what a removed address leaves of a reference: "... | Source / ".
+_WORDLESS_LINE = re.compile(
+    r"^[ \t]*(?:[-*+>][ \t]+)?[\d.,;:!?()\u2026|/ \t\u00a0]+$\n?"
+    r"|^[ \t]*(?:\.{2,}|\u2026)[^\w\n]*(?:\w+[ \t|/:,;\-\u2013\u2014]*)?$\n?",
+    re.M,
+)
+_SPACE_BEFORE_STOP = re.compile(r"[ \t]+([.,])(?=\s|$)")  # "bills ." (not ";:!?": French spaces those)
+_COMMA_BEFORE_STOP = re.compile(r"[,;:][ \t]*(?=[.!?](?:\s|$))")  # "as,." "bills, ."
+_COMMAS = re.compile(r",(?:[ \t]*,)+")
+
+
+_FENCED = re.compile(r"^[ \t]*```.*?^[ \t]*```[ \t]*$", re.M | re.S)
+
+
+def tidy(text: str) -> str:
+    """`text` without what a model's junk or the checks' removals leave behind: invisible characters,
+    a heading's second run of hashes, lines without a word, punctuation left alone ("as,." "bills ,"),
+    runs of blank lines. Clean text comes back as it is, and code blocks are left alone."""
+    text = _INVISIBLE.sub("", text.replace("\r\n", "\n"))
+    parts = _FENCED.split(text)
+    code = _FENCED.findall(text)
+    tidied = [_tidy_prose(part) for part in parts]
+    text = "".join(p + c for p, c in zip(tidied, [*code, ""], strict=True))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def _tidy_prose(text: str) -> str:
+    text = _HASHES_TWICE.sub(r"\1 ", text)
+    text = _WORDLESS_LINE.sub("", text)
+    return _COMMAS.sub(",", _COMMA_BEFORE_STOP.sub("", _SPACE_BEFORE_STOP.sub(r"\1", text)))
+
+
 # ---- all of them -----------------------------------------------------------------------------------------
 
 
@@ -221,6 +280,7 @@ def check_text(text: str, sources: list[Source], language: str) -> tuple[str, Pu
     text, links = remove_links(text, [s.location for s in sources])
     text, copies = quote_copies(text, sources)
     text, _, removed = check_citations(text, sources)
+    text = tidy(text)
     return text, PublishChecks(
         html_tags=tags,
         removed_links=links,

@@ -85,3 +85,21 @@ def covered(wanted: Iterable[str], text_words: Iterable[str]) -> list[str]:
         if any(same_stem(word, other) for other in by_prefix.get(word[:MIN_LETTERS], ())):
             found.append(word)
     return found
+
+
+def repeat_key(paragraph: str) -> str:
+    """What a paragraph says, case and punctuation aside: two paragraphs with one key say one thing
+    (a small model loops on a paragraph)."""
+    return " ".join(re.findall(r"\w+", paragraph.lower()))
+
+
+def without_repeated_paragraphs(text: str) -> str:
+    """`text` with each paragraph (blank-line separated) once; a paragraph without a word stays."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for paragraph in text.split("\n\n"):
+        key = repeat_key(paragraph)
+        if not key or key not in seen:
+            seen.add(key)
+            kept.append(paragraph)
+    return "\n\n".join(kept)

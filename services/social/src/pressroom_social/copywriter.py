@@ -8,7 +8,6 @@ cut as a last resort; nothing is published over its platform's limit (PostOverLi
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from pressroom_contracts.events import PublishChecks, SocialCompleted
@@ -19,11 +18,10 @@ from pressroom_runtime.llm import Prompt, TextModel, in_voice
 from pressroom_runtime.stage import StageContext
 
 from .platforms import RULES, ensure_within
-from .posts import complete_sentences, prepare, suffix_for
+from .posts import complete_sentences, prepare, suffix_for, usable
 from .prompts import Blog, post_prompt, shorten_prompt, shorten_thread_prompt, thread_prompt
 from .thread import MAX_PARTS, Thread, layout, split_posts
 
-_WORDS = re.compile(r"[^\W\d_]{2,}")
 # Models overshoot a length they are given: ask for a little less than the room.
 SHORTEN_MARGIN = 0.9
 
@@ -120,7 +118,7 @@ class Copywriter:
             prompt = shorten_prompt(platform, draft.body, characters)
             shorter = await self.generate(ctx, prompt, f"{call}:shorten", self.tokens(platform), found)
             draft = prepare(platform, shorter, blog.request.topic)
-        if not _WORDS.search(draft.body):  # a model that said nothing: the post still says what it links to
+        if not usable(draft.body):  # a model that said nothing: the post still says what it links to
             await ctx.progress(f"The {name} post came back empty: it shares the blog post's title")
             draft = prepare(platform, blog.title, blog.request.topic)
         text = with_link(platform, draft.fitted().text, blog.link)

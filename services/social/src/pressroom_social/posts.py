@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from pressroom_contracts.jobs import Platform
 from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
+from pressroom_runtime.words import without_repeated_paragraphs
 
 from .platforms import RULES, SENTENCE_END, fit
 
@@ -26,6 +27,12 @@ _URLS = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']*[^\s<>\"'.,;:!?)\]]", re.IG
 _TAGS_LINE = re.compile(r"(?:^|\n)[ \t]*#[^\W_]\w*(?:[ \t]+#[^\W_]\w*)*[ \t]*$")
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\s]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1", re.DOTALL)
+# Single markers, as Markdown reads them: next to the words they mark ("*Benefits*", "_this_"), never
+# inside a word ("snake_case_name") or around spaces ("2 * 3 * 4").
+_SINGLE_EMPHASIS = re.compile(
+    r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])|(?<!\w)_(?=\S)([^_\n]+?)(?<=\S)_(?!\w)"
+)
+_HYPHENATED_TAG = re.compile(r"(?<![\w#])#[^\W_]\w*(?:-\w+)+")  # "#small-scalesolar": X ends it at "-"
 _HEADING = re.compile(r"(?m)^\s{0,3}#{1,6}\s+")
 _FENCE = re.compile(r"(?m)^\s*```[^\n]*$")
 _QUOTE_MARK = re.compile(r"(?m)^\s{0,3}>\s?")
@@ -34,6 +41,11 @@ _PREAMBLE = re.compile(
     r"^\s*(?:(?:sure|okay|ok)[!,.]?\s*)?(?:here(?:'s| is| are)\b[^\n]*?:|(?:post|tweet|caption|thread)\s*:)\s*",
     re.IGNORECASE,
 )
+# A word of two letters or more; in scripts without spaces, each character.
+_USABLE_WORD = re.compile(
+    r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W\d_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{2,}"
+)
+MIN_WORDS = 3  # of its own in a post: fewer is a title or a label, not a post
 _QUOTES = (('"', '"'), ("“", "”"), ("'", "'"), ("«", "»"))
 
 
@@ -47,6 +59,7 @@ def clean(answer: str) -> str:
     text = _PREAMBLE.sub("", text, count=1)
     text = _MD_LINK.sub(r"\1", text)
     text = _EMPHASIS.sub(r"\2", text)
+    text = _SINGLE_EMPHASIS.sub(lambda m: m.group(1) or m.group(2), text)
     text = _HEADING.sub("", text)
     text = _QUOTE_MARK.sub("", text)
     text = _CITATION.sub("", text)
@@ -55,13 +68,35 @@ def clean(answer: str) -> str:
     if first >= 0:
         end = first + len(LINK_PLACEHOLDER)
         text = text[:end] + text[end:].replace(LINK_PLACEHOLDER, " ")
-    text = tidy(text)
+    text = _HYPHENATED_TAG.sub(lambda m: m.group().replace("-", ""), text)
+    text = tidy(without_repeated_paragraphs(_distinct_hashtags(tidy(text))))
     for opening, closing in _QUOTES:  # the whole answer in quotes
         if len(text) > 1 and text.startswith(opening) and text.endswith(closing):
             inner = text[1:-1]
             if opening not in inner and closing not in inner:
                 text = inner.strip()
     return text
+
+
+def _distinct_hashtags(text: str) -> str:
+    """Each hashtag once, whatever its case ("#SolarPower #solarpower"): the first one written stays."""
+    seen: set[str] = set()
+
+    def once(match: re.Match[str]) -> str:
+        tag = match.group().lower()
+        if tag in seen:
+            return ""
+        seen.add(tag)
+        return match.group()
+
+    return _HASHTAG.sub(once, text)
+
+
+def usable(body: str) -> bool:
+    """Whether a post's text says something: words of its own beyond the link, hashtags and an aside
+    ("(short version) {link} #Solar", "...\nSolar Energy\n\n{link}" say nothing)."""
+    words = _HASHTAG.sub(" ", re.sub(r"\([^()]*\)", " ", body.replace(LINK_PLACEHOLDER, " ")))
+    return len(_USABLE_WORD.findall(words)) >= MIN_WORDS
 
 
 def tidy(text: str) -> str:

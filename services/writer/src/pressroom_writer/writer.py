@@ -15,7 +15,6 @@ from pressroom_contracts.events import (
     TokenUsage,
 )
 from pressroom_contracts.voice import VoiceProfile
-from pressroom_runtime.checks import check_text
 from pressroom_runtime.llm import TextModel, Usage, in_voice
 from pressroom_runtime.seo import seo_pack
 from pressroom_runtime.stage import StageContext
@@ -23,7 +22,7 @@ from pressroom_runtime.stage import StageContext
 from .drafting import draft
 from .outline import Outline, parse
 from .prompts import outline_prompt, section_prompt
-from .writing import assemble, citations, limit_words, section_body, without_repeats, word_count
+from .writing import assemble, citations, publishable, section_body, word_count
 
 MAX_LENGTH_FACTOR = 2
 OUTLINE_TOKENS = 200
@@ -51,7 +50,9 @@ class Writer:
         await ctx.progress(f"Outline: “{outline.title}”, {len(outline.sections)} sections")
         total = Usage(model=self.model.model)
         draft_ = await self.sections(research, outline, ctx, f"blog:{version}", total, voice)
-        body, checks = check_text(draft_, research.sources, request.language)
+        # The token cap bounds the cost; this bounds what a reader gets: at most twice the target length.
+        most = MAX_LENGTH_FACTOR * request.target_words
+        body, checks = publishable(draft_, research.sources, request.language, most)
         if checks.language_matches is False:
             # Once more, insisting on the language; after that the post is published marked as it is.
             await ctx.progress(
@@ -60,7 +61,7 @@ class Writer:
             draft_ = await self.sections(
                 research, outline, ctx, f"blog:{version}:retry", total, voice, strict=True
             )
-            body, checks = check_text(draft_, research.sources, request.language)
+            body, checks = publishable(draft_, research.sources, request.language, most)
             checks.rewritten_for_language = True
         body, cited = citations(body, research.sources)
         count = word_count(body)
@@ -98,7 +99,8 @@ class Writer:
         voice: VoiceProfile | None,
         strict: bool = False,
     ) -> str:
-        """Writes the sections of `outline` one by one, streamed live from the title on; the body."""
+        """Writes the sections of `outline` one by one, streamed live from the title on; the body, to be
+        checked (writing.publishable)."""
         request = research.request
         live = _Live(ctx)
         await live.add(f"# {outline.title}\n\n")
@@ -129,9 +131,8 @@ class Writer:
             total.output_tokens += usage.output_tokens
             live.offset = live.end
             await live.add("\n\n")
-            parts.append(f"## {section.heading}\n\n{section_body(text)}")
-        # The token cap bounds the cost; this bounds what a reader gets: at most twice the target length.
-        return limit_words(without_repeats("\n\n".join(parts)), MAX_LENGTH_FACTOR * request.target_words)
+            parts.append(f"## {section.heading}\n\n{section_body(text, section.cut)}")
+        return "\n\n".join(parts)
 
     async def plan(
         self, research: ResearchCompleted, ctx: StageContext, call: str, voice: VoiceProfile | None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from pressroom_contracts.events import Citation, Source
+from pressroom_contracts.events import Citation, PublishChecks, Source
+from pressroom_runtime.checks import check_text, tidy
+from pressroom_runtime.words import repeat_key
 
 _CITATION = re.compile(r"\[(\d{1,2})\]")
 
@@ -54,16 +56,16 @@ def limit_words(markdown: str, max_words: int) -> str:
 
 _LEADING_HEADING = re.compile(r"^\s*#{1,6}\s[^\n]*\n+")
 _HEADING_LINE = re.compile(r"^[ \t]*(#{1,6})[ \t]+(.*?)[ \t]*$", re.M)
-_WORDLESS_LINE = re.compile(r"^[ \t]*[\d.,;:!?()\u2026 \t]+$\n?", re.M)  # "203567", "..", "(2)"
 MAX_HEADING = 90  # characters: a longer "heading" is a paragraph the model began with hashes
 _TEXT = 7  # deeper than any heading: what follows a heading is text
 
 
-def section_body(text: str) -> str:
+def section_body(text: str, heading_cut: bool = False) -> str:
     """A model's section as it goes under the outline's heading: without a first line repeating that
     heading, its own headings one level below the outline's (### — the post's sections stay the
-    outline's), a run-on "heading" made a paragraph, no line of bare numbers or dots, and ending on a
-    whole sentence."""
+    outline's), a run-on "heading" made a paragraph, no line of bare numbers or dots (checks.tidy), and
+    ending on a whole sentence. Under a heading that was cut (`heading_cut`), a first line that goes on
+    with the words cut off goes too."""
 
     def beneath(match: re.Match[str]) -> str:
         hashes, words = match.group(1), match.group(2)
@@ -71,8 +73,35 @@ def section_body(text: str) -> str:
             return words
         return f"{'#' * max(3, len(hashes))} {words}"
 
-    text = re.sub(r"\n{3,}", "\n\n", _WORDLESS_LINE.sub("", _LEADING_HEADING.sub("", text).strip()))
+    text = _LEADING_HEADING.sub("", tidy(text)).strip()
+    if heading_cut:
+        text = _without_heading_tail(text)
     return whole_sentences(_HEADING_LINE.sub(beneath, text))
+
+
+def _without_heading_tail(text: str) -> str:
+    """`text` without the words of a cut heading the model went on with: a first line that ends no
+    sentence ("Sunway Group, India|"), or a first sentence that starts in the middle of one ("and how
+    they adapt. …"). A first line that is a list item or a heading, or a whole sentence, stays."""
+    first, _, rest = text.partition("\n")
+    if not rest.strip() or _LIST_OR_HEADING.match(first):
+        return text
+    ends = [m.end() for m in _SENTENCE_END.finditer(first)]
+    if not ends:
+        return rest.strip()
+    if first[:1].islower() or not first[:1].isalnum():
+        return (first[ends[0] :] + "\n" + rest).strip()
+    return text
+
+
+def publishable(
+    draft: str, sources: list[Source], language: str, max_words: int
+) -> tuple[str, PublishChecks]:
+    """The post's body as it is published, and what the checks found: the checks run on the sections
+    (pressroom_runtime.checks, which end tidy), then what they may have emptied goes (a repeat, a heading
+    left with nothing under it), within `max_words`."""
+    body, checks = check_text(draft, sources, language)
+    return limit_words(without_repeats(body), max_words), checks
 
 
 def without_repeats(markdown: str) -> str:
@@ -80,8 +109,10 @@ def without_repeats(markdown: str) -> str:
     and no heading left with nothing under it."""
     seen: set[str] = set()
     kept: list[str] = []
+    # A heading with its text on the next line is a paragraph of its own ("### Issues\nThe first…").
+    markdown = re.sub(r"(?m)^([ \t]*#{1,6}[ \t][^\n]*)\n(?=[^\n])", r"\1\n\n", markdown)
     for paragraph in markdown.split("\n\n"):
-        key = " ".join(re.findall(r"\w+", paragraph.lower()))
+        key = repeat_key(paragraph)
         if _HEADING_LINE.fullmatch(paragraph.strip()) or (key and key not in seen):
             seen.add(key)
             kept.append(paragraph)
