@@ -2,15 +2,15 @@ from __future__ import annotations
 
 import re
 
+from pressroom_runtime.checks import remove_links
 from pressroom_runtime.llm import Prompt
 
 MAX_IMAGE_PROMPT = 1000  # characters: a sentence or two is what image models do best with
 
-# What a small model wraps its sentence in: list or heading markers, addresses (also broken up by spaces:
-# "https://www . example . com/x"), credits and handles. The prompt is sent to an image API and is the
-# picture's alt text in every export, so none of it belongs there.
+# What a small model wraps its sentence in: list or heading markers, addresses (removed as the publish
+# checks remove an invented link, also one broken up by spaces), credits and handles. The prompt is sent
+# to an image API and is the picture's alt text in every export, so none of it belongs there.
 _LEADING_MARKERS = re.compile(r"^(?:\s*(?:[#*>\-\u2022.]+|\d+[.)]))+\s*")
-_ADDRESS = re.compile(r"(?:https?\s*:\s*/\s*/|www\s*\.)[^\s)]*(?:\s*\.\s*[\w/?=&%#-]+)*", re.IGNORECASE)
 _CREDIT = re.compile(r"[,;:\s]*\b(?:photo|image|picture)\s+(?:credits?|source|by)\b.*$", re.IGNORECASE)
 _HANDLE = re.compile(r"\s*(?:\bby\s+)?@\w+")
 _MARKUP = re.compile(r"[#*_`\[\]{}<>|]+")
@@ -34,7 +34,8 @@ def tidy_prompt(answer: str) -> str:
     """The picture the model described, without what it wrapped it in; may be empty."""
     text = " ".join(answer.split()).strip("\"' ")
     text = _LEADING_MARKERS.sub("", text)
-    text = _CREDIT.sub("", _ADDRESS.sub(" ", text))
+    text, _ = remove_links(text, allowed=[])
+    text = _CREDIT.sub("", text)
     text = _EMPTIED.sub(" ", _MARKUP.sub(" ", _HANDLE.sub("", text)))
     if text.count("(") != text.count(")"):  # an aside cut off or left over: its brackets go
         text = text.replace("(", " ").replace(")", " ")
