@@ -16,7 +16,7 @@ from pressroom_runtime.checks import (
     supported,
     to_markdown,
 )
-from pressroom_runtime.words import content_words, covered, same_stem
+from pressroom_runtime.words import content_words, counted, covered, same_stem
 
 SOLAR = Source(
     title="Solar energy basics",
@@ -197,6 +197,14 @@ def test_check_text_reports_every_finding():
 )
 def test_the_checks_leave_tidy_text(text: str, published: str) -> None:
     assert check_text(text, [], "en")[0] == published
+
+
+def test_counts_say_one_source_and_two_sources():
+    assert (counted(1, "source"), counted(0, "citation"), counted(3, "word")) == (
+        "1 source",
+        "0 citations",
+        "3 words",
+    )
 
 
 def test_content_words_and_stems():

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from pressroom_contracts.events import BlogCompleted, Citation, SeoPack
-from pressroom_runtime.seo import DESCRIPTION_CHARS, TITLE_CHARS, seo_pack, shorten
+from pressroom_runtime.checks import readable
+from pressroom_runtime.seo import DESCRIPTION_CHARS, TITLE_CHARS, keywords, seo_pack, shorten
 
 BODY = (
     "## Why it pays\n\nRooftop **solar** pays for itself in about eight years [1], and prices keep falling. "
@@ -63,3 +64,10 @@ def test_keywords_reading_time_cards_and_json_ld():
     )
     assert article["citation"] == ["Solar energy basics", "https://web.example/prices"]  # never a file path
     assert "seo" in BlogCompleted.model_fields  # carried on blog.completed
+
+
+def test_keywords_come_from_what_a_person_reads_of_the_topic():
+    """A topic with markup or an address in it (pasted, or hostile) gives no keyword of them."""
+    topic = "Solar panels <script>alert(1)</script> visit http://evil.example.com/free-panels"
+    assert keywords(topic, "Solar panels", "") == ["solar", "panels", "visit"]
+    assert readable("Heat <b>pumps</b> (https: //x.example/a) explained") == "Heat pumps explained"

@@ -62,6 +62,9 @@ def test_hashtags_from_the_topic():
     assert hashtags("The future of remote work", 3) == ["#FutureRemoteWork", "#Future", "#Remote"]
     assert hashtags("Künstliche Intelligenz im Alltag", 2) == ["#Intelligenz", "#Künstliche"]
     assert hashtags("AI", 2) == []
+    # Markup and addresses in a topic are not words of it.
+    hostile = "Solar panels <script>alert(1)</script> visit http://evil.example.com/free-panels"
+    assert hashtags(hostile, 4) == ["#SolarPanelsVisit", "#Panels", "#Solar", "#Visit"]
 
 
 def test_an_answer_cut_by_the_token_cap_ends_at_its_last_sentence():

@@ -233,6 +233,19 @@ def same_language(requested: str, detected: str) -> bool:
     return wanted == detected or (wanted in norwegian and detected in norwegian)
 
 
+# ---- what a person reads of a short text ---------------------------------------------------------------
+
+_SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def readable(text: str) -> str:
+    """`text` without markup and addresses: what a topic gives keywords and hashtags from (a topic with
+    "<script>…</script>" or "http://evil.example/free" in it made tags of "script" and "http")."""
+    text = _TAG.sub(" ", _SCRIPT.sub(" ", text))
+    text, _ = remove_links(text, [])
+    return " ".join(text.split())
+
+
 # ---- tidy ------------------------------------------------------------------------------------------------
 
 _INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")  # zero-width space, word joiner, BOM, soft hyphen

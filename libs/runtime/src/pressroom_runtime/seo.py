@@ -13,6 +13,7 @@ from slugify import slugify
 
 from pressroom_contracts.events import Citation, SeoPack
 
+from .checks import readable
 from .words import content_words
 
 TITLE_CHARS = 60
@@ -46,7 +47,7 @@ def plain_text(markdown: str) -> str:
 def keywords(topic: str, title: str, body: str, count: int = KEYWORDS) -> list[str]:
     """The topic's own content words first, then the body's most frequent ones."""
     ranked = [w for w, _ in Counter(content_words(body)).most_common()]
-    words = list(dict.fromkeys([*content_words(topic), *content_words(title), *ranked]))
+    words = list(dict.fromkeys([*content_words(readable(topic)), *content_words(title), *ranked]))
     return words[:count]
 
 

@@ -103,3 +103,8 @@ def without_repeated_paragraphs(text: str) -> str:
             seen.add(key)
             kept.append(paragraph)
     return "\n\n".join(kept)
+
+
+def counted(n: int, word: str) -> str:
+    """ "1 source", "3 sources": what a progress message says of a count (English nouns with a plain -s)."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

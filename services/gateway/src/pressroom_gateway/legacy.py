@@ -49,6 +49,7 @@ from pressroom_contracts.protocol import (
     load_json,
 )
 from pressroom_runtime.logs import get_logger
+from pressroom_runtime.words import counted
 
 from .auth import ANONYMOUS, Client
 from .bus import BUS_ERRORS
@@ -100,7 +101,7 @@ class Transcript:
             case ResearchCompletedEvent():
                 if event.data.skipped:
                     return _progress(f"Research skipped: {event.data.reason or 'not requested'}")
-                return _progress(f"Research done: {len(event.data.sources)} sources found")
+                return _progress(f"Research done: {counted(len(event.data.sources), 'source')} found")
             case StageProgressEvent():
                 return _progress(event.data.message)
             case BlogCompletedEvent():

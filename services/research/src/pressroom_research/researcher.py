@@ -10,6 +10,7 @@ from __future__ import annotations
 from pressroom_contracts.events import ResearchCompleted, Source
 from pressroom_contracts.jobs import JobRequest
 from pressroom_runtime.stage import StageContext
+from pressroom_runtime.words import counted
 
 from .relevance import near_duplicate, select
 from .sources import ResearchProvider, same_location, unread_user_sources
@@ -20,10 +21,6 @@ CANDIDATES = 3
 
 def _same(found: Source, supplied: Source) -> bool:
     return same_location(found.location, supplied.location) or near_duplicate(found, supplied)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 class Researcher:
@@ -39,7 +36,7 @@ class Researcher:
         supplied: list[Source] = []
         if urls:
             await ctx.ensure_active()
-            await ctx.progress(f"Reading the {_plural(len(urls), 'source')} you supplied")
+            await ctx.progress(f"Reading the {counted(len(urls), 'source')} you supplied")
             supplied = await self.provider.include(urls)
             await self._usage(ctx, "include", self.provider.include_model)
 
@@ -56,8 +53,8 @@ class Researcher:
             left_out = len(selection.off_topic) + len(selection.duplicates)
             if left_out:
                 await ctx.progress(
-                    f"Left out {_plural(len(selection.off_topic), 'result')} not about the topic and "
-                    f"{_plural(len(selection.duplicates), 'near-duplicate')}"
+                    f"Left out {counted(len(selection.off_topic), 'result')} not about the topic and "
+                    f"{counted(len(selection.duplicates), 'near-duplicate')}"
                 )
 
         provider = self.provider.name
@@ -72,16 +69,16 @@ class Researcher:
 
         notes = []
         if supplied:
-            notes.append(f"{_plural(len(supplied), 'source')} supplied by the user")
+            notes.append(f"{counted(len(supplied), 'source')} supplied by the user")
         if found:
-            notes.append(f"{_plural(len(found), 'source')} found by {provider} for “{request.topic}”")
+            notes.append(f"{counted(len(found), 'source')} found by {provider} for “{request.topic}”")
         elif room > 0:
             notes.append(f"{provider} found nothing more relevant to the topic")
         else:
             notes.append(f"no search: the supplied sources fill all {self.max_sources} places")
         sources = supplied + found
         titles = "; ".join(s.title for s in sources[:3])
-        await ctx.progress(f"Found {_plural(len(sources), 'source')}: {titles}")
+        await ctx.progress(f"Found {counted(len(sources), 'source')}: {titles}")
         return ResearchCompleted(request=request, sources=sources, provider=provider, notes="; ".join(notes))
 
     async def _research_off(
@@ -91,10 +88,10 @@ class Researcher:
         reason = "research was turned off"
         sources = unread_user_sources(urls, "not read, as research was turned off")
         if sources:
-            reason += f": only the {_plural(len(sources), 'source')} you supplied, unread"
+            reason += f": only the {counted(len(sources), 'source')} you supplied, unread"
             await ctx.progress(
                 f"Research is off for this job: writing from the topic and the "
-                f"{_plural(len(sources), 'source')} you supplied"
+                f"{counted(len(sources), 'source')} you supplied"
             )
         else:
             await ctx.progress("Research is off for this job: writing from the topic alone")

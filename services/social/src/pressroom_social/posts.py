@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from pressroom_contracts.jobs import Platform
 from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
+from pressroom_runtime.checks import readable
 from pressroom_runtime.words import without_repeated_paragraphs
 
 from .platforms import RULES, SENTENCE_END, fit
@@ -117,7 +118,9 @@ def complete_sentences(text: str) -> str:
 
 def hashtags(topic: str, count: int) -> list[str]:
     """Up to `count` hashtags from the topic: the whole topic in CamelCase when short, then its words."""
-    words = [w.replace("'", "").replace("-", "") for w in _WORD.findall(topic) if w.lower() not in _STOP]
+    words = [
+        w.replace("'", "").replace("-", "") for w in _WORD.findall(readable(topic)) if w.lower() not in _STOP
+    ]
     candidates: list[str] = []
     if 2 <= len(words) <= 3 and sum(map(len, words)) <= 20:
         candidates.append("".join(w[:1].upper() + w[1:] for w in words))

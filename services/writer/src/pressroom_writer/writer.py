@@ -18,6 +18,7 @@ from pressroom_contracts.voice import VoiceProfile
 from pressroom_runtime.llm import TextModel, Usage, in_voice
 from pressroom_runtime.seo import seo_pack
 from pressroom_runtime.stage import StageContext
+from pressroom_runtime.words import counted
 
 from .drafting import draft
 from .outline import Outline, parse
@@ -65,7 +66,9 @@ class Writer:
             checks.rewritten_for_language = True
         body, cited = citations(body, research.sources)
         count = word_count(body)
-        await ctx.progress(f"Blog post written: {count} words, {len(cited)} citations{_findings(checks)}")
+        await ctx.progress(
+            f"Blog post written: {counted(count, 'word')}, {counted(len(cited), 'citation')}{_findings(checks)}"
+        )
         return BlogCompleted(
             request=request,
             version=version,
