@@ -104,6 +104,12 @@ def test_only_links_research_returned_stay():
             ["javascript:alert(1)"],
             id="parentheses inside a link's address leave nothing behind",
         ),
+        pytest.param(
+            "Costs of rooftop systems in residential buildingshttp://www.x.example/a. Next.",
+            "Costs of rooftop systems in residential buildings. Next.",
+            ["http://www.x.example/a"],
+            id="glued to the word before it (a make up job published 'buildingshttp://www.')",
+        ),
     ],
 )
 def test_a_broken_address_goes_whole(text: str, kept: str, removed: list[str]) -> None:

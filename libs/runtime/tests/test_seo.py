@@ -71,3 +71,19 @@ def test_keywords_come_from_what_a_person_reads_of_the_topic():
     topic = "Solar panels <script>alert(1)</script> visit http://evil.example.com/free-panels"
     assert keywords(topic, "Solar panels", "") == ["solar", "panels", "visit"]
     assert readable("Heat <b>pumps</b> (https: //x.example/a) explained") == "Heat pumps explained"
+
+
+def test_the_description_is_the_first_paragraph_that_describes():
+    """A make up job's snippet was "Rooftop solar energy source (roofsolar):", a label the model wrote."""
+    body = (
+        "Rooftop solar energy source (roofsolar):\n\n"
+        "Panels on a roof turn sunlight into power that a household uses before buying any from the grid."
+    )
+    pack = seo_pack(
+        topic="Rooftop solar", title="Solar basics", body=body, language="en", words=25, citations=[]
+    )
+    assert pack.meta_description.startswith("Panels on a roof turn sunlight into power")
+    short = seo_pack(
+        topic="Rooftop solar", title="Solar", body="Short one.", language="en", words=2, citations=[]
+    )
+    assert short.meta_description == "Short one."  # nothing better: the first paragraph still

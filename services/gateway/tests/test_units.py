@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from pressroom_contracts.protocol import MAX_FRAME_BYTES, ProtocolError, frame_size
 from pressroom_contracts.queries import JobReply
-from pressroom_gateway.export import front_matter, without_link
+from pressroom_gateway.export import alt_text, front_matter, without_link
 from pressroom_gateway.legacy import parse_request
 from pressroom_gateway.outbox import Outbox
 from pressroom_gateway.settings import GatewaySettings
@@ -129,3 +129,12 @@ def test_the_front_matter_says_the_language_the_post_is_in():
         _reply("de", {**mismatch, "detected_language": "de", "language_matches": True}), None
     )
     assert "lang: de\n" in front_matter(_reply("de", None), None)  # an edit, or stored before the checks
+
+
+def test_alt_text_is_cut_at_a_word():
+    """A make up job's export ended its alt text "… by using a more e": cut at 200 characters."""
+    prompt = "Solar panels on a roof [at dusk]. " + "A long description of the light " * 10
+    alt = alt_text(prompt)
+    assert len(alt) <= 200 and alt.endswith(("…", ".")) and "[" not in alt
+    assert not alt.rstrip("…").endswith(" ")
+    assert alt_text("A calm sea.") == "A calm sea."

@@ -78,6 +78,15 @@ REQUEST = JobRequest(topic="Rooftop solar for small businesses", length="medium"
             ),
             id="a title or heading cut at the limit ends cleanly",
         ),
+        # A make up job was published as "Solar energy basics (solar-energy.md)": a source's file name the
+        # model copied from the prompt's list of sources.
+        pytest.param(
+            "# Solar energy basics (solar-energy.md)\n## Costs (heat-pumps.PDF) [1]\n## Panels (PV) []\n",
+            1,
+            "Solar energy basics",
+            (Section("Costs", (1,)), Section("Panels (PV)")),
+            id="a source's file name goes, an aside stays",
+        ),
     ],
 )
 def test_an_answer_is_read_into_a_title_and_sections(

@@ -72,9 +72,10 @@ _AUTOLINK = re.compile(r"<((?:https?://|www\.)[^>\s]+)>", re.IGNORECASE)
 # Without a scheme or www, an address is a common domain followed by a path ("youtube.com/watch?v=…"):
 # "Amazon.com" alone is a name, "Next.js/React" is not an address.
 _TLD = r"(?:com|org|net|edu|gov|int|info|biz|io|co|ai|app|dev|uk|de|fr|eu|nl|es|it|ch|se|ca|au|us|in|jp)"
+# A scheme may follow a word it was glued to ("buildingshttp://…"); a bare "www." or domain may not.
 _BARE_URL = re.compile(
-    rf"(?<![\w/\[])(?:https?://|www\.|\.?(?:[a-z0-9-]+\.)+{_TLD}/)[^\s<>\"')\]]*[^\s<>\"'.,;:!?)\]]"
-    r"|(?<![\w/\[])https?://(?![^\s<>\"')\]])",  # a scheme with no address after it
+    rf"(?:(?<![/\[])https?://|(?<![\w/\[])(?:www\.|\.?(?:[a-z0-9-]+\.)+{_TLD}/))[^\s<>\"')\]]*[^\s<>\"'.,;:!?)\]]"
+    r"|(?<![/\[])https?://(?![^\s<>\"')\]])",  # a scheme with no address after it
     re.IGNORECASE,
 )
 # An address a model broke with spaces ("https: //x.com", "https:// www . x . com"): joined again first,

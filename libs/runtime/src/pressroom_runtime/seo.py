@@ -25,6 +25,9 @@ SLUG_CHARS = 80
 _MARKUP = re.compile(r"\s?\[\d+\]|!?\[([^\]]*)\]\([^)]*\)|[*_`>#\u201c\u201d]")
 
 
+SNIPPET_WORDS = 8  # a paragraph shorter than this is a label, not a description
+
+
 def shorten(text: str, limit: int) -> str:
     """`text` within `limit` characters: whole, else up to its last sentence or word that fits, with an
     ellipsis after a cut word."""
@@ -58,7 +61,12 @@ def seo_pack(
     paragraphs = [
         p for p in body.split("\n\n") if p.strip() and not p.lstrip().startswith(("#", "-", "*", ">"))
     ]
-    description = shorten(plain_text(paragraphs[0] if paragraphs else body) or title, DESCRIPTION_CHARS)
+    # The first paragraph that reads as prose: a line of a few words ending in ":" introduces, not describes.
+    prose = [
+        p for p in paragraphs if len(plain_text(p).split()) >= SNIPPET_WORDS and not p.rstrip().endswith(":")
+    ]
+    lead = (prose or paragraphs or [body])[0]
+    description = shorten(plain_text(lead) or title, DESCRIPTION_CHARS)
     seo_title = shorten(title, TITLE_CHARS)
     slug = (
         slugify(title, max_length=SLUG_CHARS, word_boundary=True)

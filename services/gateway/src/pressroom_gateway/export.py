@@ -33,7 +33,7 @@ from pressroom_contracts.jobs import Platform
 from pressroom_contracts.platforms import LINK_PLACEHOLDER
 from pressroom_contracts.queries import JobReply
 from pressroom_runtime.logs import get_logger
-from pressroom_runtime.seo import seo_pack
+from pressroom_runtime.seo import seo_pack, shorten
 
 from .deps import CurrentClient, JobId, ServicesDep
 from .errors import Unavailable, error_responses
@@ -135,12 +135,16 @@ def job_markdown(job: JobReply) -> str:
         for platform, post in job.social.items():
             parts += [f"### {_platform_name(platform)}", "", without_link(post.text), ""]
     if job.images and image:
-        parts += ["## Illustration", "", f"![{_escape_alt(job.images.prompt)}]({image})", ""]
+        parts += ["## Illustration", "", f"![{alt_text(job.images.prompt)}]({image})", ""]
     return "\n".join(parts).rstrip() + "\n"
 
 
-def _escape_alt(text: str) -> str:
-    return re.sub(r"[\[\]\n]", " ", text).strip()[:200]
+ALT_CHARS = 200
+
+
+def alt_text(text: str) -> str:
+    """A picture's description as Markdown alt text: no brackets, within ALT_CHARS, cut at a word."""
+    return shorten(re.sub(r"[\[\]\n]", " ", text), ALT_CHARS)
 
 
 def slug(text: str, default: str = "job") -> str:
@@ -182,7 +186,7 @@ async def job_zip(job: JobReply, storage: Storage) -> bytes:
 
         post = front_matter(job, images[0][1] if images else None) + _post(job)
         if images:  # the post shows its illustration from the file beside it
-            post += f"\n![{_escape_alt(job.images.prompt if job.images else '')}]({images[0][1]})\n"
+            post += f"\n![{alt_text(job.images.prompt if job.images else '')}]({images[0][1]})\n"
         add("post.md", post)
         for platform, social in job.social.items():
             add(f"social/{slug(platform, 'platform')}.txt", without_link(social.text) + "\n")

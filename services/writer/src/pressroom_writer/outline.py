@@ -122,6 +122,9 @@ def _plain_headings(topic: str, count: int) -> list[str]:
     return [*headings[: count - 1], "What it means for you"]
 
 
+_FILE_ASIDE = re.compile(r"\s*\(\s*[\w.-]+\.(?:md|markdown|txt|pdf|html?|docx?|rst)\s*\)", re.IGNORECASE)
+
+
 def _tidy(text: str) -> tuple[str, bool]:
     """A title or heading as it is published, and whether it was cut at MAX_TEXT."""
     # At the grammar's limit (or within the two spaces it may end on) the text was cut, its last word
@@ -135,6 +138,8 @@ def _tidy(text: str) -> tuple[str, bool]:
     # An aside left open — an address the grammar's length cut off, then removed, leaves "Basics (" —
     # goes with its opening parenthesis.
     text = re.sub(r"\s*\([^()]*$", "", text).strip(" :,-\u2013\u2014")
+    # A source's file name the model copied from the prompt's list: "Solar energy basics (solar-energy.md)".
+    text = _FILE_ASIDE.sub("", text).strip()
     if cut:
         text = _cut_back(text)
     # "1", "..": says nothing (a plain title or outline instead)
