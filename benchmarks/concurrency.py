@@ -3,7 +3,7 @@ takes a fixed time per call. Prints makespan ÷ one job's latency (1.0 = N jobs 
 
     .venv/bin/python benchmarks/concurrency.py --jobs 50 --delay 2
 
-The baseline is one job alone on the same stack in the same run (median of --single runs). Issue 7's
+The baseline is one job alone on the same stack in the same run (median of --single runs). The
 target: 50 jobs with a 2 s provider within 2x one job. Writes benchmarks/results/concurrency.json.
 """
 

@@ -1,4 +1,5 @@
-"""Issue 3's checks, across all six services as separate processes on real servers."""
+"""The publish checks (links, HTML, citations, language), across all six services as separate processes on
+real servers."""
 
 from __future__ import annotations
 
