@@ -53,22 +53,3 @@ def test_a_profile_takes_what_a_job_request_takes() -> None:
     assert ClientProfile.model_validate(
         {"voice": {"description": "Warm and plain.\nShort."}}
     ).voice.description
-
-
-@pytest.mark.parametrize(
-    ("edit", "kept"),
-    [
-        pytest.param("# Our roof\n\nWe did it our way, with the neighbours.", True, id="a post"),
-        pytest.param("太阳能电池板安装在屋顶上，为家庭提供清洁能源。", True, id="Chinese, no spaces"),  # noqa: RUF001
-        pytest.param("a" * 280, False, id="one letter 280 times"),
-        pytest.param("👍🏽" * 20, False, id="a row of emoji"),
-        pytest.param("# New title\n\nhello", False, id="a test edit"),
-        pytest.param("bla bla bla bla bla bla bla", False, id="one word repeated"),
-    ],
-)
-def test_an_edit_joins_the_voice_only_when_it_shows_one(edit: str, kept: bool) -> None:
-    """Every later job of the client is written after its edits: a hostile pass saw "aaaa…", emoji and
-    "# New title" steer the next outline."""
-    voice = VoiceProfile(edits=["We put panels up with our neighbours last spring, and it paid."])
-    assert (voice.with_edit(edit).edits[-1] == edit.strip()) is kept
-    assert len(voice.with_edit(edit).edits) == (2 if kept else 1)

@@ -446,6 +446,10 @@ async def test_a_profile_rides_on_its_owners_jobs_only_and_edits_become_its_exam
         (requested,) = await recorded(pipeline.nc, await create(client), "job.requested")
         assert requested.data.voice.edits[-1] == newest
         assert requested.data.voice.examples == ["We put panels up."]
+        # An edit that shows no voice (a test edit) is stored as a version, not learned from.
+        test_edit = {"title": "T", "markdown": "hello"}
+        assert (await client.put(f"/v1/jobs/{mine}/blog", json=test_edit)).status_code == 202
+        assert (await client.get("/v1/profile")).json()["voice"]["edits"][-1] == newest
 
 
 async def test_a_profile_with_text_a_job_refuses_is_refused_and_an_old_one_ignored(gw, other_key, pipeline):

@@ -12,6 +12,7 @@ from pressroom_contracts.queries import JobReply
 from pressroom_gateway.export import alt_text, front_matter, without_link
 from pressroom_gateway.legacy import parse_request
 from pressroom_gateway.outbox import Outbox
+from pressroom_gateway.profiles import shows_a_voice
 from pressroom_gateway.settings import GatewaySettings
 
 
@@ -138,3 +139,20 @@ def test_alt_text_is_cut_at_a_word():
     assert len(alt) <= 200 and alt.endswith(("…", ".")) and "[" not in alt
     assert not alt.rstrip("…").endswith(" ")
     assert alt_text("A calm sea.") == "A calm sea."
+
+
+@pytest.mark.parametrize(
+    ("edit", "kept"),
+    [
+        pytest.param("# Our roof\n\nWe did it our way, with the neighbours.", True, id="a post"),
+        pytest.param("太阳能电池板安装在屋顶上，为家庭提供清洁能源。", True, id="Chinese, no spaces"),  # noqa: RUF001
+        pytest.param("a" * 280, False, id="one letter 280 times"),
+        pytest.param("👍🏽" * 20, False, id="a row of emoji"),
+        pytest.param("# New title\n\nhello", False, id="a test edit"),
+        pytest.param("bla bla bla bla bla bla bla", False, id="one word repeated"),
+    ],
+)
+def test_an_edit_joins_the_voice_only_when_it_shows_one(edit: str, kept: bool) -> None:
+    """Every later job of the client is written after its edits: a hostile pass saw "aaaa…", emoji and
+    "# New title" steer the next outline."""
+    assert shows_a_voice(edit) is kept

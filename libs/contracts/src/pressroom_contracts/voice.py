@@ -5,7 +5,6 @@ client id; the gateway puts it on each job.requested, so stages never read the b
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -15,11 +14,6 @@ from .jobs import Text
 MAX_EXAMPLES = 3
 MAX_EDITS = 5  # a person's last edits of this client's posts, newest last
 MAX_EXAMPLE_CHARS = 4000
-MIN_EXAMPLE_WORDS = 6
-# A word of two letters or more; in scripts written without spaces, each character.
-_WORD = re.compile(
-    r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W\d_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{2,}"
-)
 
 # Text: what goes into every prompt of the client's jobs takes what a job request's free text takes.
 Words = Annotated[list[Annotated[Text, Field(min_length=1, max_length=60)]], Field(max_length=30)]
@@ -44,20 +38,9 @@ class VoiceProfile(BaseModel):
         return not (self.description or self.use_words or self.avoid_words or self.examples or self.edits)
 
     def with_edit(self, text: str) -> VoiceProfile:
-        """The profile with `text` as the newest edit, the oldest dropped past MAX_EDITS; unchanged when
-        the edit is not prose that shows a voice (a test edit, "aaaa…", a row of emoji, a two-word
-        heading): every later job of the client is written after these examples."""
-        if not shows_a_voice(text):
-            return self
+        """The profile with `text` as the newest edit, the oldest dropped past MAX_EDITS."""
         edits = [*self.edits, text.strip()[:MAX_EXAMPLE_CHARS]][-MAX_EDITS:]
         return self.model_copy(update={"edits": edits})
-
-
-def shows_a_voice(text: str) -> bool:
-    """Whether a person's text is prose enough to learn a voice from: MIN_EXAMPLE_WORDS words of two
-    letters or more, not one word repeated."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    return len(words) >= MIN_EXAMPLE_WORDS and len(set(words)) * 2 > len(words)
 
 
 class ClientProfile(BaseModel):

@@ -15,7 +15,10 @@ import re
 from collections.abc import Iterable
 
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"  # kana, CJK ideographs, hangul
+_CJK = re.compile(f"[{_CJK_RANGES}]")
+# A word of two letters or more; in scripts written without spaces, each character.
+_SAID_WORD = re.compile(f"[{_CJK_RANGES}]|[^\\W\\d_{_CJK_RANGES}]{{2,}}")
 MIN_LETTERS = 4
 
 # Frequent function words of four letters or more (en, de, fr, es, pt, it, nl): never content.
@@ -63,6 +66,12 @@ def content_words(text: str) -> list[str]:
         elif len(word) >= MIN_LETTERS and word not in FUNCTION_WORDS:
             words.append(word)
     return words
+
+
+def said_words(text: str) -> list[str]:
+    """The words a reader counts in `text` (function words too): each word of two letters or more, and
+    each character of a script written without spaces. What tells a post or an edit from a label."""
+    return _SAID_WORD.findall(text)
 
 
 def same_stem(a: str, b: str) -> bool:

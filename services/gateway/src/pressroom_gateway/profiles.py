@@ -17,10 +17,12 @@ from pressroom_contracts.topology import PROFILES_BUCKET
 from pressroom_contracts.voice import ClientProfile
 from pressroom_runtime.broker import bus_retry
 from pressroom_runtime.logs import get_logger
+from pressroom_runtime.words import said_words
 
 log = get_logger(__name__)
 
 ATTEMPTS = 5  # compare-and-set rounds when two edits land at once
+MIN_EXAMPLE_WORDS = 6
 
 
 @bus_retry
@@ -44,9 +46,20 @@ async def save(js: JetStreamContext, client_id: str, profile: ClientProfile) -> 
     await kv.put(client_id, profile.encode())
 
 
+def shows_a_voice(text: str) -> bool:
+    """Whether a person's text is prose enough to learn a voice from: MIN_EXAMPLE_WORDS words or more,
+    not one word repeated. Every later job of the client is written after its examples, so a test edit,
+    "aaaa…", a row of emoji or a two-word heading is not kept as one."""
+    words = [w.lower() for w in said_words(text)]
+    return len(words) >= MIN_EXAMPLE_WORDS and len(set(words)) * 2 > len(words)
+
+
 async def remember_edit(js: JetStreamContext, client_id: str, text: str) -> None:
-    """`text`, a person's own version of a post, becomes the newest example of the client's voice. The
-    edit itself is already stored: a bucket that cannot be written is logged, never an error."""
+    """`text`, a person's own version of a post, becomes the newest example of the client's voice when
+    it shows one. The edit itself is already stored: a bucket that cannot be written is logged, never
+    an error."""
+    if not shows_a_voice(text):
+        return
     try:
         await _remember(js, client_id, text)
     except (BucketNotFoundError, nats.errors.Error, ValidationError) as exc:

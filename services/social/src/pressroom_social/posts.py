@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pressroom_contracts.jobs import Platform
 from pressroom_contracts.platforms import LINK_PLACEHOLDER, count
 from pressroom_runtime.checks import readable
-from pressroom_runtime.words import without_repeated_paragraphs
+from pressroom_runtime.words import said_words, without_repeated_paragraphs
 
 from .platforms import RULES, SENTENCE_END, fit
 
@@ -41,10 +41,6 @@ _CITATION = re.compile(r"\s?\[\d{1,3}\]")  # the blog's [n]: its sources are not
 _PREAMBLE = re.compile(
     r"^\s*(?:(?:sure|okay|ok)[!,.]?\s*)?(?:here(?:'s| is| are)\b[^\n]*?:|(?:post|tweet|caption|thread)\s*:)\s*",
     re.IGNORECASE,
-)
-# A word of two letters or more; in scripts without spaces, each character.
-_USABLE_WORD = re.compile(
-    r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W\d_\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{2,}"
 )
 MIN_WORDS = 3  # of its own in a post: fewer is a title or a label, not a post
 _QUOTES = (('"', '"'), ("“", "”"), ("'", "'"), ("«", "»"))
@@ -97,7 +93,7 @@ def usable(body: str) -> bool:
     """Whether a post's text says something: words of its own beyond the link, hashtags and an aside
     ("(short version) {link} #Solar", "...\nSolar Energy\n\n{link}" say nothing)."""
     words = _HASHTAG.sub(" ", re.sub(r"\([^()]*\)", " ", body.replace(LINK_PLACEHOLDER, " ")))
-    return len(_USABLE_WORD.findall(words)) >= MIN_WORDS
+    return len(said_words(words)) >= MIN_WORDS
 
 
 def tidy(text: str) -> str:
